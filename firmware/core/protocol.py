@@ -1,0 +1,230 @@
+"""The sync protocol, both ends: the wearable's command handler and the frame formats the
+gateway uses to talk to it. docs/protocol.md is the prose version of this file.
+
+The gateway writes commands to the Control characteristic; every answer and every batch of
+records comes back as notifications on the Data characteristic, so one ordered stream
+carries everything. The handler is pure: bytes in, a list of notification payloads out.
+"""
+
+import struct
+
+from firmware.core import codec
+from firmware.core.compat import const
+
+PROTOCOL_VERSION = const(1)
+
+# 128-bit UUIDs of the RTM GATT service (random base, never reused for anything else).
+RTM_SERVICE_UUID = "7f1e0001-5d3b-4c8a-9b6e-2a41c0d3e9a1"
+CONTROL_CHAR_UUID = "7f1e0002-5d3b-4c8a-9b6e-2a41c0d3e9a1"
+DATA_CHAR_UUID = "7f1e0003-5d3b-4c8a-9b6e-2a41c0d3e9a1"
+DEVICE_NAME_PREFIX = "RTM-"
+
+# Commands (gateway -> wearable, first byte of a Control write).
+CMD_INFO = const(0x01)
+CMD_SET_TIME = const(0x02)
+CMD_FETCH = const(0x03)
+CMD_ACK = const(0x04)
+RESPONSE_BIT = const(0x80)  # a response to command X starts with X | RESPONSE_BIT
+FRAME_RECORDS = const(0xD0)  # a notification carrying records: 0xD0, count, count * 32 bytes
+
+STATUS_OK = const(0)
+STATUS_BAD_LENGTH = const(1)
+STATUS_UNKNOWN_COMMAND = const(2)
+STATUS_BAD_ARGUMENT = const(3)
+
+# INFO response after (opcode, status): version, device id, boot, uptime, unix time (0 =
+# unknown), first readable seq, last seq, acked seq, battery %, refused records.
+INFO_FMT = "<B6sHQQIIIBH"
+INFO_SIZE = struct.calcsize(INFO_FMT)
+FETCH_FMT = "<IH"  # from_seq, max_records
+FETCH_END_FMT = "<HI"  # after (opcode, status): records sent, last seq sent (0 if none)
+MAX_FETCH = const(512)
+MIN_NOTIFY_PAYLOAD = const(2 + 32)  # one record frame; so ATT MTU must be at least 37
+
+
+class ProtocolError(ValueError):
+    """A frame from the other side is malformed; the message names the problem."""
+
+
+class ProtocolHandler:
+    """The wearable's end of the sync protocol.
+
+    `uptime_ms` and `battery_pct` are callables supplied by the device shell (or the
+    simulator), so this class never touches hardware.
+    """
+
+    def __init__(self, log, clock, device_id: bytes, uptime_ms, battery_pct,
+                 max_notify_payload: int = 20 + 224) -> None:
+        if len(device_id) != 6:
+            raise ValueError("device id must be 6 bytes")
+        self.log = log
+        self.clock = clock
+        self.device_id = device_id
+        self._uptime_ms = uptime_ms
+        self._battery_pct = battery_pct
+        self.set_notify_payload(max_notify_payload)
+        self.errors = 0
+
+    def set_notify_payload(self, max_payload: int) -> None:
+        """Adapt to the negotiated ATT MTU (payload = MTU - 3)."""
+        if max_payload < MIN_NOTIFY_PAYLOAD:
+            max_payload = MIN_NOTIFY_PAYLOAD
+        self._per_frame = (max_payload - 2) // codec.RECORD_SIZE
+
+    def on_write(self, data) -> list:
+        """Handle one Control write; return the notifications to send, in order."""
+        if len(data) == 0:
+            self.errors += 1
+            return [bytes((RESPONSE_BIT, STATUS_BAD_LENGTH))]
+        op = data[0]
+        if op == CMD_INFO:
+            return [self._info(data)]
+        if op == CMD_SET_TIME:
+            return [self._set_time(data)]
+        if op == CMD_FETCH:
+            return self._fetch(data)
+        if op == CMD_ACK:
+            return [self._ack(data)]
+        self.errors += 1
+        return [bytes((op | RESPONSE_BIT, STATUS_UNKNOWN_COMMAND))]
+
+    def _status(self, op: int, status: int) -> bytes:
+        if status != STATUS_OK:
+            self.errors += 1
+        return bytes((op | RESPONSE_BIT, status))
+
+    def _info(self, data) -> bytes:
+        if len(data) != 1:
+            return self._status(CMD_INFO, STATUS_BAD_LENGTH)
+        uptime = self._uptime_ms()
+        log = self.log
+        return bytes((CMD_INFO | RESPONSE_BIT, STATUS_OK)) + struct.pack(
+            INFO_FMT, PROTOCOL_VERSION, self.device_id, self.clock.boot, uptime,
+            self.clock.unix_ms(uptime), log.oldest_seq(), log.last_seq, log.acked_seq,
+            self._battery_pct(), log.refused & 0xFFFF)
+
+    def _set_time(self, data) -> bytes:
+        if len(data) != 9:
+            return self._status(CMD_SET_TIME, STATUS_BAD_LENGTH)
+        unix_ms = struct.unpack_from("<Q", data, 1)[0]
+        if unix_ms < 1600000000000:  # before Sept 2020: a gateway bug, not a time
+            return self._status(CMD_SET_TIME, STATUS_BAD_ARGUMENT)
+        self.clock.set_unix_ms(unix_ms, self._uptime_ms())
+        return self._status(CMD_SET_TIME, STATUS_OK)
+
+    def _fetch(self, data) -> list:
+        if len(data) != 7:
+            return [self._status(CMD_FETCH, STATUS_BAD_LENGTH)]
+        from_seq, max_records = struct.unpack_from(FETCH_FMT, data, 1)
+        if max_records == 0 or max_records > MAX_FETCH or from_seq == 0:
+            return [self._status(CMD_FETCH, STATUS_BAD_ARGUMENT)]
+        log = self.log
+        seq = from_seq if from_seq > log.oldest_seq() else log.oldest_seq()
+        out = []
+        frame = bytearray()
+        in_frame = 0
+        sent = 0
+        last_sent = 0
+        while seq <= log.last_seq and sent < max_records:
+            raw = log.read(seq)
+            seq += 1
+            if raw is None:
+                continue  # counted by the log as corrupt; never hand out a bad record
+            if in_frame == 0:
+                frame = bytearray((FRAME_RECORDS, 0))
+            frame += raw
+            in_frame += 1
+            sent += 1
+            last_sent = codec.seq_of(raw)
+            if in_frame == self._per_frame:
+                frame[1] = in_frame
+                out.append(bytes(frame))
+                in_frame = 0
+        if in_frame:
+            frame[1] = in_frame
+            out.append(bytes(frame))
+        out.append(bytes((CMD_FETCH | RESPONSE_BIT, STATUS_OK)) + struct.pack(
+            FETCH_END_FMT, sent, last_sent))
+        return out
+
+    def _ack(self, data) -> bytes:
+        if len(data) != 5:
+            return self._status(CMD_ACK, STATUS_BAD_LENGTH)
+        upto = struct.unpack_from("<I", data, 1)[0]
+        if upto > self.log.last_seq:
+            return self._status(CMD_ACK, STATUS_BAD_ARGUMENT)
+        acked = self.log.acknowledge(upto)
+        return bytes((CMD_ACK | RESPONSE_BIT, STATUS_OK)) + struct.pack("<I", acked)
+
+
+# -- the gateway's end: building commands and parsing what comes back ----------------------
+
+def cmd_info() -> bytes:
+    return bytes((CMD_INFO,))
+
+
+def cmd_set_time(unix_ms: int) -> bytes:
+    return bytes((CMD_SET_TIME,)) + struct.pack("<Q", unix_ms)
+
+
+def cmd_fetch(from_seq: int, max_records: int) -> bytes:
+    return bytes((CMD_FETCH,)) + struct.pack(FETCH_FMT, from_seq, max_records)
+
+
+def cmd_ack(upto_seq: int) -> bytes:
+    return bytes((CMD_ACK,)) + struct.pack("<I", upto_seq)
+
+
+def parse_response(frame, op: int) -> bytes:
+    """Check a response frame to command `op`; return its body after (opcode, status)."""
+    if len(frame) < 2:
+        raise ProtocolError("response frame too short: %d bytes" % len(frame))
+    if frame[0] != op | RESPONSE_BIT:
+        raise ProtocolError("expected response to 0x%02x, got frame type 0x%02x" % (op, frame[0]))
+    if frame[1] != STATUS_OK:
+        raise ProtocolError("command 0x%02x failed with status %d" % (op, frame[1]))
+    return bytes(frame[2:])
+
+
+def parse_info(frame) -> dict:
+    body = parse_response(frame, CMD_INFO)
+    if len(body) != INFO_SIZE:
+        raise ProtocolError("INFO body must be %d bytes, got %d" % (INFO_SIZE, len(body)))
+    (version, device_id, boot, uptime_ms, unix_ms, first_seq, last_seq, acked_seq,
+     battery, refused) = struct.unpack(INFO_FMT, body)
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError("wearable speaks protocol %d, this gateway %d"
+                            % (version, PROTOCOL_VERSION))
+    return {"version": version, "device_id": device_id, "boot": boot, "uptime_ms": uptime_ms,
+            "unix_ms": unix_ms, "first_seq": first_seq, "last_seq": last_seq,
+            "acked_seq": acked_seq, "battery_pct": battery, "refused": refused}
+
+
+def split_records(frame) -> list:
+    """The records in a FRAME_RECORDS notification, each checked (CodecError if bad)."""
+    if len(frame) < 2 or frame[0] != FRAME_RECORDS:
+        raise ProtocolError("not a records frame")
+    count = frame[1]
+    if len(frame) != 2 + count * codec.RECORD_SIZE:
+        raise ProtocolError("records frame says %d records but has %d bytes"
+                            % (count, len(frame) - 2))
+    out = []
+    for i in range(count):
+        raw = bytes(frame[2 + i * codec.RECORD_SIZE:2 + (i + 1) * codec.RECORD_SIZE])
+        codec.check(raw)
+        out.append(raw)
+    return out
+
+
+def parse_fetch_end(frame) -> tuple:
+    body = parse_response(frame, CMD_FETCH)
+    if len(body) != 6:
+        raise ProtocolError("FETCH end body must be 6 bytes, got %d" % len(body))
+    return struct.unpack(FETCH_END_FMT, body)
+
+
+def parse_ack(frame) -> int:
+    body = parse_response(frame, CMD_ACK)
+    if len(body) != 4:
+        raise ProtocolError("ACK body must be 4 bytes, got %d" % len(body))
+    return struct.unpack("<I", body)[0]

@@ -1,0 +1,196 @@
+"""Append-only record log in flash: every record stays until the gateway acknowledged it.
+
+The storage is a flat byte region (a file on the device's littlefs, a bytearray in tests)::
+
+    [meta A 32 B][meta B 32 B][slot 0 32 B][slot 1 32 B] ... [slot N-1]
+
+Record `seq` always lives in slot (seq - 1) % N, so the log is a ring whose order is
+implied by the sequence numbers: no head pointer has to be written, and a record write is
+a single 32-byte write whose CRC says whether it completed. The acknowledged sequence
+number and the boot counter live in two alternating meta slots with a generation number and
+a CRC; a torn meta write leaves the other slot valid. So a power cut at any byte leaves a
+log that reopens with every completely written record.
+
+When the ring is full, the oldest record is overwritten only if it was acknowledged; an
+unacknowledged record is never overwritten: the new record is refused and counted in
+`refused`, which the wearable reports to the gateway and signals on its LED.
+"""
+
+import binascii
+import struct
+
+from firmware.core import codec
+from firmware.core.compat import const
+
+_META_SIZE = const(32)
+_META_AREA = const(64)
+_META_MAGIC = const(0x4C4D5452)  # "RTML"
+_META_FMT = "<IIIII"  # magic, generation, acked_seq, boot, refused; then crc32 at 28
+_META_CRC_AT = const(28)
+
+
+class MemoryStorage:
+    """Storage on a bytearray, for tests and simulators. Erased flash reads 0xFF."""
+
+    def __init__(self, size: int) -> None:
+        self.buf = bytearray(b"\xff" * size)
+        self.size = size
+
+    def read(self, offset: int, n: int) -> bytes:
+        return bytes(self.buf[offset:offset + n])
+
+    def write(self, offset: int, data) -> None:
+        self.buf[offset:offset + len(data)] = data
+
+
+class FileStorage:
+    """Storage in a preallocated file (the wearable's littlefs), same on both Pythons."""
+
+    def __init__(self, path: str, size: int) -> None:
+        self.size = size
+        try:
+            self._f = open(path, "r+b")  # noqa: SIM115 - kept open for the device's lifetime
+        except OSError:
+            self._f = open(path, "w+b")  # noqa: SIM115
+        self._f.seek(0, 2)
+        have = self._f.tell()
+        chunk = b"\xff" * 256
+        while have < size:
+            n = min(256, size - have)
+            self._f.write(chunk[:n])
+            have += n
+        self._f.flush()
+
+    def read(self, offset: int, n: int) -> bytes:
+        self._f.seek(offset)
+        return self._f.read(n)
+
+    def write(self, offset: int, data) -> None:
+        self._f.seek(offset)
+        self._f.write(data)
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
+
+
+class RecordLog:
+    """The wearable's durable record log (see the module docstring for the layout)."""
+
+    def __init__(self, storage) -> None:
+        self.storage = storage
+        self.capacity = (storage.size - _META_AREA) // codec.RECORD_SIZE
+        if self.capacity < 2:
+            raise ValueError("storage too small for a record log: %d bytes" % storage.size)
+        self.acked_seq = 0
+        self.boot = 0
+        self.refused = 0
+        self.corrupt = 0
+        self._generation = 0
+        self._meta_slot = 0
+        self.last_seq = 0
+        self._recover()
+
+    # -- recovery -----------------------------------------------------------------
+    def _read_meta(self, slot: int):
+        raw = self.storage.read(slot * _META_SIZE, _META_SIZE)
+        magic, gen, acked, boot, refused = struct.unpack_from(_META_FMT, raw, 0)
+        crc = struct.unpack_from("<I", raw, _META_CRC_AT)[0]
+        if magic != _META_MAGIC:
+            return None
+        if binascii.crc32(raw[:_META_CRC_AT]) & 0xFFFFFFFF != crc:
+            return None
+        return gen, acked, boot, refused
+
+    def _recover(self) -> None:
+        best = None
+        for slot in (0, 1):
+            meta = self._read_meta(slot)
+            if meta is not None and (best is None or meta[0] > best[1][0]):
+                best = (slot, meta)
+        if best is not None:
+            self._meta_slot = best[0]
+            self._generation, self.acked_seq, self.boot, self.refused = best[1]
+        last = 0
+        for i in range(self.capacity):
+            raw = self._read_slot(i)
+            if raw is None:
+                continue
+            seq = codec.seq_of(raw)
+            if seq > last:
+                last = seq
+        self.last_seq = last if last > self.acked_seq else self.acked_seq
+
+    def _read_slot(self, index: int):
+        raw = self.storage.read(_META_AREA + index * codec.RECORD_SIZE, codec.RECORD_SIZE)
+        try:
+            codec.check(raw)
+        except ValueError:
+            return None
+        if (codec.seq_of(raw) - 1) % self.capacity != index:
+            return None
+        return raw
+
+    def _write_meta(self) -> None:
+        self._generation += 1
+        slot = 1 - self._meta_slot
+        buf = bytearray(_META_SIZE)
+        struct.pack_into(_META_FMT, buf, 0, _META_MAGIC, self._generation, self.acked_seq,
+                         self.boot, self.refused)
+        struct.pack_into("<I", buf, _META_CRC_AT,
+                         binascii.crc32(memoryview(buf)[:_META_CRC_AT]) & 0xFFFFFFFF)
+        self.storage.write(slot * _META_SIZE, buf)
+        self._meta_slot = slot
+
+    # -- the wearable's side ----------------------------------------------------------
+    def new_boot(self) -> int:
+        """Count a boot (persisted) and return the new boot number."""
+        self.boot = (self.boot + 1) & 0xFFFF
+        self._write_meta()
+        return self.boot
+
+    def next_seq(self) -> int:
+        return self.last_seq + 1
+
+    def oldest_seq(self) -> int:
+        """The oldest sequence number still readable (acknowledged or not)."""
+        oldest = self.last_seq - self.capacity + 1
+        return oldest if oldest > 1 else 1
+
+    def unacked(self) -> int:
+        return self.last_seq - self.acked_seq
+
+    def append(self, record) -> bool:
+        """Store an encoded record whose seq is `next_seq()`. False if refused (log full)."""
+        seq = codec.seq_of(record)
+        if seq != self.last_seq + 1:
+            raise ValueError("record seq %d, expected %d" % (seq, self.last_seq + 1))
+        if seq - self.capacity > self.acked_seq:
+            # The slot holds seq - capacity, not yet acknowledged: never overwrite it.
+            self.refused += 1
+            self._write_meta()
+            return False
+        index = (seq - 1) % self.capacity
+        self.storage.write(_META_AREA + index * codec.RECORD_SIZE, record)
+        self.last_seq = seq
+        return True
+
+    # -- the gateway's side -----------------------------------------------------------
+    def read(self, seq: int):
+        """The record `seq`, or None if it is gone (overwritten after its ack) or corrupt."""
+        if seq < self.oldest_seq() or seq > self.last_seq:
+            return None
+        raw = self._read_slot((seq - 1) % self.capacity)
+        if raw is None or codec.seq_of(raw) != seq:
+            self.corrupt += 1
+            return None
+        return raw
+
+    def acknowledge(self, upto_seq: int) -> int:
+        """Mark every record up to `upto_seq` as safely received; returns the acked seq."""
+        if upto_seq > self.last_seq:
+            raise ValueError("ack %d beyond last record %d" % (upto_seq, self.last_seq))
+        if upto_seq > self.acked_seq:
+            self.acked_seq = upto_seq
+            self._write_meta()
+        return self.acked_seq
