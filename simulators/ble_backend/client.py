@@ -1,0 +1,150 @@
+"""bleak client backend over the simulated air: a GATT client talking to a virtual
+wearable's real protocol handler, with the same GATT table as the firmware's peripheral.
+
+Notifications are delivered through the event loop (call_soon), as BlueZ delivers them,
+so the gateway sees the same asynchrony as with a real radio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from bleak.backends.characteristic import BleakGATTCharacteristic
+from bleak.backends.client import BaseBleakClient, NotifyCallback
+from bleak.backends.descriptor import BleakGATTDescriptor
+from bleak.backends.device import BLEDevice
+from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
+from bleak.exc import BleakDeviceNotFoundError, BleakError
+from bleak.uuids import normalize_uuid_str
+
+from firmware.core.protocol import CONTROL_CHAR_UUID, DATA_CHAR_UUID, RTM_SERVICE_UUID
+
+if TYPE_CHECKING:
+    from simulators.ble_backend.air import SimAir
+    from simulators.wearable import VirtualWearable
+
+DIS_UUID = normalize_uuid_str("180a")
+BATTERY_SERVICE_UUID = normalize_uuid_str("180f")
+BATTERY_LEVEL_UUID = normalize_uuid_str("2a19")
+MANUFACTURER_UUID = normalize_uuid_str("2a29")
+MODEL_UUID = normalize_uuid_str("2a24")
+SERIAL_UUID = normalize_uuid_str("2a25")
+FIRMWARE_REV_UUID = normalize_uuid_str("2a26")
+_CONNECT_DELAY_S = 0.001
+
+
+def _gatt_table(mtu: int) -> BleakGATTServiceCollection:
+    services = BleakGATTServiceCollection()
+    handle = 1
+    layout = (
+        (DIS_UUID, ((MANUFACTURER_UUID, ["read"]), (MODEL_UUID, ["read"]),
+                    (SERIAL_UUID, ["read"]), (FIRMWARE_REV_UUID, ["read"]))),
+        (BATTERY_SERVICE_UUID, ((BATTERY_LEVEL_UUID, ["read", "notify"]),)),
+        (RTM_SERVICE_UUID, ((CONTROL_CHAR_UUID, ["write"]), (DATA_CHAR_UUID, ["notify"]))),
+    )
+    for service_uuid, chars in layout:
+        service = BleakGATTService(None, handle, service_uuid)
+        services.add_service(service)
+        handle += 1
+        for char_uuid, props in chars:
+            char = BleakGATTCharacteristic(None, handle + 1, char_uuid, props,  # type: ignore[arg-type]
+                                           lambda: mtu - 3, service)
+            services.add_characteristic(char)
+            handle += 3  # declaration, value, CCCD
+    return services
+
+
+class SimBleakClient(BaseBleakClient):
+    air: ClassVar[SimAir]
+
+    def __init__(self, address_or_ble_device: BLEDevice | str, **kwargs: Any) -> None:
+        super().__init__(address_or_ble_device,
+                         disconnected_callback=kwargs.pop("disconnected_callback", None),
+                         timeout=kwargs.pop("timeout", 10.0))
+        self._wearable: VirtualWearable | None = None
+        self._notify: dict[int, NotifyCallback] = {}
+
+    @property
+    def name(self) -> str:
+        return self._wearable.name if self._wearable else self.address
+
+    @property
+    def mtu_size(self) -> int:
+        return self.air.mtu
+
+    @property
+    def is_connected(self) -> bool:
+        return self._wearable is not None
+
+    async def connect(self, pair: bool, **kwargs: Any) -> None:
+        wearable = self.air.find(self.address)
+        if wearable is None:
+            raise BleakDeviceNotFoundError(self.address,
+                                           f"Device with address {self.address} was not found.")
+        await asyncio.sleep(_CONNECT_DELAY_S)
+        wearable.handler.set_notify_payload(self.air.mtu - 3)
+        self._wearable = wearable
+        self.air.connections += 1
+        self.services = _gatt_table(self.air.mtu)
+
+    async def disconnect(self) -> None:
+        self._wearable = None
+        self._notify.clear()
+
+    async def pair(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    async def unpair(self) -> None:
+        return None
+
+    def _connected(self) -> VirtualWearable:
+        if self._wearable is None or not self._wearable.in_range:
+            self._wearable = None
+            raise BleakError("Not connected")
+        return self._wearable
+
+    async def read_gatt_char(self, characteristic: BleakGATTCharacteristic, *,
+                             use_cached: bool = False, **kwargs: Any) -> bytearray:
+        w = self._connected()
+        values = {
+            MANUFACTURER_UUID: b"RTM open hardware",
+            MODEL_UUID: b"RTM-S3 (simulated)",
+            SERIAL_UUID: w.id_hex.encode(),
+            FIRMWARE_REV_UUID: b"sim",
+            BATTERY_LEVEL_UUID: bytes((w.battery_pct,)),
+        }
+        if characteristic.uuid not in values:
+            raise BleakError(f"characteristic {characteristic.uuid} is not readable")
+        return bytearray(values[characteristic.uuid])
+
+    async def read_gatt_descriptor(self, descriptor: BleakGATTDescriptor, *,
+                                   use_cached: bool = False, **kwargs: Any) -> bytearray:
+        raise BleakError("the simulated wearable has no readable descriptors")
+
+    async def write_gatt_char(self, characteristic: BleakGATTCharacteristic, data: Any,
+                              response: bool) -> None:
+        w = self._connected()
+        if characteristic.uuid != CONTROL_CHAR_UUID:
+            raise BleakError(f"characteristic {characteristic.uuid} is not writable")
+        frames = w.handler.on_write(bytes(data))
+        data_char = self.services.get_characteristic(DATA_CHAR_UUID) if self.services else None
+        callback = self._notify.get(data_char.handle) if data_char else None
+        if callback is None:
+            return  # nobody subscribed: notifications are lost, as on a real link
+        loop = asyncio.get_running_loop()
+        for frame in frames:
+            loop.call_soon(callback, bytearray(frame))
+
+    async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: Any) -> None:
+        raise BleakError("the simulated wearable has no writable descriptors")
+
+    async def start_notify(self, characteristic: BleakGATTCharacteristic,
+                           callback: NotifyCallback, **kwargs: Any) -> None:
+        self._connected()
+        if "notify" not in characteristic.properties:
+            raise BleakError(f"characteristic {characteristic.uuid} does not notify")
+        self._notify[characteristic.handle] = callback
+
+    async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
+        self._notify.pop(characteristic.handle, None)

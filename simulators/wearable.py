@@ -1,0 +1,121 @@
+"""A virtual wearable: the real firmware core (recorder, counter, record log, protocol
+handler) on simulated time, fed by the motion synthesizer instead of an IMU.
+
+It keeps the simulator's ground truth: every record the core actually stored (`born`), and
+the synthesizer's labels for every set performed (`performed`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from firmware.core import codec
+from firmware.core.clock import DeviceClock
+from firmware.core.exercises import code_of
+from firmware.core.protocol import DEVICE_NAME_PREFIX, ProtocolHandler
+from firmware.core.record_log import MemoryStorage, RecordLog
+from firmware.core.recorder import Recorder
+
+_TICKS_MASK = 0x3FFFFFFF
+_ACC_LIMIT_MG = 16000  # LSM6DSOX at its widest range
+_GYRO_LIMIT_DDPS = 20000
+
+
+@dataclass(frozen=True)
+class PerformedSet:
+    """Ground truth of one set: what the synthesized person really did."""
+
+    device_id: str
+    exercise: str
+    start_unix_ms: int
+    true_reps: int
+    counted_reps: int
+
+
+class SimClock:
+    """The simulated world's wall clock in Unix ms, advanced by the scenario."""
+
+    def __init__(self, now_ms: int) -> None:
+        self.now_ms = now_ms
+
+    def advance_to(self, unix_ms: int) -> None:
+        if unix_ms < self.now_ms:
+            raise ValueError("simulated time cannot go backwards")
+        self.now_ms = unix_ms
+
+
+class VirtualWearable:
+    def __init__(self, device_id: bytes, world: SimClock, rate_hz: int = 52,
+                 log_bytes: int = 64 * 1024, battery_pct: int = 90) -> None:
+        if len(device_id) != 6:
+            raise ValueError("device id must be 6 bytes")
+        self.device_id = device_id
+        self.id_hex = device_id.hex()
+        self.name = DEVICE_NAME_PREFIX + self.id_hex
+        self.address = ":".join(f"{b:02X}" for b in device_id)
+        self.world = world
+        self.rate_hz = rate_hz
+        self.battery_pct = battery_pct
+        self.storage = MemoryStorage(log_bytes)
+        self.born: list[bytes] = []
+        self.performed: list[PerformedSet] = []
+        self.in_range = True
+        self._boot()
+
+    def _boot(self) -> None:
+        """Power on: RAM state gone, flash (the record log) kept."""
+        self.log = RecordLog(self.storage)
+        boot = self.log.new_boot()
+        self._boot_unix_ms = self.world.now_ms
+        self.clock = DeviceClock(boot)
+        self._uptime = 0
+        self.recorder = Recorder(self.log, self.clock, self.rate_hz, self._uptime_at)
+        self.handler = ProtocolHandler(self.log, self.clock, self.device_id,
+                                       self.uptime_ms, lambda: self.battery_pct)
+
+    def reboot(self) -> None:
+        self._boot()
+
+    def uptime_ms(self) -> int:
+        return self.world.now_ms - self._boot_unix_ms
+
+    def _uptime_at(self, tick: int) -> int:
+        # The core asks for the uptime of the tick of the sample being processed.
+        return self._uptime - (((self._uptime & _TICKS_MASK) - tick) & _TICKS_MASK)
+
+    def perform_set(self, exercise: str, t_s: np.ndarray, acc_g: np.ndarray,
+                    gyro_dps: np.ndarray | None, true_reps: int) -> int:
+        """Run one set through the firmware, starting now on the world clock.
+
+        The world clock ends at the set's last sample. Returns the reps counted.
+        """
+        start_unix = self.world.now_ms
+        start_uptime = self.uptime_ms()
+        acc = np.clip(np.rint(acc_g * 1000.0), -_ACC_LIMIT_MG, _ACC_LIMIT_MG).astype(int)
+        if gyro_dps is None:
+            gyro = np.zeros_like(acc)
+        else:
+            gyro = np.clip(np.rint(gyro_dps * 10.0), -_GYRO_LIMIT_DDPS,
+                           _GYRO_LIMIT_DDPS).astype(int)
+        uptimes = start_uptime + np.rint(t_s * 1000.0).astype(int)
+        before = self.log.last_seq
+        rec = self.recorder
+        rec.start_set(code_of(exercise), int(uptimes[0]) & _TICKS_MASK)
+        for up, a, g in zip(uptimes.tolist(), acc.tolist(), gyro.tolist(), strict=True):
+            self._uptime = up
+            rec.sample(up & _TICKS_MASK, a[0], a[1], a[2], g[0], g[1], g[2])
+        self._uptime = int(uptimes[-1])
+        self.world.advance_to(self._boot_unix_ms + self._uptime)
+        rec.end_set(self._uptime & _TICKS_MASK)
+        for seq in range(before + 1, self.log.last_seq + 1):
+            raw = self.log.read(seq)
+            if raw is not None:
+                self.born.append(raw)
+        counted = rec.counter.reps
+        self.performed.append(PerformedSet(self.id_hex, exercise, start_unix, true_reps, counted))
+        return counted
+
+    def born_records(self) -> list[dict]:
+        return [codec.decode(raw) for raw in self.born]
