@@ -1,0 +1,62 @@
+"""rtm-bridge: subscribe to the gateways' records and store them.
+
+  rtm-bridge run --broker HOST:PORT --store URL
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from cloud_bridge.stores.base import StoreError, open_store
+from cloud_bridge.subscriber import Bridge
+
+
+def _broker(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"--broker must be HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rtm-bridge", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run the bridge until interrupted")
+    r.add_argument("--broker", type=_broker, default=("localhost", 1883))
+    r.add_argument("--store", default="sqlite:///rtm.db",
+                   help="sqlite:///PATH, influxdb1://[USER:PASS@]HOST:PORT/DB or influxdb2://..."
+                        " (default %(default)s)")
+    r.add_argument("--client-id", default="rtm-bridge",
+                   help="fixed MQTT client id: the broker keeps its session while it is away")
+    r.add_argument("--stats-every", type=float, default=60.0, help="seconds between stats lines")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        store = open_store(args.store)
+    except (ValueError, StoreError) as e:
+        print(f"rtm-bridge: {e}", file=sys.stderr)
+        return 2
+    host, port = args.broker
+    bridge = Bridge(store, host, port, client_id=args.client_id)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    bridge.start()
+    while not stop.wait(args.stats_every):
+        logging.getLogger("rtm-bridge").info("stats %s", bridge.stats.snapshot())
+    bridge.stop()
+    store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

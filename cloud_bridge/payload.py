@@ -1,0 +1,114 @@
+"""Validating one MQTT message from a gateway into StoredRecords (contract: docs/mqtt.md).
+
+Nothing from the network is trusted: the topic, the JSON and every record are checked, and
+each problem is reported with a reason that names it. A bad record does not take the good
+records of its message down with it: they are returned separately.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from cloud_bridge.records import REP_FIELDS, SET_FIELDS, StoredRecord
+from firmware.core import codec
+from firmware.core.exercises import name_of
+
+SCHEMA = "rtm.records.v1"
+TOPIC_FILTER = "rtm/v1/+/+/records"
+MAX_PAYLOAD_BYTES = 1 << 20
+MAX_RECORDS = 1024
+_TOPIC = re.compile(r"^rtm/v1/([A-Za-z0-9_-]{1,64})/([0-9a-f]{12})/records$")
+_EARLIEST_UNIX_MS = 1_600_000_000_000
+
+
+class PayloadError(ValueError):
+    """The whole message is unusable; `reason` is a short category for counting."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+@dataclass
+class ParsedMessage:
+    gateway_id: str
+    device_id: str
+    records: list[StoredRecord]
+    rejected: list[str] = field(default_factory=list)  # one reason per bad record
+
+
+def _int_field(obj: dict[str, Any], key: str, lo: int, hi: int, where: str) -> int:
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise PayloadError("bad_field", f"{where}{key} must be an integer in {lo}..{hi}, "
+                                        f"got {value!r}")
+    return value
+
+
+def _to_stored(device_id: str, rec: dict[str, Any], clock: dict[str, int]) -> StoredRecord:
+    t_ms = rec["t_ms"]
+    time_valid = rec["time_valid"]
+    if not time_valid:
+        if rec["boot"] == clock["boot"] and t_ms <= clock["uptime_ms"]:
+            # Made after the last boot, before the time was set: the gateway saw this
+            # boot's uptime and the Unix time together, so the date is exact.
+            t_ms = clock["unix_ms"] - (clock["uptime_ms"] - t_ms)
+            time_valid = True
+        else:
+            # From an earlier boot: its time cannot be known. Kept, dated at the sync and
+            # flagged, never silently mis-dated.
+            t_ms = clock["unix_ms"]
+    names = REP_FIELDS if rec["kind"] == "rep" else SET_FIELDS
+    values = {name: rec[name] for name in names}
+    return StoredRecord(device_id=device_id, seq=rec["seq"], kind=rec["kind"],
+                        exercise=name_of(rec["exercise"]), set_no=rec["set_no"], t_ms=t_ms,
+                        time_valid=time_valid, partial=rec["partial"], values=values)
+
+
+def parse_message(topic: str, payload: bytes) -> ParsedMessage:
+    m = _TOPIC.match(topic)
+    if not m:
+        raise PayloadError("bad_topic", f"topic {topic!r} is not rtm/v1/<gateway>/<device>/records")
+    gateway_id, device_id = m.group(1), m.group(2)
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise PayloadError("too_large", f"{len(payload)} bytes, limit {MAX_PAYLOAD_BYTES}")
+    try:
+        body = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise PayloadError("not_json", str(e)) from None
+    if not isinstance(body, dict):
+        raise PayloadError("not_object", f"payload is a JSON {type(body).__name__}")
+    if body.get("schema") != SCHEMA:
+        raise PayloadError("bad_schema", f"schema {body.get('schema')!r}, expected {SCHEMA!r}")
+    if body.get("gateway") != gateway_id or body.get("device") != device_id:
+        raise PayloadError("topic_mismatch", f"payload gateway/device "
+                           f"{body.get('gateway')!r}/{body.get('device')!r} differ from topic")
+    clock_obj = body.get("clock")
+    if not isinstance(clock_obj, dict):
+        raise PayloadError("bad_field", "clock must be an object")
+    clock = {
+        "boot": _int_field(clock_obj, "boot", 0, 0xFFFF, "clock."),
+        "uptime_ms": _int_field(clock_obj, "uptime_ms", 0, 2**63, "clock."),
+        "unix_ms": _int_field(clock_obj, "unix_ms", _EARLIEST_UNIX_MS, 2**63, "clock."),
+    }
+    raw_records = body.get("records")
+    if not isinstance(raw_records, list) or not raw_records:
+        raise PayloadError("bad_field", "records must be a non-empty list")
+    if len(raw_records) > MAX_RECORDS:
+        raise PayloadError("too_large", f"{len(raw_records)} records, limit {MAX_RECORDS}")
+    parsed = ParsedMessage(gateway_id, device_id, [])
+    for i, item in enumerate(raw_records):
+        try:
+            if not isinstance(item, str):
+                raise ValueError("not a base64 string")
+            raw = base64.b64decode(item, validate=True)
+            rec = codec.decode(raw)
+            parsed.records.append(_to_stored(device_id, rec, clock))
+        except (ValueError, binascii.Error) as e:
+            parsed.rejected.append(f"records[{i}]: {e}")
+    return parsed

@@ -1,0 +1,161 @@
+"""The bridge's MQTT side: a persistent QoS 1 subscription whose messages are acknowledged
+only after the store has them.
+
+paho's network thread only queues each message; a worker thread validates it, writes it to
+the store (retrying while the store is unavailable) and then sends the PUBACK with
+`client.ack()`. A message the broker delivers twice is harmless: writes are idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from cloud_bridge.payload import TOPIC_FILTER, PayloadError, parse_message
+from cloud_bridge.stores.base import Store, StoreRejected, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+
+
+class BridgeStats:
+    """Counters of what the bridge did, by outcome; read by the CLI and tests."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.messages = 0
+        self.records_stored = 0
+        self.rejected: Counter[str] = Counter()  # by reason
+
+    def reject(self, reason: str) -> None:
+        with self.lock:
+            self.rejected[reason] += 1
+
+    def snapshot(self) -> dict[str, object]:
+        with self.lock:
+            return {"messages": self.messages, "records_stored": self.records_stored,
+                    "rejected": dict(self.rejected)}
+
+
+class Bridge:
+    def __init__(self, store: Store, host: str, port: int, client_id: str = "rtm-bridge",
+                 queue_size: int = 1000, retry_max_s: float = 30.0) -> None:
+        self.store = store
+        self.host = host
+        self.port = port
+        self.stats = BridgeStats()
+        self.retry_max_s = retry_max_s
+        self._pending = 0  # delivered, not yet handled
+        self._queue: queue.Queue[_Delivery | None] = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._worker = threading.Thread(target=self._work, name="bridge-writer", daemon=True)
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  clean_session=False, protocol=mqtt.MQTTv311, manual_ack=True)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    # -- paho's network thread --------------------------------------------------------
+    def _on_connect(self, client, userdata, flags, reason_code, properties):  # noqa: ANN001
+        if reason_code.is_failure:
+            log.error("broker refused the bridge: %s", reason_code)
+            return
+        client.subscribe(TOPIC_FILTER, qos=1)
+        self._connected.set()
+        log.info("bridge subscribed to %s on %s:%d", TOPIC_FILTER, self.host, self.port)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties):  # noqa: ANN001
+        self._connected.clear()
+        if not self._stop.is_set():
+            log.warning("bridge disconnected from broker: %s", reason_code)
+
+    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:  # noqa: ANN001
+        # Blocks when the writer is behind: backpressure instead of an unbounded queue.
+        with self.stats.lock:
+            self._pending += 1
+        self._queue.put(_Delivery(message.mid, message.qos, message.topic, bytes(message.payload)))
+
+    # -- the writer thread ------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            delivery = self._queue.get()
+            if delivery is None:
+                return
+            done = self.handle(delivery.topic, delivery.payload)
+            if done and delivery.qos > 0:
+                self.client.ack(delivery.mid, delivery.qos)
+            with self.stats.lock:
+                self._pending -= 1
+
+    def handle(self, topic: str, payload: bytes) -> bool:
+        """Validate and store one message. True once it is stored or rejected for good (it
+        may be acknowledged); False if the bridge is stopping before the store took it."""
+        with self.stats.lock:
+            self.stats.messages += 1
+        try:
+            parsed = parse_message(topic, payload)
+        except PayloadError as e:
+            self.stats.reject(e.reason)
+            log.warning("rejected message on %s: %s", topic, e)
+            return True
+        for reason in parsed.rejected:
+            self.stats.reject("bad_record")
+            log.warning("rejected record from device %s: %s", parsed.device_id, reason)
+        if not parsed.records:
+            return True
+        delay = 0.5
+        while True:
+            try:
+                self.store.write(parsed.records)
+                break
+            except StoreUnavailable as e:
+                if self._stop.is_set():
+                    return False  # not acknowledged: the broker redelivers it later
+                log.warning("store unavailable (%s); retrying in %.1f s", e, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, self.retry_max_s)
+            except StoreRejected as e:
+                self.stats.reject("store_rejected")
+                log.error("store rejected %d records from %s: %s", len(parsed.records),
+                          parsed.device_id, e)
+                return True
+        with self.stats.lock:
+            self.stats.records_stored += len(parsed.records)
+        return True
+
+    # -- life cycle -------------------------------------------------------------------
+    def start(self) -> None:
+        self._worker.start()
+        self.client.connect_async(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        return self._connected.wait(timeout_s)
+
+    def idle(self) -> bool:
+        """True when every delivered message has been handled."""
+        with self.stats.lock:
+            return self._pending == 0
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.client.disconnect()
+        self.client.loop_stop()
+        self._queue.put(None)
+        self._worker.join(timeout=10)
