@@ -12,10 +12,12 @@ Method (first version; see docs/architecture.md for its limits):
      near it, so posture drift between reps is followed but a rep is not.
   3. Excursion: the squared chord between the gravity direction and the rest posture
      (chord = 2 sin(angle / 2) in mg, monotonic in the tilt angle).
-  4. A rep is an excursion that rises above an adaptive high threshold and comes back below
-     a low one, lasting at least 0.4 s. Thresholds follow the peaks of the reps counted so
-     far; an excursion reaching less than half the typical (or prescribed) range of motion
-     is a partial rep, reported but not counted.
+  4. A rep is an excursion that starts above max(6 degrees, 25% of the typical rep's
+     chord), ends when it falls below 35% of its own peak, and lasts at least 0.4 s; the
+     next one may start once the excursion fell below 20% of that peak (hysteresis, so a
+     brief return between fast reps suffices). The typical chord follows the reps counted;
+     an excursion below 58% of it (or half the prescribed range of motion) is a partial
+     rep, reported but not counted.
 
 Inputs: t_ms is a wrapping 30-bit millisecond tick (MicroPython's ticks_ms), acceleration
 in mg, angular rate in 0.1 deg/s (0 when the sensor has no gyroscope).
@@ -29,7 +31,7 @@ EVENT_PARTIAL = const(2)
 
 _TICKS_MASK = const(0x3FFFFFFF)
 _FRAC = const(4)  # fractional bits of the gravity estimates
-_MIN_CHORD_MG = const(105)  # 6 degrees: smallest tilt that can be a rep
+_MIN_CHORD2 = const(11025)  # (105 mg)^2: 6 degrees, the smallest tilt that can be a rep
 _MIN_REP_MS = const(400)
 _MAX_REP_MS = const(20000)
 
@@ -91,6 +93,7 @@ class RepCounter:
         self._gx = self._gy = self._gz = 0
         self._rx = self._ry = self._rz = 0
         self._active = False
+        self._armed = True
         self._peak2 = 0
         self._typical2 = 0
         self._start_t = 0
@@ -122,18 +125,18 @@ class RepCounter:
         ey = (self._gy - self._ry) >> _FRAC
         ez = (self._gz - self._rz) >> _FRAC
         dev2 = ex * ex + ey * ey + ez * ez
-        hi2 = _MIN_CHORD_MG * _MIN_CHORD_MG
-        if self._typical2 * 4 // 25 > hi2:
-            hi2 = self._typical2 * 4 // 25
-        lo2 = self._typical2 // 25
-        if lo2 < hi2 >> 2:
-            lo2 = hi2 >> 2
         if not self._active:
             kr = self._k_rest
             self._rx += (self._gx - self._rx) >> kr
             self._ry += (self._gy - self._ry) >> kr
             self._rz += (self._gz - self._rz) >> kr
-            if dev2 > lo2:
+            if not self._armed:
+                # Re-arm once back within 20% of the last peak (or 3 degrees).
+                if dev2 * 25 < self._peak2 or dev2 * 4 < _MIN_CHORD2:
+                    self._armed = True
+                return EVENT_NONE
+            # Start an excursion above 6 degrees and a quarter of the typical rep.
+            if dev2 > _MIN_CHORD2 and dev2 * 16 > self._typical2:
                 self._active = True
                 self._start_t = t_ms
                 self._peak2 = dev2
@@ -156,15 +159,20 @@ class RepCounter:
         s2 = dx * dx + dy * dy + dz * dz
         if s2 > self._turn2:
             self._turn2 = s2
-        if dev2 >= lo2:
+        if dev2 * 8 >= self._peak2:  # still above 35% of this excursion's peak
             if (t_ms - self._start_t) & _TICKS_MASK > _MAX_REP_MS:
                 # Held away from the rest posture: a new posture, not a rep.
                 self._active = False
-                self._rx, self._ry, self._rz = self._gx, self._gy, self._gz
+                self._armed = True
+                self._peak2 = 0
+                self._rx = self._gx
+                self._ry = self._gy
+                self._rz = self._gz
             return EVENT_NONE
         self._active = False
+        self._armed = False
         duration = (t_ms - self._start_t) & _TICKS_MASK
-        if duration < _MIN_REP_MS or self._peak2 < hi2:
+        if duration < _MIN_REP_MS:
             return EVENT_NONE
         return self._finish_rep(duration)
 
@@ -178,7 +186,7 @@ class RepCounter:
             self.rep_peak_dps = isqrt(self._speed2)
         else:
             self.rep_peak_dps = isqrt(self._turn2) * 573 * self.rate_hz // 10000
-        partial = self._typical2 > 0 and peak2 * 4 < self._typical2
+        partial = self._typical2 > 0 and peak2 * 3 < self._typical2
         if self.min_rom_cdeg and rom * 2 < self.min_rom_cdeg:
             partial = True
         if partial:

@@ -1,0 +1,80 @@
+import base64
+import json
+
+import pytest
+
+from cloud_bridge.payload import PayloadError, parse_message
+from firmware.core import codec
+from gateway import payload as gw_payload
+
+DEV = "a1b2c3d4e5f6"
+TOPIC = f"rtm/v1/home-1/{DEV}/records"
+CLOCK = {"boot": 2, "uptime_ms": 100_000, "unix_ms": 1_790_000_100_000}
+
+
+def rep(seq, t_ms, flags=codec.FLAG_TIME_VALID, boot=2):
+    return bytes(codec.encode_rep(seq, flags, 1, 1, t_ms, boot, seq, 900, 4500, 80))
+
+
+def message(raws, **override):
+    body = json.loads(gw_payload.build("home-1", DEV, raws, CLOCK["boot"],
+                                       CLOCK["uptime_ms"], CLOCK["unix_ms"]))
+    body.update(override)
+    return json.dumps(body).encode()
+
+
+def test_gateway_message_round_trips_into_stored_records():
+    raws = [rep(1, 1_790_000_000_000), bytes(codec.encode_set(2, codec.FLAG_TIME_VALID, 4, 1,
+                                                              1_790_000_001_000, 2, 10, 1,
+                                                              3000, 40, 9, 0))]
+    parsed = parse_message(TOPIC, message(raws))
+    assert parsed.rejected == []
+    a, b = parsed.records
+    assert (a.device_id, a.seq, a.kind, a.exercise, a.t_ms, a.time_valid) == (
+        DEV, 1, "rep", "squat", 1_790_000_000_000, True)
+    assert a.values == {"rep": 1, "duration_ms": 900, "rom_cdeg": 4500, "peak_dps": 80}
+    assert b.kind == "set" and b.exercise == "heel_raise" and b.values["reps"] == 10
+
+
+def test_records_from_before_the_clock_was_set_are_dated_exactly():
+    parsed = parse_message(TOPIC, message([rep(1, 40_000, flags=0)]))
+    r = parsed.records[0]
+    assert r.time_valid and r.t_ms == CLOCK["unix_ms"] - (CLOCK["uptime_ms"] - 40_000)
+
+
+def test_records_from_an_earlier_boot_are_flagged_not_misdated():
+    r = parse_message(TOPIC, message([rep(1, 40_000, flags=0, boot=1)])).records[0]
+    assert not r.time_valid and r.t_ms == CLOCK["unix_ms"]
+
+
+def test_a_bad_record_does_not_drop_the_good_ones():
+    good = rep(1, 1_790_000_000_000)
+    bad = bytearray(rep(2, 1_790_000_000_500))
+    bad[9] ^= 0xFF
+    body = json.loads(message([good]))
+    body["records"] += [base64.b64encode(bytes(bad)).decode(), "!!notbase64", 42]
+    parsed = parse_message(TOPIC, json.dumps(body).encode())
+    assert [r.seq for r in parsed.records] == [1]
+    assert len(parsed.rejected) == 3
+    assert "CRC" in parsed.rejected[0] and "records[2]" in parsed.rejected[1]
+
+
+@pytest.mark.parametrize("topic, payload, reason", [
+    ("rtm/v1/home-1/XYZ/records", None, "bad_topic"),
+    ("rtm/v1/home-1/a1b2c3d4e5f6/other", None, "bad_topic"),
+    (TOPIC, b"\xff\xfe", "not_json"),
+    (TOPIC, b"{", "not_json"),
+    (TOPIC, b"[1,2]", "not_object"),
+    (TOPIC, {"schema": "rtm.records.v9"}, "bad_schema"),
+    (TOPIC, {"device": "000000000000"}, "topic_mismatch"),
+    (TOPIC, {"clock": {"boot": 1, "uptime_ms": 5, "unix_ms": 3}}, "bad_field"),
+    (TOPIC, {"clock": "now"}, "bad_field"),
+    (TOPIC, {"records": []}, "bad_field"),
+    (TOPIC, b" " * (1 << 20 + 1), "too_large"),
+])
+def test_malformed_messages_are_rejected_with_a_reason(topic, payload, reason):
+    if payload is None or isinstance(payload, dict):
+        payload = message([rep(1, 1_790_000_000_000)], **(payload or {}))
+    with pytest.raises(PayloadError) as e:
+        parse_message(topic, payload)
+    assert e.value.reason == reason

@@ -1,0 +1,42 @@
+import pytest
+
+from gateway.config import ConfigError, load, parse
+
+GOOD = {"gateway_id": "home-1", "outbox": "outbox.db", "enrolled": ["a1b2c3d4e5f6"]}
+
+
+def test_defaults_and_relative_outbox(tmp_path):
+    cfg = parse(GOOD, tmp_path)
+    assert cfg.outbox == tmp_path / "outbox.db"
+    assert cfg.mqtt.client_id == "rtm-gw-home-1" and cfg.mqtt.port == 1883
+    assert cfg.sync.batch_records == 256
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"gateway_id": "home 1"}, "gateway_id must be"),
+    ({"enrolled": ["A1B2C3D4E5F6"]}, r"enrolled\[0\] must be a device id"),
+    ({"enrolled": "a1b2c3d4e5f6"}, "enrolled must be list"),
+    ({"mqtt": {"port": 70000}}, "mqtt.port must be 1..65535"),
+    ({"mqtt": {"port": "1883"}}, "mqtt.port must be int"),
+    ({"mqtt": {"hots": "x"}}, "unknown key mqtt.hots"),
+    ({"sync": {"batch_records": 0}}, "sync.batch_records must be 1..512"),
+    ({"sync": {"interval_s": -1}}, "sync.interval_s must be positive"),
+    ({"colour": "blue"}, "unknown key colour"),
+])
+def test_bad_config_names_the_key(change, message):
+    with pytest.raises(ConfigError, match=message):
+        parse({**GOOD, **change})
+
+
+def test_missing_key_and_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="outbox is missing"):
+        parse({"gateway_id": "x", "enrolled": []})
+    with pytest.raises(ConfigError, match="does not exist"):
+        load(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("gateway_id = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(bad)
+    ok = tmp_path / "ok.toml"
+    ok.write_text('gateway_id = "gw"\noutbox = "o.db"\nenrolled = []\n[mqtt]\nport = 1884\n')
+    assert load(ok).mqtt.port == 1884
