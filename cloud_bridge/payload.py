@@ -78,9 +78,11 @@ def parse_message(topic: str, payload: bytes) -> ParsedMessage:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise PayloadError("too_large", f"{len(payload)} bytes, limit {MAX_PAYLOAD_BYTES}")
     try:
-        body = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise PayloadError("not_json", str(e)) from None
+        body = json.loads(payload.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise PayloadError("not_json", f"payload is not UTF-8 text ({e})") from None
+    except json.JSONDecodeError as e:
+        raise PayloadError("not_json", f"payload is not JSON ({e})") from None
     if not isinstance(body, dict):
         raise PayloadError("not_object", f"payload is a JSON {type(body).__name__}")
     if body.get("schema") != SCHEMA:

@@ -28,6 +28,7 @@ class Uplink:
         self._in_flight: dict[int, mqtt.MQTTMessageInfo] = {}
         self._last_id = 0
         self._connected = threading.Event()
+        self._stopping = False
         self.published = 0
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=config.client_id,
                                   clean_session=False, protocol=mqtt.MQTTv311)
@@ -45,13 +46,15 @@ class Uplink:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self._connected.clear()
-        log.warning("disconnected from broker: %s", reason_code)
+        if not self._stopping:
+            log.warning("disconnected from broker: %s", reason_code)
 
     def start(self) -> None:
         self.client.connect_async(self.config.host, self.config.port, self.config.keepalive_s)
         self.client.loop_start()
 
     def stop(self) -> None:
+        self._stopping = True
         self.client.disconnect()
         self.client.loop_stop()
 

@@ -21,8 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--days", type=int, default=3)
     d.add_argument("--seed", type=int, default=1)
     d.add_argument("--tz", default="Europe/Berlin", help="the clinic's time zone")
-    d.add_argument("--workdir", type=Path, help="keep the store and registry here "
-                                                "(default: a temporary folder)")
+    d.add_argument("--workdir", type=Path, default=Path("rtm-demo"),
+                   help="folder for the store, registry and outboxes, emptied first "
+                        "(default: %(default)s)")
     d.add_argument("-v", "--verbose", action="store_true")
     c = sub.add_parser("count", help="count reps in recordings with the firmware counter")
     c.add_argument("files", nargs="+", type=Path)

@@ -4,7 +4,6 @@ store, simulated patients over simulated days, and the clinician summary at the 
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
@@ -17,14 +16,16 @@ from cloud_bridge.subscriber import Bridge
 from simulators.scenario import Scenario
 
 
-def run_demo(patients: int, days: int, seed: int, workdir: Path | None, tz_name: str,
+def run_demo(patients: int, days: int, seed: int, workdir: Path, tz_name: str,
              first_day: date | None = None, out=print) -> int:  # noqa: ANN001
     tz = ZoneInfo(tz_name)
     first_day = first_day or date.today() - timedelta(days=days)
-    tmp = None
-    if workdir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="rtm-demo-")
-        workdir = Path(tmp.name)
+    if workdir.exists():
+        # Each run starts from nothing: a store left from an earlier run would mix in.
+        for name in ("rtm.db", "rtm.db-wal", "rtm.db-shm", "enrollments.csv"):
+            (workdir / name).unlink(missing_ok=True)
+        for old in workdir.glob("home-*-outbox.db*"):
+            old.unlink()
     workdir.mkdir(parents=True, exist_ok=True)
     store_url = f"sqlite:///{workdir / 'rtm.db'}"
     out(f"Demo: {patients} patients, {days} days from {first_day}, working in {workdir}")
@@ -52,24 +53,22 @@ def run_demo(patients: int, days: int, seed: int, workdir: Path | None, tz_name:
                                      last_day + timedelta(days=1), tz), first_day, last_day))
         out("")
         out(_check(scenario, stored))
-        out(f"\nStore: {store_url}\nRegistry: {workdir / 'enrollments.csv'}")
         store.close()
-    if tmp is not None:
-        tmp.cleanup()
+    out(f"\nLook again with:\n  rtm-clinic summary --store {store_url} "
+        f"--registry {workdir / 'enrollments.csv'} --from {first_day} --to {last_day} "
+        f"--tz {tz_name}")
     return 0
 
 
 def _check(scenario: Scenario, stored) -> str:  # noqa: ANN001
     """Ground truth against the store, as the demo's last word."""
-    born = {(r["device_id"], r["seq"]) for r in scenario.born_records()}
-    got = {(r.device_id, r.seq) for r in stored}
     truth = scenario.true_reps()
     counted: Counter[str] = Counter()
     for r in stored:
         if r.kind == "rep" and not r.partial:
             counted[scenario.registry.patient_of(r.device_id) or "?"] += 1
-    lines = [f"Pipeline: {len(born)} records made on the wearables, {len(got)} in the store, "
-             f"{len(born - got)} missing, {len(got - born)} unexpected."]
+    diff = scenario.compare(stored)
+    lines = [f"Pipeline check ({'exact' if diff.exact else 'NOT EXACT'}): {diff}."]
     lines.append("Counter: reps done (simulation truth) vs counted on the wearable, per patient:")
     for patient, n in sorted(truth.items()):
         lines.append(f"  {patient}: {n} done, {counted[patient]} counted")

@@ -17,12 +17,13 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from cloud_bridge.clinic.registry import Enrollment, Registry
-from cloud_bridge.records import StoredRecord
+from cloud_bridge.records import REP_FIELDS, SET_FIELDS, StoredRecord
 from cloud_bridge.stores.base import Store
 from gateway.config import GatewayConfig, MqttConfig, SyncConfig
 from gateway.gateway import Gateway
 from gateway.outbox import Outbox
 from gateway.uplink import Uplink
+from firmware.core.exercises import name_of
 from simulators.household import (
     SimHousehold,
     exercise_day,
@@ -33,6 +34,25 @@ from simulators.household import (
 from simulators.wearable import SimClock
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class GroundTruthDiff:
+    expected: int
+    stored: int
+    missing: list[tuple[str, int]]
+    unexpected: list[tuple[str, int]]
+    mismatched: list[tuple[StoredRecord, StoredRecord]]  # (expected, stored)
+    duplicates: int
+
+    @property
+    def exact(self) -> bool:
+        return not (self.missing or self.unexpected or self.mismatched or self.duplicates)
+
+    def __str__(self) -> str:
+        return (f"{self.expected} records made on the wearables, {self.stored} in the store: "
+                f"{len(self.missing)} missing, {len(self.unexpected)} unexpected, "
+                f"{len(self.mismatched)} different, {self.duplicates} duplicated")
 
 
 @dataclass
@@ -113,6 +133,36 @@ class Scenario:
             for rec in w.born_records():
                 out.append({"device_id": w.id_hex, **rec})
         return out
+
+    def expected_store(self) -> dict[tuple[str, int], StoredRecord]:
+        """What the store must hold: every born record, dated with its true time."""
+        out = {}
+        for r in self.born_records():
+            names = REP_FIELDS if r["kind"] == "rep" else SET_FIELDS
+            rec = StoredRecord(
+                device_id=r["device_id"], seq=r["seq"], kind=r["kind"],
+                exercise=name_of(r["exercise"]), set_no=r["set_no"], t_ms=r["true_t_ms"],
+                time_valid=True, partial=r["partial"], values={n: r[n] for n in names})
+            out[rec.key] = rec
+        return out
+
+    def compare(self, stored: list[StoredRecord]) -> GroundTruthDiff:
+        """The store against ground truth, record by record, every field."""
+        expected = self.expected_store()
+        got: dict[tuple[str, int], StoredRecord] = {}
+        duplicates = 0
+        for r in stored:
+            duplicates += r.key in got
+            got[r.key] = r
+        return GroundTruthDiff(
+            expected=len(expected),
+            stored=len(stored),
+            missing=sorted(set(expected) - set(got)),
+            unexpected=sorted(set(got) - set(expected)),
+            mismatched=[(expected[k], got[k]) for k in sorted(set(expected) & set(got))
+                        if expected[k] != got[k]],
+            duplicates=duplicates,
+        )
 
     def true_reps(self) -> dict[str, int]:
         """Reps the simulated patients really did, per patient."""

@@ -59,7 +59,7 @@ class VirtualWearable:
         self.rate_hz = rate_hz
         self.battery_pct = battery_pct
         self.storage = MemoryStorage(log_bytes)
-        self.born: list[bytes] = []
+        self.born: list[tuple[bytes, int]] = []  # (record, its true Unix time in ms)
         self.performed: list[PerformedSet] = []
         self.in_range = True
         self._boot()
@@ -112,10 +112,14 @@ class VirtualWearable:
         for seq in range(before + 1, self.log.last_seq + 1):
             raw = self.log.read(seq)
             if raw is not None:
-                self.born.append(raw)
+                fields = codec.decode(raw)
+                true_ms = (fields["t_ms"] if fields["time_valid"]
+                           else self._boot_unix_ms + fields["t_ms"])
+                self.born.append((raw, true_ms))
         counted = rec.counter.reps
         self.performed.append(PerformedSet(self.id_hex, exercise, start_unix, true_reps, counted))
         return counted
 
     def born_records(self) -> list[dict]:
-        return [codec.decode(raw) for raw in self.born]
+        """Every record the firmware stored, decoded, with `true_t_ms`: when it really was."""
+        return [{**codec.decode(raw), "true_t_ms": true_ms} for raw, true_ms in self.born]
