@@ -1,0 +1,285 @@
+"""The store front: the contract every record store keeps, its errors, and `open_store`.
+
+A store keeps StoredRecords for the clinic. The bridge writes what arrives over MQTT and
+acknowledges the message only after `write` returned; the clinician CLI reads time ranges.
+Backends live in sibling modules and are imported lazily by `open_store`, so a bridge that
+uses SQLite never imports the InfluxDB client.
+
+Errors sort into two types, so callers decide with a type, not by parsing messages:
+
+* `StoreUnavailable`: try the same data again later (connection refused, timeout, HTTP 5xx
+  or 429, locked or full disk, wrong credentials). `retry_after_s` carries the server's hint.
+* `StoreRejected`: the data itself is bad (HTTP 400/422, a record that fails `check_record`);
+  retrying cannot help, the caller dead-letters the batch.
+
+Anything else a store raises on purpose is a plain `StoreError` (e.g. a query answer that
+cannot be read).
+
+Store URLs (`open_store`):
+
+* ``sqlite:///rtm.db`` -- the default backend, a file relative to the working directory;
+  ``sqlite:////var/lib/rtm/rtm.db`` (four slashes) for an absolute path, as in SQLAlchemy:
+  the path is everything after ``sqlite:///``. A bare path without scheme works too.
+* ``influxdb1://[user:password@]host[:port]/dbname[?timeout_s=10]`` -- InfluxDB 1.x
+  over HTTP (``influxdb1s://`` for HTTPS); port defaults to 8086; percent-encode special
+  characters in user and password.
+* ``influxdb2://host[:port]?org=ORG&bucket=BUCKET[&token=TOKEN][&timeout_s=10]`` --
+  InfluxDB 2.x or 3.x (``influxdb2s://`` for HTTPS); port defaults to 8086 (3.x listens on
+  8181 by default: give the port); for 3.x, bucket is the database name; without
+  ``token=`` the token is read from the environment variable INFLUX_TOKEN, which keeps it
+  out of process listings and logs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from cloud_bridge.records import REP_FIELDS, SET_FIELDS, StoredRecord
+
+KIND_FIELDS: Mapping[str, tuple[str, ...]] = {"rep": REP_FIELDS, "set": SET_FIELDS}
+INT64_MAX = 2**63 - 1
+# InfluxDB keeps time as int64 ns; all stores accept the same range so they stay swappable.
+MAX_T_MS = INT64_MAX // 1_000_000  # 2262-04-11
+_TAG_VALUE = re.compile(r"[\x20-\x5b\x5d-\x7e]{1,256}")  # printable ASCII except backslash
+TOKEN_ENV = "INFLUX_TOKEN"
+SQLITE_PREFIX = "sqlite:///"
+
+
+class StoreError(Exception):
+    """Root of every error a store raises on purpose."""
+
+
+class StoreUnavailable(StoreError):
+    """Transient: the store could not take or give the data now; try again later.
+
+    `retry_after_s` is the server's Retry-After hint in seconds, or None if it gave none.
+    """
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class StoreRejected(StoreError):
+    """Permanent: the store refused the data as bad. Retrying the same data cannot help.
+
+    `status` is the HTTP status when a server said so, None for a local check.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Store(ABC):
+    """Where the clinic keeps records. Implementations must be usable from two threads at
+    once (a paho callback thread writing, another thread querying)."""
+
+    @abstractmethod
+    def write(self, records: Sequence[StoredRecord]) -> None:
+        """Store `records` durably; return only once the store has accepted all of them.
+
+        Idempotent by (device_id, seq): writing the same record again leaves one copy.
+        Rewriting a key with *different* data is not supported (which copy wins differs
+        between backends). Raises StoreRejected, before any I/O, for a record that fails
+        `check_record`; StoreUnavailable when the data should be written again later.
+        """
+
+    @abstractmethod
+    def query(
+        self, device_ids: Sequence[str] | None, start_ms: int, end_ms: int
+    ) -> list[StoredRecord]:
+        """All records with start_ms <= t_ms < end_ms, of the given devices (None: all),
+        sorted by (device_id, seq), every field equal to what was written."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections. The store must not be used afterwards."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def check_record(rec: StoredRecord) -> None:
+    """Raise StoreRejected unless every store can keep `rec` exactly as it is.
+
+    `values` must hold exactly the kind's fields (REP_FIELDS or SET_FIELDS), as the decoder
+    makes them: a reader can then tell a complete record from one still being written.
+
+    Tag-like strings (device_id, exercise) must be 1-256 printable ASCII characters without
+    backslash: InfluxDB's line protocol cannot round-trip a value ending in a backslash, and
+    an empty tag value is silently dropped.
+    """
+    where = f"record ({rec.device_id!r}, {rec.seq!r})"
+    if rec.kind not in KIND_FIELDS:
+        raise StoreRejected(f"{where}: kind must be 'rep' or 'set', got {rec.kind!r}")
+    for name in ("device_id", "exercise"):
+        value = getattr(rec, name)
+        if not isinstance(value, str) or not _TAG_VALUE.fullmatch(value):
+            raise StoreRejected(
+                f"{where}: {name} must be 1-256 printable ASCII characters without "
+                f"backslash, got {value!r}"
+            )
+    _check_int(where, "seq", rec.seq, INT64_MAX)
+    _check_int(where, "set_no", rec.set_no, INT64_MAX)
+    _check_int(where, "t_ms", rec.t_ms, MAX_T_MS)
+    for name in ("time_valid", "partial"):
+        if not isinstance(getattr(rec, name), bool):
+            raise StoreRejected(f"{where}: {name} must be a bool")
+    expected = KIND_FIELDS[rec.kind]
+    if set(rec.values) != set(expected):
+        raise StoreRejected(
+            f"{where}: a {rec.kind} needs exactly the values {', '.join(expected)}; "
+            f"got {', '.join(sorted(rec.values)) or 'none'}"
+        )
+    for key, value in rec.values.items():
+        if type(value) is not int or not -INT64_MAX - 1 <= value <= INT64_MAX:
+            raise StoreRejected(f"{where}: value {key}={value!r} must be a 64-bit int")
+
+
+def _check_int(where: str, name: str, value: object, maximum: int) -> None:
+    if type(value) is not int or not 0 <= value <= maximum:
+        raise StoreRejected(f"{where}: {name} must be an int in 0..{maximum}, got {value!r}")
+
+
+def open_store(url: str) -> Store:
+    """Open the store that `url` names (formats in the module docstring).
+
+    Checks the URL before any I/O and raises ValueError naming what is wrong with it.
+    """
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "sqlite" or (scheme == "" and url):
+        return _open_sqlite(url)
+    if scheme in ("influxdb1", "influxdb1s"):
+        return _open_influx_v1(url, scheme)
+    if scheme in ("influxdb2", "influxdb2s"):
+        return _open_influx_v2(url, scheme)
+    raise ValueError(
+        f"store URL {url!r}: unknown scheme {urlsplit(url).scheme!r}; use sqlite:///PATH.db, "
+        "influxdb1://HOST:PORT/DBNAME or influxdb2://HOST:PORT?org=..&bucket=.."
+    )
+
+
+def _open_sqlite(url: str) -> Store:
+    if urlsplit(url).scheme == "":
+        path = url
+    elif url[: len(SQLITE_PREFIX)].lower() == SQLITE_PREFIX:
+        path = url[len(SQLITE_PREFIX) :]
+    else:
+        raise ValueError(
+            f"store URL {url!r}: write sqlite:///relative/path.db or "
+            "sqlite:////absolute/path.db (no host, the path after three slashes)"
+        )
+    if not path:
+        raise ValueError(f"store URL {url!r}: no database file path")
+    if "?" in path or "#" in path:
+        raise ValueError(f"store URL {url!r}: sqlite takes no ?parameters")
+    from cloud_bridge.stores.sqlite_store import SQLiteStore
+
+    return SQLiteStore(unquote(path))
+
+
+def _influx_params(url: str, query: str, allowed: set[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for key, values in parse_qs(query, keep_blank_values=True, strict_parsing=False).items():
+        if key not in allowed:
+            raise ValueError(
+                f"store URL {_redact(url)!r}: unknown parameter {key!r} "
+                f"(allowed: {', '.join(sorted(allowed))})"
+            )
+        if len(values) != 1 or not values[0]:
+            raise ValueError(f"store URL {_redact(url)!r}: {key} needs exactly one value")
+        params[key] = values[0]
+    return params
+
+
+def _timeout_s(url: str, params: Mapping[str, str]) -> float:
+    raw = params.get("timeout_s", "10")
+    try:
+        timeout_s = float(raw)
+    except ValueError:
+        timeout_s = -1.0
+    if not timeout_s > 0:
+        raise ValueError(f"store URL {_redact(url)!r}: timeout_s must be a positive number")
+    return timeout_s
+
+
+def _base_url(url: str, scheme: str) -> str:
+    parts = urlsplit(url)
+    try:
+        port = parts.port or 8086
+    except ValueError as exc:
+        raise ValueError(f"store URL {_redact(url)!r}: bad port ({exc})") from None
+    if not parts.hostname:
+        raise ValueError(f"store URL {_redact(url)!r}: no host")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    http = "https" if scheme.endswith("s") else "http"
+    return f"{http}://{host}:{port}"
+
+
+def _open_influx_v1(url: str, scheme: str) -> Store:
+    parts = urlsplit(url)
+    base = _base_url(url, scheme)
+    database = unquote(parts.path.strip("/"))
+    if not database or "/" in database:
+        raise ValueError(
+            f"store URL {_redact(url)!r}: name the database as the path, e.g. "
+            "influxdb1://localhost:8086/rtm"
+        )
+    params = _influx_params(url, parts.query, {"timeout_s"})
+    if (parts.username is None) != (parts.password is None):
+        raise ValueError(f"store URL {_redact(url)!r}: give both user and password, or none")
+    from cloud_bridge.stores.influx_v1 import InfluxV1Store
+
+    return InfluxV1Store(
+        base,
+        database,
+        username=unquote(parts.username) if parts.username is not None else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        timeout_s=_timeout_s(url, params),
+    )
+
+
+def _open_influx_v2(url: str, scheme: str) -> Store:
+    parts = urlsplit(url)
+    base = _base_url(url, scheme)
+    if parts.path.strip("/"):
+        raise ValueError(
+            f"store URL {_redact(url)!r}: influxdb2 takes no path; give ?org=..&bucket=.."
+        )
+    if parts.username is not None:
+        raise ValueError(f"store URL {_redact(url)!r}: influxdb2 takes a token=, not user:pass@")
+    params = _influx_params(url, parts.query, {"org", "bucket", "token", "timeout_s"})
+    for required in ("org", "bucket"):
+        if required not in params:
+            raise ValueError(f"store URL {_redact(url)!r}: missing ?{required}=")
+    token = params.get("token") or os.environ.get(TOKEN_ENV)
+    if not token:
+        raise ValueError(
+            f"store URL {_redact(url)!r}: no token; add &token=.. or set {TOKEN_ENV}"
+        )
+    from cloud_bridge.stores.influx_v2 import InfluxV2Store
+
+    return InfluxV2Store(
+        base, org=params["org"], bucket=params["bucket"], token=token,
+        timeout_s=_timeout_s(url, params),
+    )
+
+
+def _redact(url: str) -> str:
+    """The URL with password and token masked, for error messages."""
+    url = re.sub(r"(token=)[^&]*", r"\1***", url)
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)

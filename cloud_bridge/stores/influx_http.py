@@ -1,0 +1,173 @@
+"""HTTP to InfluxDB with the standard library, and what each answer means for the caller.
+
+Status classification (as telegraf's InfluxDB outputs do it, except that nothing is dropped
+here: the caller dead-letters what is rejected):
+
+* 2xx: done.
+* 400, 422 (and 413 for a single line): the data is bad -> StoreRejected with the server's
+  reason. 413 for a batch is split by the store before it gets here.
+* 429, 5xx, connection errors, timeouts: StoreUnavailable, with Retry-After in seconds.
+* Anything else (401/403 credentials, 404 wrong URL, database or bucket): StoreUnavailable
+  too. The data is fine, the configuration is not; dead-lettering it would lose good data.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http.client
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
+
+from cloud_bridge.records import StoredRecord
+from cloud_bridge.stores.base import StoreError, StoreRejected, StoreUnavailable
+from cloud_bridge.stores.influx_schema import parse_query_body
+
+REJECTED_STATUSES = frozenset({400, 413, 422})
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    reason: str
+    headers: Mapping[str, str]
+    body: str
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def message(self) -> str:
+        return error_message(self.body, self.headers, self.reason)
+
+
+def error_message(body: str, headers: Mapping[str, str], reason: str) -> str:
+    """The server's own words: JSON "error" (1.x) or "message" (2.x/3.x), a header, or text."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        for key in ("error", "message"):
+            if doc.get(key):
+                return str(doc[key])
+    for header in ("X-Influxdb-Error", "X-Platform-Error-Code"):
+        value = _header(headers, header)
+        if value:
+            return value
+    return body.strip()[:500] or reason
+
+
+def retry_after_s(value: str | None, *, now_s: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    now = time.time() if now_s is None else now_s
+    return max(0.0, when.timestamp() - now)
+
+
+def error_for(status: int, message: str, headers: Mapping[str, str], what: str) -> StoreError:
+    """The exception for a non-2xx answer to `what` (e.g. "write to InfluxDB at ...")."""
+    if status in REJECTED_STATUSES:
+        return StoreRejected(f"{what} rejected (HTTP {status}): {message}", status=status)
+    hint = ""
+    if status in (401, 403):
+        hint = " (check the credentials or token)"
+    elif status == 404:
+        hint = " (check the URL, the database or bucket, and the server version)"
+    return StoreUnavailable(
+        f"{what} failed (HTTP {status}){hint}: {message}",
+        retry_after_s=retry_after_s(_header(headers, "Retry-After")),
+    )
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+class InfluxHTTP:
+    """One InfluxDB server's HTTP API. A fresh connection per request keeps it thread-safe."""
+
+    def __init__(self, base_url: str, *, auth_header: str | None, timeout_s: float) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"InfluxDB base URL must be http(s)://host:port, got {base_url!r}")
+        self.base_url = base_url
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port or 8086
+        self._auth_header = auth_header
+        self._timeout_s = timeout_s
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str],
+        body: bytes | None = None,
+        content_type: str | None = None,
+    ) -> Response:
+        """Send one request; StoreUnavailable if no answer came (refused, reset, timeout)."""
+        headers = {"Accept": "application/json"}
+        if self._auth_header:
+            headers["Authorization"] = self._auth_header
+        if content_type:
+            headers["Content-Type"] = content_type
+        conn: http.client.HTTPConnection
+        if self._https:
+            conn = http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout_s)
+        else:
+            conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
+        try:
+            conn.request(method, f"{path}?{urlencode(params)}", body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            what = f"InfluxDB at {self.base_url}: {method} {path}"
+            raise StoreUnavailable(f"{what}: {exc!r}") from exc
+        finally:
+            conn.close()
+        return Response(
+            status=resp.status,
+            reason=resp.reason,
+            headers=dict(resp.getheaders()),
+            body=data.decode("utf-8", errors="replace"),
+        )
+
+    def query_records(
+        self,
+        database: str,
+        statements: Sequence[str],
+        *,
+        chunk_size: int | None,
+    ) -> list[StoredRecord]:
+        """Run InfluxQL SELECTs built by influx_schema with epoch=ms; their records, unsorted.
+
+        `chunk_size` asks for a chunked answer (InfluxDB 1.x), which no server row limit
+        truncates; None asks for one document (all that 2.x/3.x promise on /query).
+        """
+        records: list[StoredRecord] = []
+        for statement in statements:
+            params = {"db": database, "q": statement, "epoch": "ms"}
+            if chunk_size is not None:
+                params.update(chunked="true", chunk_size=str(chunk_size))
+            resp = self.request("GET", "/query", params)
+            if not resp.ok:
+                raise error_for(resp.status, resp.message, resp.headers,
+                                f"query to InfluxDB at {self.base_url}")
+            records.extend(parse_query_body(resp.body, chunked=chunk_size is not None))
+        return records

@@ -1,0 +1,166 @@
+"""How a StoredRecord maps to an InfluxDB point and back, shared by the 1.x and 2.x/3.x stores.
+
+Schema (one point per record)::
+
+    measurement  = kind                      "rep" | "set"
+    tags         device=<device_id>, exercise=<exercise name>
+    fields       seq (int), set_no (int), time_valid (bool), partial (bool),
+                 plus the kind's value fields (REP_FIELDS or SET_FIELDS, ints)
+    timestamp    t_ms * 1_000_000 + seq % 1_000_000   (ns, written with precision=ns)
+
+Why the sub-millisecond part: InfluxDB identifies a point by (measurement, tag set, time) and
+silently merges two points that share it. Records without a valid clock carry ms since boot,
+so two records of one device from different boots can share t_ms; with the seq folded into
+the nanoseconds they stay distinct, while rewriting the same (device_id, seq) still lands on
+the same point (idempotent). Truncating the time to ms gives t_ms back exactly, which is what
+`epoch=ms` in a query does.
+
+Torn reads: InfluxDB 1.x makes a point visible field by field, so a query that runs while
+a write is in flight can see a point with only some of its fields. Every record has all of
+its kind's fields (check_record), so a row lacking any of them is skipped as not yet written;
+once `write` has returned, its points are whole. The field lists in records.py are
+append-only; if one ever grows, points written before lack the new field: list it in
+FIELDS_ADDED_LATER so that such rows still count as whole.
+
+Cardinality: series = measurements (2) x devices x exercises used by each device, at most
+2 x 13 per wearable with today's exercise table: 1,000 enrolled wearables stay under 26,000
+series. seq is a field, never a tag, so series do not grow with data.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from cloud_bridge.records import StoredRecord
+from cloud_bridge.stores.base import KIND_FIELDS, StoreError
+
+TAG_DEVICE = "device"
+TAG_EXERCISE = "exercise"
+BASE_FIELDS = ("seq", "set_no", "time_valid", "partial")
+_NS_PER_MS = 1_000_000
+_INFLUX_MIN_NS = -(2**63) + 2  # InfluxQL's valid time range (models.MinNanoTime/MaxNanoTime)
+_INFLUX_MAX_NS = 2**63 - 2
+DEVICES_PER_QUERY = 100  # keeps the WHERE clause (and the GET URL) short
+FIELDS_ADDED_LATER: frozenset[str] = frozenset()  # value fields old points may lack
+
+
+def escape_key(text: str) -> str:
+    """Escape a measurement, tag key, tag value or field key for line protocol."""
+    return text.replace(",", r"\,").replace("=", r"\=").replace(" ", r"\ ")
+
+
+def timestamp_ns(rec: StoredRecord) -> int:
+    """The point's time: t_ms in ms, seq in the ns below it (see the module docstring)."""
+    return rec.t_ms * _NS_PER_MS + rec.seq % _NS_PER_MS
+
+
+def to_line(rec: StoredRecord) -> str:
+    """One line of line protocol (no newline), precision ns. `rec` must pass check_record."""
+    fields = [
+        f"seq={rec.seq}i",
+        f"set_no={rec.set_no}i",
+        f"time_valid={'true' if rec.time_valid else 'false'}",
+        f"partial={'true' if rec.partial else 'false'}",
+    ]
+    fields.extend(f"{escape_key(k)}={int(v)}i" for k, v in sorted(rec.values.items()))
+    return (
+        f"{escape_key(rec.kind)},{TAG_DEVICE}={escape_key(rec.device_id)},"
+        f"{TAG_EXERCISE}={escape_key(rec.exercise)} {','.join(fields)} {timestamp_ns(rec)}"
+    )
+
+
+def quote_string(text: str) -> str:
+    """An InfluxQL string literal."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def select_statements(
+    device_ids: Sequence[str] | None, start_ms: int, end_ms: int
+) -> list[str]:
+    """InfluxQL SELECTs that together return every point of the query, both measurements."""
+    start_ns = max(start_ms * _NS_PER_MS, _INFLUX_MIN_NS)
+    end_ns = min(end_ms * _NS_PER_MS, _INFLUX_MAX_NS)
+    if start_ns >= end_ns:
+        return []
+    measurements = ", ".join(f'"{kind}"' for kind in KIND_FIELDS)
+    base = f"SELECT * FROM {measurements} WHERE time >= {start_ns} AND time < {end_ns}"
+    if device_ids is None:
+        return [base]
+    unique = sorted(set(device_ids))
+    statements = []
+    for i in range(0, len(unique), DEVICES_PER_QUERY):
+        chunk = unique[i : i + DEVICES_PER_QUERY]
+        match = " OR ".join(f'"{TAG_DEVICE}" = {quote_string(d)}' for d in chunk)
+        statements.append(f"{base} AND ({match})")
+    return statements
+
+
+def parse_query_body(body: str, *, chunked: bool) -> Iterator[StoredRecord]:
+    """Whole records from a /query response made with epoch=ms (one JSON document, or one per
+    chunk when `chunked`). Raises StoreError for a statement error or a truncated result."""
+    decoder = json.JSONDecoder()
+    pos = 0
+    while True:
+        while pos < len(body) and body[pos].isspace():
+            pos += 1
+        if pos >= len(body):
+            return
+        try:
+            doc, pos = decoder.raw_decode(body, pos)
+        except json.JSONDecodeError as exc:
+            raise StoreError(f"InfluxDB query: unreadable response ({exc})") from None
+        yield from _records_of_doc(doc, chunked=chunked)
+
+
+def _records_of_doc(doc: dict[str, Any], *, chunked: bool) -> Iterator[StoredRecord]:
+    if "error" in doc:
+        raise StoreError(f"InfluxDB query failed: {doc['error']}")
+    for result in doc.get("results", []):
+        error = result.get("error")
+        if error:
+            if str(error).startswith("database not found"):
+                continue  # nothing was ever written: an empty store
+            raise StoreError(f"InfluxDB query failed: {error}")
+        if result.get("partial") and not chunked:
+            raise StoreError(
+                "InfluxDB truncated the result (server max-row-limit); query a shorter range"
+            )
+        for series in result.get("series", []):
+            columns: list[str] = series["columns"]
+            for row in series.get("values", []):
+                rec = record_from_row(series["name"], columns, row)
+                if rec is not None:
+                    yield rec
+
+
+def record_from_row(
+    measurement: str, columns: Sequence[str], row: Sequence[Any]
+) -> StoredRecord | None:
+    """Rebuild a record from one row of `SELECT *` (time in ms, as epoch=ms returns it);
+    None for a point still being written (see "Torn reads" above). Fields that are not the
+    kind's (written by someone else) are ignored."""
+    fields = KIND_FIELDS.get(measurement)
+    if fields is None:
+        raise StoreError(f"InfluxDB query: unexpected measurement {measurement!r}")
+    cells = dict(zip(columns, row, strict=True))
+    for name in (*BASE_FIELDS, *fields):
+        if cells.get(name) is None and name not in FIELDS_ADDED_LATER:
+            return None
+    try:
+        return StoredRecord(
+            device_id=str(cells[TAG_DEVICE]),
+            seq=int(cells["seq"]),
+            kind=measurement,
+            exercise=str(cells[TAG_EXERCISE]),
+            set_no=int(cells["set_no"]),
+            t_ms=int(cells["time"]),
+            time_valid=bool(cells["time_valid"]),
+            partial=bool(cells["partial"]),
+            values={k: int(cells[k]) for k in fields if cells.get(k) is not None},
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StoreError(
+            f"InfluxDB query: a {measurement} point is not a record ({exc!r}): {cells}"
+        ) from None

@@ -1,0 +1,129 @@
+"""Records in InfluxDB 1.x, over its HTTP API with the standard library only.
+
+Writes: POST /write?db=..&precision=ns with line protocol (schema and cardinality in
+influx_schema), in batches of `batch_lines`; a 413 splits the batch in halves. InfluxDB 1.x
+answers 204 once the points are in its write-ahead log (fsynced unless the server sets
+wal-fsync-delay), which is what "durably accepted" means here.
+Reads: GET /query with InfluxQL and epoch=ms, chunked so that no max-row-limit truncates them.
+The database is created on first write (CREATE DATABASE is idempotent); a user without admin
+rights needs it created beforehand. Authentication, if given, is HTTP Basic.
+
+Idempotency comes from InfluxDB itself: a point with the same measurement, tag set and time
+overwrites the previous one, and (device_id, seq) always maps to the same point.
+Status classification: see influx_http.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Sequence
+
+from cloud_bridge.records import StoredRecord
+from cloud_bridge.stores.base import Store, StoreError, check_record
+from cloud_bridge.stores.influx_http import InfluxHTTP, error_for
+from cloud_bridge.stores.influx_schema import select_statements, to_line
+
+
+class InfluxV1Store(Store):
+    def __init__(
+        self,
+        base_url: str,
+        database: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        timeout_s: float = 10.0,
+        batch_lines: int = 5000,
+        query_chunk_size: int = 10_000,
+    ) -> None:
+        auth = None
+        if username is not None:
+            token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
+            auth = f"Basic {token}"
+        self._http = InfluxHTTP(base_url, auth_header=auth, timeout_s=timeout_s)
+        self.database = database
+        self._batch_lines = batch_lines
+        self._query_chunk_size = query_chunk_size
+        self._database_created = threading.Event()
+        self._closed = False
+
+    def write(self, records: Sequence[StoredRecord]) -> None:
+        self._check_open()
+        for rec in records:
+            check_record(rec)
+        if not records:
+            return
+        lines = [to_line(rec) for rec in records]
+        if not self._database_created.is_set():
+            self.create_database()
+        for i in range(0, len(lines), self._batch_lines):
+            self._write_lines(lines[i : i + self._batch_lines])
+
+    def _write_lines(self, lines: Sequence[str], *, may_create: bool = True) -> None:
+        resp = self._http.request(
+            "POST",
+            "/write",
+            {"db": self.database, "precision": "ns"},
+            body="\n".join(lines).encode(),
+            content_type="text/plain; charset=utf-8",
+        )
+        if resp.ok:
+            return
+        if resp.status == 413 and len(lines) > 1:
+            half = len(lines) // 2
+            self._write_lines(lines[:half])
+            self._write_lines(lines[half:])
+            return
+        if resp.status == 404 and "database not found" in resp.message and may_create:
+            # Dropped behind our back since we created it: create again, once.
+            self.create_database()
+            self._write_lines(lines, may_create=False)
+            return
+        raise error_for(resp.status, resp.message, resp.headers, self._what("write"))
+
+    def create_database(self) -> None:
+        """CREATE DATABASE (a no-op if it exists). Without admin rights (401/403) the write
+        that follows says whether the database is there."""
+        name = self.database.replace("\\", "\\\\").replace('"', '\\"')
+        resp = self._http.request(
+            "POST", "/query", {"q": f'CREATE DATABASE "{name}"'},
+        )
+        if resp.status in (401, 403):
+            return
+        if not resp.ok:
+            raise error_for(resp.status, resp.message, resp.headers, self._what("create"))
+        if '"error"' in resp.body:
+            raise StoreError(f"{self._what('create')} failed: {resp.message}")
+        self._database_created.set()
+
+    def drop_database(self) -> None:
+        """DROP DATABASE: all records gone. For tests and tools, never called by the bridge."""
+        name = self.database.replace("\\", "\\\\").replace('"', '\\"')
+        resp = self._http.request("POST", "/query", {"q": f'DROP DATABASE "{name}"'})
+        if not resp.ok:
+            raise error_for(resp.status, resp.message, resp.headers, self._what("drop"))
+        self._database_created.clear()
+
+    def query(
+        self, device_ids: Sequence[str] | None, start_ms: int, end_ms: int
+    ) -> list[StoredRecord]:
+        self._check_open()
+        statements = select_statements(device_ids, start_ms, end_ms)
+        records = self._http.query_records(
+            self.database, statements, chunk_size=self._query_chunk_size
+        )
+        return sorted(records, key=lambda r: (r.device_id, r.seq))
+
+    def close(self) -> None:
+        self._closed = True  # no connection outlives a request
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("store is closed")
+
+    def _what(self, action: str) -> str:
+        return f"{action} of database {self.database!r} at {self._http.base_url}"
+
+    def __repr__(self) -> str:
+        return f"InfluxV1Store({self._http.base_url!r}, {self.database!r})"

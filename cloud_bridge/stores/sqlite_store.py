@@ -1,0 +1,154 @@
+"""Records in an embedded SQLite file: the default store, no server to run.
+
+One table, one row per record, UNIQUE(device_id, seq): a write is one transaction of
+INSERT OR IGNORE, so a redelivered batch changes nothing. WAL journal with synchronous=FULL:
+`write` returns after the commit is fsynced. Each thread that uses the store gets its own
+connection, kept until `close` (WAL lets a query thread read while the MQTT callback thread
+writes); meant for a few long-lived threads, not a thread per request.
+
+Value fields are columns named after REP_FIELDS and SET_FIELDS (NULL where the kind has no
+such field). A field added to records.py later is added as a column when the file is opened.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from cloud_bridge.records import REP_FIELDS, SET_FIELDS, StoredRecord
+from cloud_bridge.stores.base import (
+    KIND_FIELDS,
+    Store,
+    StoreError,
+    StoreRejected,
+    StoreUnavailable,
+    check_record,
+)
+
+VALUE_COLUMNS = tuple(dict.fromkeys(REP_FIELDS + SET_FIELDS))
+_BASE_COLUMNS = ("device_id", "seq", "kind", "exercise", "set_no", "t_ms", "time_valid",
+                 "partial")
+_BUSY_TIMEOUT_S = 30.0  # another process (the clinician CLI) may hold the write lock briefly
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    device_id  TEXT    NOT NULL,
+    seq        INTEGER NOT NULL,
+    kind       TEXT    NOT NULL CHECK (kind IN ('rep', 'set')),
+    exercise   TEXT    NOT NULL,
+    set_no     INTEGER NOT NULL,
+    t_ms       INTEGER NOT NULL,
+    time_valid INTEGER NOT NULL,
+    partial    INTEGER NOT NULL,
+    UNIQUE (device_id, seq)
+);
+CREATE INDEX IF NOT EXISTS records_device_time ON records (device_id, t_ms);
+CREATE INDEX IF NOT EXISTS records_time ON records (t_ms);
+"""
+
+
+class SQLiteStore(Store):
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        with self._errors(f"open {self.path}"):
+            conn = self._conn()
+            conn.execute("PRAGMA journal_mode=WAL")
+            with conn:
+                conn.executescript(_SCHEMA)
+                have = {row[1] for row in conn.execute("PRAGMA table_info(records)")}
+                for column in VALUE_COLUMNS:
+                    if column not in have:
+                        conn.execute(f'ALTER TABLE records ADD COLUMN "{column}" INTEGER')
+        columns = ", ".join(f'"{c}"' for c in _BASE_COLUMNS + VALUE_COLUMNS)
+        marks = ", ".join("?" for _ in _BASE_COLUMNS + VALUE_COLUMNS)
+        self._insert_sql = f"INSERT OR IGNORE INTO records ({columns}) VALUES ({marks})"
+        self._select_sql = f"SELECT {columns} FROM records"
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError("store is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            # check_same_thread=False only so that close() may close every thread's
+            # connection; each is otherwise used by the thread that made it.
+            conn = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT_S, check_same_thread=False,
+                isolation_level="DEFERRED",
+            )
+            conn.execute("PRAGMA synchronous=FULL")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except (sqlite3.IntegrityError, sqlite3.DataError) as exc:
+            raise StoreRejected(f"SQLite {what}: {exc}") from exc
+        except sqlite3.Error as exc:  # locked, disk full, I/O error, unreadable file
+            raise StoreUnavailable(f"SQLite {what}: {exc}") from exc
+
+    def write(self, records: Sequence[StoredRecord]) -> None:
+        for rec in records:
+            check_record(rec)
+        rows = [_row_of(rec) for rec in records]
+        with self._errors(f"write to {self.path}"):
+            conn = self._conn()
+            with conn:  # one transaction: all rows or none
+                conn.executemany(self._insert_sql, rows)
+
+    def query(
+        self, device_ids: Sequence[str] | None, start_ms: int, end_ms: int
+    ) -> list[StoredRecord]:
+        sql = f"{self._select_sql} WHERE t_ms >= ? AND t_ms < ?"
+        params: list[object] = [start_ms, end_ms]
+        if device_ids is not None:
+            unique = sorted(set(device_ids))
+            if not unique:
+                return []
+            # json_each keeps the statement fixed however many devices are asked for.
+            sql += " AND device_id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(unique))
+        sql += " ORDER BY device_id, seq"
+        with self._errors(f"query of {self.path}"):
+            rows = self._conn().execute(sql, params).fetchall()
+        return [_record_of(row) for row in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+
+def _row_of(rec: StoredRecord) -> tuple[object, ...]:
+    return (
+        rec.device_id, rec.seq, rec.kind, rec.exercise, rec.set_no, rec.t_ms,
+        int(rec.time_valid), int(rec.partial),
+        *(rec.values.get(column) for column in VALUE_COLUMNS),
+    )
+
+
+def _record_of(row: Sequence[Any]) -> StoredRecord:
+    device_id, seq, kind, exercise, set_no, t_ms, time_valid, partial = row[: len(_BASE_COLUMNS)]
+    cells = zip(VALUE_COLUMNS, row[len(_BASE_COLUMNS) :], strict=True)
+    return StoredRecord(
+        device_id=device_id, seq=seq, kind=kind, exercise=exercise, set_no=set_no, t_ms=t_ms,
+        time_valid=bool(time_valid), partial=bool(partial),
+        values={k: v for k, v in cells if v is not None and k in KIND_FIELDS[kind]},
+    )
