@@ -1,0 +1,67 @@
+"""The test servers themselves: they start, keep state across a restart, and stop."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.services import InfluxDB1, Mosquitto, ServiceError, find_binary, port_accepts
+
+pytestmark = pytest.mark.integration
+
+
+def _publish_retained(broker: Mosquitto, topic: str, payload: bytes) -> None:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="svc-test-pub")
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    client.publish(topic, payload, qos=1, retain=True).wait_for_publish(timeout=5)
+    client.disconnect()
+    client.loop_stop()
+
+
+def _read_retained(broker: Mosquitto, topic: str) -> bytes | None:
+    got: list[bytes] = []
+    done = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="svc-test-sub")
+
+    def on_message(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        got.append(bytes(message.payload))
+        done.set()
+
+    client.on_message = on_message
+    client.connect(broker.host, broker.port)
+    client.subscribe(topic, qos=1)
+    client.loop_start()
+    done.wait(timeout=5)
+    client.disconnect()
+    client.loop_stop()
+    return got[0] if got else None
+
+
+def test_mosquitto_keeps_retained_messages_across_a_restart(mosquitto_broker: Mosquitto) -> None:
+    _publish_retained(mosquitto_broker, "svc-test/retained", b"still here")
+    mosquitto_broker.restart()
+    assert _read_retained(mosquitto_broker, "svc-test/retained") == b"still here"
+    assert mosquitto_broker.log_path.exists()
+
+
+def test_stopped_services_free_their_ports(tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path / "mq")
+    broker.start()
+    assert port_accepts(broker.host, broker.port)
+    broker.stop()
+    assert not broker.running and not port_accepts(broker.host, broker.port)
+    influx = InfluxDB1(tmp_path / "influx")
+    influx.start()
+    assert influx.is_ready()
+    influx.stop()
+    assert not influx.running and not influx.is_ready()
+
+
+def test_a_missing_binary_says_how_to_install_it() -> None:
+    with pytest.raises(ServiceError, match="apt-get install no-such-package"):
+        find_binary("no-such-server-binary", "no-such-package")
