@@ -72,7 +72,7 @@ class Bridge:
         self.client.on_message = self._on_message
 
     # -- paho's network thread --------------------------------------------------------
-    def _on_connect(self, client, userdata, flags, reason_code, properties):  # noqa: ANN001
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
             log.error("broker refused the bridge: %s", reason_code)
             return
@@ -80,12 +80,12 @@ class Bridge:
         self._connected.set()
         log.info("bridge subscribed to %s on %s:%d", TOPIC_FILTER, self.host, self.port)
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties):  # noqa: ANN001
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self._connected.clear()
         if not self._stop.is_set():
             log.warning("bridge disconnected from broker: %s", reason_code)
 
-    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:  # noqa: ANN001
+    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
         # Blocks when the writer is behind: backpressure instead of an unbounded queue.
         with self.stats.lock:
             self._pending += 1

@@ -99,7 +99,7 @@ print(n)
 """
 
 
-def count_micropython(rec: Recording, rate_hz: float, mp) -> int:  # noqa: ANN001
+def count_micropython(rec: Recording, rate_hz: float, mp) -> int:
     flat = [x for s in rec.samples for x in s]
     out = mp.run(_MP_PROGRAM.format(rate=round(rate_hz), data=repr(flat)))
     return int(out.strip().splitlines()[-1])

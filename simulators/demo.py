@@ -17,7 +17,7 @@ from simulators.scenario import Scenario
 
 
 def run_demo(patients: int, days: int, seed: int, workdir: Path, tz_name: str,
-             first_day: date | None = None, out=print) -> int:  # noqa: ANN001
+             first_day: date | None = None, out=print) -> int:
     tz = ZoneInfo(tz_name)
     first_day = first_day or date.today() - timedelta(days=days)
     if workdir.exists():
@@ -60,7 +60,7 @@ def run_demo(patients: int, days: int, seed: int, workdir: Path, tz_name: str,
     return 0
 
 
-def _check(scenario: Scenario, stored) -> str:  # noqa: ANN001
+def _check(scenario: Scenario, stored) -> str:
     """Ground truth against the store, as the demo's last word."""
     truth = scenario.true_reps()
     counted: Counter[str] = Counter()

@@ -19,11 +19,11 @@ import numpy as np
 from cloud_bridge.clinic.registry import Enrollment, Registry
 from cloud_bridge.records import REP_FIELDS, SET_FIELDS, StoredRecord
 from cloud_bridge.stores.base import Store
+from firmware.core.exercises import name_of
 from gateway.config import GatewayConfig, MqttConfig, SyncConfig
 from gateway.gateway import Gateway
 from gateway.outbox import Outbox
 from gateway.uplink import Uplink
-from firmware.core.exercises import name_of
 from simulators.household import (
     SimHousehold,
     exercise_day,

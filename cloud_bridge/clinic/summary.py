@@ -68,7 +68,8 @@ def current_period_start(monitoring_start: date, today: date) -> date:
     """Start of the 30-day period (counted from the start of monitoring) holding today."""
     if today < monitoring_start:
         return monitoring_start
-    return monitoring_start + timedelta((today - monitoring_start).days // PERIOD_DAYS * PERIOD_DAYS)
+    periods = (today - monitoring_start).days // PERIOD_DAYS
+    return monitoring_start + timedelta(days=periods * PERIOD_DAYS)
 
 
 def summarize(store: Store, registry: Registry, first: date, last: date, today: date,

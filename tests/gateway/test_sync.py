@@ -113,7 +113,7 @@ def test_log_restart_is_detected(tmp_path):
     w = wearable_with_sets(DEV, [3])
     air = SimAir()
     air.add(w)
-    gw, outbox = make_gateway(tmp_path, air, w.world)
+    gw, _outbox = make_gateway(tmp_path, air, w.world)
     asyncio.run(gw.sync_pass())
     fresh = wearable_with_sets(DEV, [2], world=w.world)  # factory reset: seq restarts at 1
     air.remove(w.address)

@@ -41,7 +41,8 @@ def test_reps_are_counted_per_local_day_and_exercise(tmp_path):
     assert s.last_active == d2
     assert s.period_start == date(2026, 10, 20) and s.period_days_with_data == 2
     text = format_summary([s], d1, d2)
-    assert "P-1: last active 2026-11-03" in text and "heel_raise 1 reps in 1 sets (+1 partial)" in text
+    assert "P-1: last active 2026-11-03" in text
+    assert "heel_raise 1 reps in 1 sets (+1 partial)" in text
 
 
 def test_thirty_day_periods_count_from_the_start_of_monitoring():

@@ -19,7 +19,7 @@ def device():
 
 
 def test_info_reports_the_log_and_clock(device):
-    handler, log, clock, _ = device
+    handler, _log, _clock, _ = device
     info = protocol.parse_info(handler.on_write(protocol.cmd_info())[0])
     assert info == {"version": 1, "device_id": bytes(range(1, 7)), "boot": 1, "uptime_ms": 5000,
                     "unix_ms": 0, "first_seq": 1, "last_seq": 20, "acked_seq": 0,
@@ -27,7 +27,7 @@ def test_info_reports_the_log_and_clock(device):
 
 
 def test_set_time_makes_timestamps_unix(device):
-    handler, _, clock, uptime = device
+    handler, _, clock, _uptime = device
     protocol.parse_response(handler.on_write(protocol.cmd_set_time(1790000000000))[0],
                             protocol.CMD_SET_TIME)
     assert clock.time_valid and clock.stamp(6000) == 1790000001000

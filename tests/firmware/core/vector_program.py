@@ -9,7 +9,7 @@ from firmware.core.recorder import Recorder
 
 
 def hexs(b):
-    return "".join("%02x" % x for x in b)
+    return "".join(f"{x:02x}" for x in b)
 
 
 def out(name, value):
@@ -55,7 +55,7 @@ out("short_fetch", hexs(handler.on_write(b"\x03\x01")[0]))
 out("empty", hexs(handler.on_write(b"")[0]))
 # Fill the ring: records 1..5 acknowledged may be overwritten, record 6.. never.
 results = []
-for i in range(8):
+for _ in range(8):
     results.append(log.append(codec.encode_rep(log.next_seq(), 0, 1, 1, 0, 1, 1, 1, 1, 1)))
 out("fill", [results, log.last_seq, log.refused, log.oldest_seq()])
 reopened = RecordLog(log.storage)
@@ -72,7 +72,7 @@ rec = Recorder(rec_log, DeviceClock(rec_log.new_boot()), 52, lambda tick: tick)
 rec.start_set(1, 0)
 events = []
 t = 0
-for r in range(8):
+for _r in range(8):
     for i in range(208):
         if i < 156:
             phase = i * 2 * 15 // 156  # 0..29 -> up and down
