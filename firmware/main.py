@@ -1,0 +1,372 @@
+"""The wearable's composition root: builds the core and the device shell, then runs the tasks.
+
+Copied to / on the board (MicroPython runs /main.py after boot); the packages live in
+/firmware/core and /firmware/device (firmware/README.md). Every pin number lives here and in
+hardware/pinmap.md (Seeed XIAO ESP32S3).
+
+Tasks:
+  sampling  during a set, every 500 ms: drain the IMU FIFO and feed each sample to the
+            Recorder; a pulse per rep, the target pattern at the _TARGET_REPS-th rep.
+  button    short press: start a set, or end the running one. Long press: end the running set
+            (a press that cannot be a bump), or outside a set go to deep sleep now.
+  radio     advertise and serve the gateway, only while no set runs (cancelled at set start).
+  idle      battery every minute; deep sleep once the wearable has been quiet long enough.
+  feedback  plays the LED / motor patterns.
+
+Sleep: the wearable deep-sleeps when no set runs, no gateway is connected and USB power is
+absent for the awake window: 2 min after power-on, a button wake, the last press or the last
+gateway write; 30 s after a wake by motion (someone picked it up); 60 s after a timer wake.
+Before sleeping the IMU is put in wake-on-motion mode (INT1, ext0) and the button is armed
+(ext1). A timer wake comes after 4 h while records wait for the gateway, else after 24 h (a
+heartbeat sync). A deep-sleep wake is a reboot: the log counts a new boot and records carry
+uptime until a gateway sets the time again (the core's design).
+
+Hold the button while powering on to stop here with the REPL free (safe mode).
+"""
+
+import asyncio
+import gc
+import os
+import time
+
+import esp32
+import machine
+from machine import ADC, I2C, Pin
+from micropython import const
+
+from firmware.core.clock import DeviceClock
+from firmware.core.counter import EVENT_REP
+from firmware.core.protocol import ProtocolHandler
+from firmware.core.record_log import FileStorage, RecordLog
+from firmware.core.recorder import Recorder
+from firmware.device import device_id, ui
+from firmware.device.battery import LOW_PCT, Battery
+from firmware.device.ble_peripheral import Peripheral
+from firmware.device.lsm6dsox import LSM6DSOX
+from firmware.device.uptime import Uptime
+
+FIRMWARE_VERSION = "0.1.0"
+MANUFACTURER = "RTM project"
+MODEL = "RTM-W1 XIAO-S3"
+
+# Seeed XIAO ESP32S3 (hardware/pinmap.md).
+_PIN_VBAT = const(1)  # D0, ADC1_CH0, 1M/1M divider from the cell
+_PIN_IMU_INT1 = const(2)  # D1, RTC GPIO: ext0 wake, FIFO watermark / wake-up
+_PIN_LED = const(3)  # D2, LED to GND through 1k
+_PIN_BUTTON = const(4)  # D3, RTC GPIO: ext1 wake; button to GND, 100k pull-up to 3V3
+_PIN_SDA = const(5)  # D4
+_PIN_SCL = const(6)  # D5
+_PIN_MOTOR = const(7)  # D8, gate of the motor MOSFET (100k pull-down)
+_PIN_VBUS_SENSE = const(8)  # D9, USB 5 V through 100k/150k: high while charging possible
+
+_I2C_HZ = const(400_000)
+_CPU_HZ = const(80_000_000)  # lowest clock the radio runs with
+_RATE_HZ = const(52)
+_BATCH_MS = const(500)  # FIFO watermark = 26 samples = 500 ms at 52 Hz
+_TICKS_MASK = const(0x3FFFFFFF)
+_LOG_PATH = "/rtm_log.bin"
+_LOG_BYTES = const(64 + 32 * 4096)  # 4096 records: weeks of sessions without a sync
+_EXERCISE_GENERIC = const(0)  # no exercise selection on the wearable yet
+_TARGET_REPS = const(10)
+_IDLE_TIMEOUT_MS = const(120_000)
+_MOTION_WINDOW_MS = const(30_000)
+_SYNC_WINDOW_MS = const(60_000)
+_RETRY_SLEEP_MS = const(4 * 3600 * 1000)
+_HEARTBEAT_SLEEP_MS = const(24 * 3600 * 1000)
+_BATTERY_PERIOD_MS = const(60_000)
+_RADIO_STOP_MS = const(30)
+# 1: light-sleep between FIFO batches during a set (the power budget's big lever: the CPU
+# idles at ~0.24 mA instead of ~20 mA). Off until measured on the board: it stops USB serial,
+# and the button then wakes the chip through ext1 rather than its pin interrupt.
+_LIGHTSLEEP_IN_SET = const(0)
+
+
+def _open_imu(i2c):
+    try:
+        return LSM6DSOX(i2c, odr_hz=_RATE_HZ, batch_samples=_RATE_HZ * _BATCH_MS // 1000)
+    except OSError as exc:
+        print("imu:", exc)
+        return None
+
+
+def _true_random(n: int) -> bytes:
+    # The ESP32-S3 RNG is only truly random while RF runs: switch the radio on first (the
+    # same BLE singleton aioble takes over later). Used once, on the very first boot.
+    import bluetooth
+
+    bluetooth.BLE().active(True)
+    return os.urandom(n)
+
+
+class Wearable:
+    def __init__(self, *, i2c, imu, log, recorder, uptime, battery, feedback, button, periph,
+                 int1_pin, button_pin, awake_ms: int) -> None:
+        self.i2c = i2c
+        self.imu = imu
+        self.log = log
+        self.recorder = recorder
+        self.uptime = uptime
+        self.battery = battery
+        self.feedback = feedback
+        self.button = button
+        self.periph = periph
+        self._int1_pin = int1_pin
+        self._button_pin = button_pin
+        self._awake_ms = awake_ms
+        self._last_activity = time.ticks_ms()
+        self._set_event = asyncio.Event()
+        self._end_requested = False
+        self._sleep_requested = False
+        self._refused_seen = recorder.refused
+        self._low_warned = False
+        self._radio_task: asyncio.Task | None = None
+        self._radio_wanted = False
+        self._tasks: list = []
+
+    def activity(self) -> None:
+        """A press or a gateway write: stay awake the full idle timeout from now."""
+        self._last_activity = time.ticks_ms()
+        self._awake_ms = _IDLE_TIMEOUT_MS
+
+    async def run(self, greet: bool) -> None:
+        self._tasks = [asyncio.create_task(self.feedback.run()),
+                       asyncio.create_task(self._buttons()),
+                       asyncio.create_task(self._sampling())]
+        self._start_radio()
+        if greet:
+            self.feedback.play(ui.READY)
+        await self._idle()
+
+    # -- sets ---------------------------------------------------------------------------
+    async def _start_set(self) -> None:
+        if self.imu is None:
+            self.imu = _open_imu(self.i2c)
+            if self.imu is None:
+                self.feedback.play(ui.ERROR, ui.PRIO_HIGH)
+                return
+        await self._stop_radio()  # the radio stays off while a set runs
+        gc.collect()  # collect now rather than in the middle of the set
+        if _LIGHTSLEEP_IN_SET:
+            esp32.wake_on_ext1((self._button_pin,), esp32.WAKEUP_ALL_LOW)
+        try:
+            self.imu.start()
+        except OSError as exc:
+            print("imu:", exc)
+            self.imu = None
+            self.feedback.play(ui.ERROR, ui.PRIO_HIGH)
+            self._start_radio()
+            return
+        self.recorder.start_set(_EXERCISE_GENERIC, time.ticks_ms())
+        if self.log.unacked() >= self.log.capacity:
+            self.feedback.play(ui.ERROR, ui.PRIO_HIGH)  # log full: reps are refused
+        else:
+            self.feedback.play(ui.SET_START)
+        self._end_requested = False
+        self._set_event.set()
+
+    def _finish_set(self) -> None:
+        self.recorder.end_set(time.ticks_ms())
+        self._set_event.clear()
+        self._end_requested = False
+        if self.imu is not None:
+            try:
+                self.imu.wake_on_motion()  # low-power until the next set
+            except OSError:
+                self.imu = None
+        self._check_refused()
+        self.feedback.play(ui.SET_END)
+        self.activity()
+        self._start_radio()
+        gc.collect()
+
+    def _check_refused(self) -> None:
+        if self.recorder.refused != self._refused_seen:
+            self._refused_seen = self.recorder.refused
+            self.feedback.play(ui.ERROR, ui.PRIO_HIGH)
+
+    async def _sampling(self) -> None:
+        while True:
+            await self._set_event.wait()
+            while self.recorder.in_set:
+                await self._wait_batch()
+                try:
+                    self._drain()
+                except OSError as exc:  # the IMU stopped answering: keep what was counted
+                    print("imu:", exc)
+                    self.imu = None
+                    self.feedback.play(ui.ERROR, ui.PRIO_HIGH)
+                    self._end_requested = True
+                self._check_refused()
+                if self._end_requested:
+                    self._finish_set()
+
+    async def _wait_batch(self) -> None:
+        if _LIGHTSLEEP_IN_SET and not self.feedback.busy() and not self._end_requested:
+            machine.lightsleep(_BATCH_MS)  # blocks every task: nothing else runs in a set
+            self.button.poke()  # an edge during the sleep raised no interrupt
+            await asyncio.sleep_ms(0)
+        else:
+            await asyncio.sleep_ms(_BATCH_MS)
+
+    def _drain(self) -> None:
+        """Read the FIFO empty and feed every sample to the recorder. The per-sample path
+        allocates nothing: the driver decodes into a preallocated array of small ints and the
+        ticks are small ints. The newest sample is stamped `now`, older ones one period back
+        each (the IMU's own clock and ours may differ by a few per cent)."""
+        imu = self.imu
+        if imu is None:
+            return
+        backlog = imu.fifo_words() // 2
+        now = time.ticks_ms()
+        rec = self.recorder
+        fb = self.feedback
+        s = imu.samples
+        j = 0
+        while True:
+            n = imu.read_fifo()
+            k = 0
+            for _ in range(n):
+                back = backlog - 1 - j
+                if back < 0:
+                    back = 0
+                t = (now - back * 1000 // _RATE_HZ) & _TICKS_MASK
+                event = rec.sample(t, s[k], s[k + 1], s[k + 2], s[k + 3], s[k + 4], s[k + 5])
+                if event == EVENT_REP:
+                    if rec.counter.reps == _TARGET_REPS:
+                        fb.play(ui.TARGET, ui.PRIO_HIGH)
+                    else:
+                        fb.play(ui.REP)
+                k += 6
+                j += 1
+            if n < len(s) // 6:
+                return
+
+    # -- button -------------------------------------------------------------------------
+    async def _buttons(self) -> None:
+        while True:
+            event = await self.button.press()
+            self.activity()
+            if self.recorder.in_set:
+                self._end_requested = True  # the sampling task drains the FIFO, then ends
+            elif event == ui.PRESS_SHORT:
+                await self._start_set()
+            else:
+                self.feedback.play(ui.GOODBYE)
+                while self.button.is_pressed():  # a held button would wake us at once
+                    await asyncio.sleep_ms(20)
+                await asyncio.sleep_ms(ui.pattern_ms(ui.GOODBYE))
+                self._sleep_requested = True
+
+    # -- radio --------------------------------------------------------------------------
+    def _start_radio(self) -> None:
+        if self._radio_task is None:
+            self._radio_wanted = True
+            self._radio_task = asyncio.create_task(self._radio())
+
+    async def _stop_radio(self) -> None:
+        self._radio_wanted = False
+        task = self._radio_task
+        self._radio_task = None
+        if task is not None:
+            task.cancel()
+            await asyncio.sleep_ms(_RADIO_STOP_MS)  # let it leave aioble's waits
+        self.periph.radio_off()
+
+    async def _radio(self) -> None:
+        while self._radio_wanted:
+            try:
+                await self.periph.serve()
+            except Exception as exc:  # the radio must never stop the counting
+                print("radio:", exc)
+                await asyncio.sleep_ms(1000)
+
+    # -- idle and sleep -----------------------------------------------------------------
+    async def _idle(self) -> None:
+        battery_due = time.ticks_ms()
+        while True:
+            await asyncio.sleep_ms(1000)
+            now = time.ticks_ms()
+            self.uptime.ms()  # at least every 6 days, or the tick difference wraps
+            if time.ticks_diff(now, battery_due) >= 0:
+                battery_due = time.ticks_add(now, _BATTERY_PERIOD_MS)
+                self._check_battery()
+            if (self.recorder.in_set or self.periph.connection is not None
+                    or self.battery.charging()):
+                self._last_activity = now
+                continue
+            if (self._sleep_requested
+                    or time.ticks_diff(now, self._last_activity) >= self._awake_ms):
+                await self._deep_sleep()
+
+    def _check_battery(self) -> None:
+        pct = self.battery.percent()
+        self.periph.update_battery(pct)
+        if pct <= LOW_PCT and not self.battery.charging() and not self._low_warned:
+            self._low_warned = True
+            self.feedback.play(ui.LOW_BATTERY)
+
+    async def _deep_sleep(self) -> None:
+        await self._stop_radio()
+        self.feedback.off()
+        if self.imu is not None:
+            try:
+                self.imu.wake_on_motion()
+                esp32.wake_on_ext0(self._int1_pin, esp32.WAKEUP_ANY_HIGH)
+            except OSError:
+                self.imu = None
+        esp32.wake_on_ext1((self._button_pin,), esp32.WAKEUP_ALL_LOW)
+        machine.deepsleep(_RETRY_SLEEP_MS if self.log.unacked() else _HEARTBEAT_SLEEP_MS)
+
+
+def _awake_window_ms(woke: bool) -> int:
+    if not woke:
+        return _IDLE_TIMEOUT_MS
+    reason = machine.wake_reason()
+    if reason == machine.EXT0_WAKE:
+        return _MOTION_WINDOW_MS
+    if reason == machine.TIMER_WAKE:
+        return _SYNC_WINDOW_MS
+    return _IDLE_TIMEOUT_MS
+
+
+def main() -> None:
+    button_pin = Pin(_PIN_BUTTON, Pin.IN)  # external pull-up: it must hold in deep sleep
+    woke = machine.reset_cause() == machine.DEEPSLEEP_RESET
+    if not woke and button_pin.value() == 0:
+        print("safe mode: button held at power-up, main.py stopped (REPL free)")
+        return
+    machine.freq(_CPU_HZ)
+    awake_ms = _awake_window_ms(woke)
+
+    feedback = ui.Feedback(Pin(_PIN_LED, Pin.OUT, value=0), Pin(_PIN_MOTOR, Pin.OUT, value=0))
+    button = ui.Button(button_pin)
+    if woke and button.is_pressed():
+        button.detector.swallow(time.ticks_ms())  # the press that woke us starts nothing
+    battery = Battery(ADC(Pin(_PIN_VBAT), atten=ADC.ATTN_11DB), Pin(_PIN_VBUS_SENSE, Pin.IN))
+    int1_pin = Pin(_PIN_IMU_INT1, Pin.IN)
+    i2c = I2C(0, scl=Pin(_PIN_SCL), sda=Pin(_PIN_SDA), freq=_I2C_HZ)
+    imu = _open_imu(i2c)
+    if imu is not None:
+        imu.clear_motion()
+
+    log = RecordLog(FileStorage(_LOG_PATH, _LOG_BYTES))
+    clock = DeviceClock(log.new_boot())
+    uptime = Uptime()
+    recorder = Recorder(log, clock, _RATE_HZ, uptime.uptime_at)
+    dev_id = device_id.load_or_create(random_bytes=_true_random)
+    handler = ProtocolHandler(log, clock, dev_id, uptime.ms, battery.percent)
+
+    periph = Peripheral(handler, dev_id, battery.percent, manufacturer=MANUFACTURER,
+                        model=MODEL, firmware=FIRMWARE_VERSION)
+    app = Wearable(i2c=i2c, imu=imu, log=log, recorder=recorder, uptime=uptime,
+                   battery=battery, feedback=feedback, button=button, periph=periph,
+                   int1_pin=int1_pin, button_pin=button_pin, awake_ms=awake_ms)
+    periph.on_activity = app.activity
+    if imu is None:
+        feedback.play(ui.ERROR, ui.PRIO_HIGH)
+    greet = not woke or machine.wake_reason() != machine.TIMER_WAKE  # no blink at night
+    asyncio.run(app.run(greet))
+
+
+if __name__ == "__main__":  # MicroPython runs /main.py as __main__; tests import it
+    main()
