@@ -8,13 +8,16 @@ file on stdout; a bad file gives one error line on stderr and the others are sti
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import sys
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
 from firmware.core.counter import EVENT_REP, RepCounter
+from simulators.micropython_wasm import MicroPythonWasm
 
 _TICKS_MASK = 0x3FFFFFFF
 _ACC_LIMIT_MG = 16000
@@ -87,30 +90,41 @@ def count_cpython(rec: Recording, rate_hz: float) -> int:
     return reps
 
 
+# Samples travel as base64 of int32s into an array: a literal list of thousands of ints
+# would exhaust MicroPython's parser stack.
 _MP_PROGRAM = """
+import binascii
+from array import array
 from firmware.core.counter import RepCounter, EVENT_REP
-c = RepCounter({rate})
-d = {data}
-n = 0
-for i in range(0, len(d), 7):
-    if c.update(d[i], d[i+1], d[i+2], d[i+3], d[i+4], d[i+5], d[i+6]) == EVENT_REP:
-        n += 1
-print(n)
+def _count_reps():
+    c = RepCounter({rate})
+    d = array("i", binascii.a2b_base64(b"{data}"))
+    n = 0
+    for i in range(0, len(d), 7):
+        if c.update(d[i], d[i+1], d[i+2], d[i+3], d[i+4], d[i+5], d[i+6]) == EVENT_REP:
+            n += 1
+    return n
+print(_count_reps())
 """
 
 
-def count_micropython(rec: Recording, rate_hz: float, mp) -> int:
-    flat = [x for s in rec.samples for x in s]
-    out = mp.run(_MP_PROGRAM.format(rate=round(rate_hz), data=repr(flat)))
+def pack_samples(samples: list[tuple[int, int, int, int, int, int, int]]) -> str:
+    """Samples as base64 of little-endian int32s, for MicroPython's array('i')."""
+    flat = array("i", (x for s in samples for x in s))
+    if sys.byteorder != "little":
+        flat.byteswap()
+    return base64.b64encode(flat.tobytes()).decode("ascii")
+
+
+def count_micropython(rec: Recording, rate_hz: float, mp: MicroPythonWasm) -> int:
+    out = mp.run(_MP_PROGRAM.format(rate=round(rate_hz), data=pack_samples(rec.samples)))
     return int(out.strip().splitlines()[-1])
 
 
 def count_files(files: list[Path], rate_hz: float, micropython: bool = False) -> int:
     mp = None
     if micropython:
-        from simulators.micropython_wasm import MicroPythonWasm
-
-        mp = MicroPythonWasm(Path(__file__).resolve().parent.parent / "firmware")
+        mp = MicroPythonWasm(mounts=[Path(__file__).resolve().parent.parent / "firmware"])
     failed = 0
     try:
         for path in files:
