@@ -41,9 +41,13 @@ def _recording(reps, rate_hz=52, gyro=True):
     t, acc, g = tilt_set(reps, rate_hz=rate_hz)
     if not gyro:
         g = np.zeros_like(g)
-    samples = [(round(ti * 1000) & 0x3FFFFFFF, *np.rint(a * 1000).astype(int).tolist(),
-                *np.rint(gg * 10).astype(int).tolist()) for ti, a, gg in zip(t, acc, g, strict=False)]
-    return Recording(Path("synthetic"), samples, gyro)
+    return _to_recording("synthetic", t, acc, g)
+
+
+def _to_recording(name, t, acc_g, gyro_dps):
+    ticks = (np.rint(t * 1000).astype(int) & 0x3FFFFFFF)[:, None]
+    ints = np.hstack([ticks, np.rint(acc_g * 1000), np.rint(gyro_dps * 10)]).astype(int)
+    return Recording(Path(name), [tuple(row) for row in ints.tolist()], bool(gyro_dps.any()))
 
 
 @pytest.mark.parametrize("rate_hz, gyro", [(52, True), (26, False), (104, True)])
@@ -103,9 +107,7 @@ def _flat(rec):
 def test_counter_state_and_per_sample_allocation_under_micropython(micropython):
     # Motion below the rep threshold: only the per-sample path runs, no rep events.
     t, acc, gyro = tilt_set(6, rom_deg=4.0)
-    quiet = Recording(Path("quiet"), [
-        (round(ti * 1000), *np.rint(a * 1000).astype(int).tolist(),
-         *np.rint(g * 10).astype(int).tolist()) for ti, a, g in zip(t, acc, gyro, strict=False)], True)
+    quiet = _to_recording("quiet", t, acc, gyro)
     state, alloc, n, reps = map(int, micropython.run(
         _MEMORY_PROGRAM.format(data=_flat(quiet))).split())
     assert reps == 0 and n > 1000
