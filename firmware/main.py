@@ -14,8 +14,9 @@ Tasks:
   feedback  plays the LED / motor patterns.
 
 Sleep: the wearable deep-sleeps when no set runs, no gateway is connected and USB power is
-absent for the awake window: 2 min after power-on, a button wake, the last press or the last
-gateway write; 30 s after a wake by motion (someone picked it up); 60 s after a timer wake.
+absent for the awake window: 2 min after power-on, a button wake, the last press or the end
+of a set; 30 s after a wake by motion (someone picked it up); 60 s after a timer wake. A
+gateway's writes restart the window without lengthening it.
 Before sleeping the IMU is put in wake-on-motion mode (INT1, ext0) and the button is armed
 (ext1). A timer wake comes after 4 h while records wait for the gateway, else after 24 h (a
 heartbeat sync). A deep-sleep wake is a reboot: the log counts a new boot and records carry
@@ -124,9 +125,14 @@ class Wearable:
         self._tasks: list = []
 
     def activity(self) -> None:
-        """A press or a gateway write: stay awake the full idle timeout from now."""
+        """A press or the end of a set: stay awake the full idle timeout from now."""
         self._last_activity = time.ticks_ms()
         self._awake_ms = _IDLE_TIMEOUT_MS
+
+    def link_activity(self) -> None:
+        """A gateway connected or wrote: the awake window restarts but keeps its length, so
+        the nightly sync after a timer wake does not keep the wearable up for 2 minutes."""
+        self._last_activity = time.ticks_ms()
 
     async def run(self, greet: bool) -> None:
         self._tasks = [asyncio.create_task(self.feedback.run()),
@@ -361,7 +367,7 @@ def main() -> None:
     app = Wearable(i2c=i2c, imu=imu, log=log, recorder=recorder, uptime=uptime,
                    battery=battery, feedback=feedback, button=button, periph=periph,
                    int1_pin=int1_pin, button_pin=button_pin, awake_ms=awake_ms)
-    periph.on_activity = app.activity
+    periph.on_activity = app.link_activity
     if imu is None:
         feedback.play(ui.ERROR, ui.PRIO_HIGH)
     greet = not woke or machine.wake_reason() != machine.TIMER_WAKE  # no blink at night
