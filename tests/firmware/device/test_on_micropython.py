@@ -3,7 +3,8 @@ without a radio, and the per-sample path allocates nothing. `micropython.heap_lo
 any heap allocation into a MemoryError, so these tests prove the claim rather than assume it.
 
 The `micropython` fixture (tests/firmware/conftest.py) is one interpreter for the session:
-names here start with `dev_` and injected modules are removed again.
+names here start with `dev_` and injected modules are removed again. Globals assigned while
+the heap is locked are created beforehand: a new global may grow the interpreter's globals dict.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def test_fifo_decode_allocates_nothing(micropython: MicroPythonWasm) -> None:
         "dev_imu = LSM6DSOX(dev_bus, batch_samples=26, max_samples=26)\n"
         "dev_imu.start()\n"
         "dev_bus.load(26)\n"
+        "dev_n = 0  # a new global inside the locked region could grow the globals dict\n"
         "micropython.heap_lock()\n"
         "try:\n"
         "    dev_n = dev_imu.read_fifo()\n"
@@ -141,6 +143,7 @@ def test_rep_pulse_and_button_sampling_allocate_nothing(micropython: MicroPython
         "    asyncio.ThreadSafeFlag = asyncio.Event\n"
         "dev_fb = ui.Feedback(dev_Out(), dev_Out())\n"
         "dev_det = ui.PressDetector()\n"
+        "dev_t = 0  # created before the heap is locked\n"
         "micropython.heap_lock()\n"
         "try:\n"
         "    for dev_t in range(0, 2000, 10):\n"
