@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _print_report(report: PassReport, depth: int) -> None:
+    if report.scan_error:
+        print(f"{report.scan_error} (is a Bluetooth adapter present and BlueZ running?)")
     for r in report.synced:
         print(f"{r.device_id}: {r.fetched} new records, acknowledged up to {r.acked_seq}, "
               f"battery {r.battery_pct}%" + (f", {r.refused} refused (log full)"
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             uplink.wait_connected(10)
             uplink.drain(timeout_s=30)
             _print_report(report, outbox.depth())
-            return 0 if not report.failed else 1
+            return 0 if not (report.failed or report.scan_error) else 1
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -34,6 +34,7 @@ class PassReport:
     synced: list[SyncResult] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    scan_error: str | None = None  # the adapter could not scan at all
 
 
 class Gateway:
@@ -51,8 +52,16 @@ class Gateway:
     async def sync_pass(self) -> PassReport:
         report = PassReport()
         enrolled = set(self.config.enrolled)
-        found = await find_enrolled(enrolled, self.config.sync.scan_timeout_s,
-                                    self.scanner_backend)
+        try:
+            found = await find_enrolled(enrolled, self.config.sync.scan_timeout_s,
+                                        self.scanner_backend)
+        except (BleakError, OSError, TimeoutError) as e:
+            # No adapter, BlueZ not running, adapter busy: try again next pass.
+            self.errors += 1
+            report.scan_error = f"cannot scan for wearables: {type(e).__name__}: {e}"
+            report.missing = sorted(enrolled)
+            log.error("%s", report.scan_error)
+            return report
         report.missing = sorted(enrolled - set(found))
         for device_id in sorted(found):
             try:

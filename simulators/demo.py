@@ -4,6 +4,7 @@ store, simulated patients over simulated days, and the clinician summary at the 
 from __future__ import annotations
 
 import logging
+import sys
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
@@ -54,7 +55,9 @@ def run_demo(patients: int, days: int, seed: int, workdir: Path, tz_name: str,
         out("")
         out(_check(scenario, stored))
         store.close()
-    out(f"\nLook again with:\n  rtm-clinic summary --store {store_url} "
+    clinic = Path(sys.argv[0]).with_name("rtm-clinic")
+    clinic_cmd = str(clinic) if clinic.exists() else "rtm-clinic"
+    out(f"\nLook again with:\n  {clinic_cmd} summary --store {store_url} "
         f"--registry {workdir / 'enrollments.csv'} --from {first_day} --to {last_day} "
         f"--tz {tz_name}")
     return 0

@@ -130,3 +130,20 @@ def test_any_mtu_gives_the_same_records(tmp_path, mtu):
     gw, outbox = make_gateway(tmp_path, air, w.world, batch=64)
     asyncio.run(gw.sync_pass())
     assert outbox_seqs(outbox) == list(range(1, 11))
+
+
+def test_an_adapter_that_cannot_scan_is_reported_not_raised(tmp_path):
+    from simulators.ble_backend.scanner import SimBleakScanner
+
+    class BrokenAdapter(SimBleakScanner):
+        async def start(self):
+            raise FileNotFoundError(2, "No such file or directory")  # no D-Bus socket
+
+    w = wearable_with_sets(DEV, [3])
+    air = SimAir()
+    air.add(w)
+    gw, outbox = make_gateway(tmp_path, air, w.world)
+    gw.scanner_backend = type("Broken", (BrokenAdapter,), {"air": air})
+    report = asyncio.run(gw.sync_pass())
+    assert "cannot scan" in report.scan_error and report.missing == [DEV]
+    assert gw.errors == 1 and outbox.depth() == 0 and w.log.acked_seq == 0
