@@ -64,7 +64,7 @@ def real_recordings(datasets: Path) -> dict[str, list[tuple[int, int]]]:
     return results
 
 
-def to_recording(s, with_gyro: bool) -> Recording:  # noqa: ANN001
+def to_recording(s, with_gyro: bool) -> Recording:
     ticks = (np.rint(s.t * 1000).astype(np.int64) & 0x3FFFFFFF)[:, None]
     gyro = s.gyro_dps if with_gyro else np.zeros_like(s.gyro_dps)
     ints = np.hstack([ticks, np.clip(np.rint(s.acc_g * 1000), -16000, 16000),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cloud_bridge.records import REP_FIELDS, SET_FIELDS, StoredRecord
+from cloud_bridge.stores.base import StoreRejected, check_record
 from firmware.core import codec
 from firmware.core.exercises import name_of
 
@@ -23,7 +24,8 @@ TOPIC_FILTER = "rtm/v1/+/+/records"
 MAX_PAYLOAD_BYTES = 1 << 20
 MAX_RECORDS = 1024
 _TOPIC = re.compile(r"^rtm/v1/([A-Za-z0-9_-]{1,64})/([0-9a-f]{12})/records$")
-_EARLIEST_UNIX_MS = 1_600_000_000_000
+_EARLIEST_UNIX_MS = 1_600_000_000_000  # Sept 2020: before this project existed
+_LATEST_UNIX_MS = 4_102_444_800_000  # 2100-01-01: a clock beyond this is broken
 
 
 class PayloadError(ValueError):
@@ -83,6 +85,9 @@ def parse_message(topic: str, payload: bytes) -> ParsedMessage:
         raise PayloadError("not_json", f"payload is not UTF-8 text ({e})") from None
     except json.JSONDecodeError as e:
         raise PayloadError("not_json", f"payload is not JSON ({e})") from None
+    except (ValueError, RecursionError) as e:
+        # Nesting too deep, or an integer too long to convert: still not our JSON.
+        raise PayloadError("not_json", f"payload is not usable JSON ({type(e).__name__})") from None
     if not isinstance(body, dict):
         raise PayloadError("not_object", f"payload is a JSON {type(body).__name__}")
     if body.get("schema") != SCHEMA:
@@ -96,7 +101,8 @@ def parse_message(topic: str, payload: bytes) -> ParsedMessage:
     clock = {
         "boot": _int_field(clock_obj, "boot", 0, 0xFFFF, "clock."),
         "uptime_ms": _int_field(clock_obj, "uptime_ms", 0, 2**63, "clock."),
-        "unix_ms": _int_field(clock_obj, "unix_ms", _EARLIEST_UNIX_MS, 2**63, "clock."),
+        "unix_ms": _int_field(clock_obj, "unix_ms", _EARLIEST_UNIX_MS, _LATEST_UNIX_MS,
+                              "clock."),
     }
     raw_records = body.get("records")
     if not isinstance(raw_records, list) or not raw_records:
@@ -109,8 +115,11 @@ def parse_message(topic: str, payload: bytes) -> ParsedMessage:
             if not isinstance(item, str):
                 raise ValueError("not a base64 string")
             raw = base64.b64decode(item, validate=True)
-            rec = codec.decode(raw)
-            parsed.records.append(_to_stored(device_id, rec, clock))
-        except (ValueError, binascii.Error) as e:
+            stored = _to_stored(device_id, codec.decode(raw), clock)
+            if not _EARLIEST_UNIX_MS <= stored.t_ms <= _LATEST_UNIX_MS:
+                raise ValueError(f"seq {stored.seq} dated {stored.t_ms} ms, outside 2020..2100")
+            check_record(stored)
+            parsed.records.append(stored)
+        except (ValueError, binascii.Error, StoreRejected) as e:
             parsed.rejected.append(f"records[{i}]: {e}")
     return parsed

@@ -19,6 +19,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud_bridge.payload import TOPIC_FILTER, PayloadError, parse_message
+from cloud_bridge.records import StoredRecord
 from cloud_bridge.stores.base import Store, StoreRejected, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,14 @@ class Bridge:
             delivery = self._queue.get()
             if delivery is None:
                 return
-            done = self.handle(delivery.topic, delivery.payload)
+            try:
+                done = self.handle(delivery.topic, delivery.payload)
+            except Exception:  # the writer must outlive any one message
+                # A bug or an unclassified store error: keep the message unacknowledged
+                # (the broker delivers it again after a reconnect) and go on with the next.
+                log.exception("unexpected error handling a message on %s", delivery.topic)
+                self.stats.reject("internal_error")
+                done = False
             if done and delivery.qos > 0:
                 self.client.ack(delivery.mid, delivery.qos)
             with self.stats.lock:
@@ -131,12 +139,34 @@ class Bridge:
                 time.sleep(delay)
                 delay = min(delay * 2, self.retry_max_s)
             except StoreRejected as e:
-                self.stats.reject("store_rejected")
-                log.error("store rejected %d records from %s: %s", len(parsed.records),
-                          parsed.device_id, e)
-                return True
+                # Validation should have caught it; find the culprit instead of losing the
+                # batch: write one by one, drop only what the store refuses.
+                log.error("store rejected a batch of %d records from %s: %s; retrying singly",
+                          len(parsed.records), parsed.device_id, e)
+                return self._write_singly(parsed.records)
         with self.stats.lock:
             self.stats.records_stored += len(parsed.records)
+        return True
+
+    def _write_singly(self, records: list[StoredRecord]) -> bool:
+        for rec in records:
+            delay = 0.5
+            while True:
+                try:
+                    self.store.write([rec])
+                    with self.stats.lock:
+                        self.stats.records_stored += 1
+                    break
+                except StoreRejected as e:
+                    self.stats.reject("store_rejected")
+                    log.error("store refuses record (%s, %d): %s", rec.device_id, rec.seq, e)
+                    break
+                except StoreUnavailable as e:
+                    if self._stop.is_set():
+                        return False
+                    log.warning("store unavailable (%s); retrying in %.1f s", e, delay)
+                    time.sleep(delay)
+                    delay = min(delay * 2, self.retry_max_s)
         return True
 
     # -- life cycle -------------------------------------------------------------------

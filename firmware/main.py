@@ -44,6 +44,7 @@ from firmware.device import device_id, ui
 from firmware.device.battery import LOW_PCT, Battery
 from firmware.device.ble_peripheral import Peripheral
 from firmware.device.lsm6dsox import LSM6DSOX
+from firmware.device.rtc_time import RtcTime
 from firmware.device.uptime import Uptime
 
 FIRMWARE_VERSION = "0.1.0"
@@ -115,6 +116,7 @@ class Wearable:
         self._button_pin = button_pin
         self._awake_ms = awake_ms
         self._last_activity = time.ticks_ms()
+        self._last_stamp = time.ticks_add(self._last_activity, -1)
         self._set_event = asyncio.Event()
         self._end_requested = False
         self._sleep_requested = False
@@ -228,6 +230,7 @@ class Wearable:
         fb = self.feedback
         s = imu.samples
         j = 0
+        last = self._last_stamp
         while True:
             n = imu.read_fifo()
             k = 0
@@ -236,6 +239,12 @@ class Wearable:
                 if back < 0:
                     back = 0
                 t = (now - back * 1000 // _RATE_HZ) & _TICKS_MASK
+                # The IMU's clock may run a little fast: never stamp a sample at or before
+                # the previous one (the counter would read it as a 12-day gap).
+                if time.ticks_diff(t, last) <= 0:
+                    t = time.ticks_add(last, 1)
+                last = t
+                self._last_stamp = t
                 event = rec.sample(t, s[k], s[k + 1], s[k + 2], s[k + 3], s[k + 4], s[k + 5])
                 if event == EVENT_REP:
                     if rec.counter.reps == _TARGET_REPS:
@@ -355,9 +364,17 @@ def main() -> None:
     if imu is not None:
         imu.clear_motion()
 
-    log = RecordLog(FileStorage(_LOG_PATH, _LOG_BYTES))
-    clock = DeviceClock(log.new_boot())
+    # A log id only matters when the log is created; os.urandom is good enough for it (it
+    # only has to differ from a lost log's).
+    log = RecordLog(FileStorage(_LOG_PATH, _LOG_BYTES),
+                    new_log_id=int.from_bytes(os.urandom(4), "little"))
     uptime = Uptime()
+    rtc_time = RtcTime(machine.RTC())
+    clock = DeviceClock(log.new_boot(), on_set=rtc_time.save)
+    if woke:
+        rtc_ms = rtc_time.unix_ms()  # the RTC ran on through deep sleep
+        if rtc_ms is not None:
+            clock.restore_unix_ms(rtc_ms, uptime.ms())
     recorder = Recorder(log, clock, _RATE_HZ, uptime.uptime_at)
     dev_id = device_id.load_or_create(random_bytes=_true_random)
     handler = ProtocolHandler(log, clock, dev_id, uptime.ms, battery.percent)

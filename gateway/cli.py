@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import sqlite3
 import sys
 import threading
 
@@ -74,12 +75,17 @@ def main(argv: list[str] | None = None) -> int:
         next_pass = 0.0
         loop = asyncio.new_event_loop()
         while not stop.is_set():
-            if loop.time() >= next_pass:
-                report = loop.run_until_complete(gateway.sync_pass())
-                log.info("pass: %d synced, %d missing, %d failed", len(report.synced),
-                         len(report.missing), len(report.failed))
-                next_pass = loop.time() + cfg.sync.interval_s
-            uplink.pump()
+            try:
+                if loop.time() >= next_pass:
+                    next_pass = loop.time() + cfg.sync.interval_s
+                    report = loop.run_until_complete(gateway.sync_pass())
+                    log.info("pass: %d synced, %d missing, %d failed", len(report.synced),
+                             len(report.missing), len(report.failed))
+                uplink.pump()
+            except (sqlite3.Error, OSError) as e:
+                # A locked or failing outbox: nothing was acknowledged that is not committed;
+                # keep running and try again.
+                log.error("outbox error: %s", e)
             stop.wait(0.5)
         loop.close()
         return 0

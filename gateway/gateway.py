@@ -7,6 +7,7 @@ backend classes handed in (None means the platform's own).
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,7 +74,8 @@ class Gateway:
                                                  device_id, self.clock_ms,
                                                  self.config.sync.batch_records)
                 report.synced.append(result)
-            except (BleakError, SessionError, TimeoutError, ValueError, OSError) as e:
+            except (BleakError, SessionError, TimeoutError, ValueError, OSError,
+                    sqlite3.Error) as e:
                 # The records stay on the wearable; the next pass picks them up.
                 self.errors += 1
                 report.failed[device_id] = f"{type(e).__name__}: {e}"

@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE TABLE IF NOT EXISTS devices (
     device_id TEXT PRIMARY KEY,
+    log_id INTEGER NOT NULL,
     committed_seq INTEGER NOT NULL
 );
 """
@@ -52,21 +53,27 @@ class Outbox:
         with self._lock:
             self._db.close()
 
+    def device_state(self, device_id: str) -> tuple[int, int] | None:
+        """(log id, committed seq) of what this outbox holds from a wearable, if anything."""
+        with self._lock:
+            row = self._db.execute("SELECT log_id, committed_seq FROM devices "
+                                   "WHERE device_id = ?", (device_id,)).fetchone()
+        return (int(row[0]), int(row[1])) if row else None
+
     def committed_seq(self, device_id: str) -> int:
-        with self._lock:
-            row = self._db.execute("SELECT committed_seq FROM devices WHERE device_id = ?",
-                                   (device_id,)).fetchone()
-        return int(row[0]) if row else 0
+        state = self.device_state(device_id)
+        return state[1] if state else 0
 
-    def reset_device(self, device_id: str, committed_seq: int) -> None:
-        """Forget what was committed for a wearable whose log restarted (factory reset)."""
+    def reset_device(self, device_id: str, log_id: int, committed_seq: int) -> None:
+        """Start over for a wearable with a new record log (recreated after a loss)."""
         with self._lock:
-            self._db.execute("INSERT INTO devices (device_id, committed_seq) VALUES (?, ?) "
-                             "ON CONFLICT(device_id) DO UPDATE SET committed_seq = excluded."
-                             "committed_seq", (device_id, committed_seq))
+            self._db.execute("INSERT INTO devices (device_id, log_id, committed_seq) "
+                             "VALUES (?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET "
+                             "log_id = excluded.log_id, committed_seq = excluded.committed_seq",
+                             (device_id, log_id, committed_seq))
 
-    def commit_batch(self, device_id: str, first_seq: int, last_seq: int, topic: str,
-                     payload: bytes, now_ms: int) -> None:
+    def commit_batch(self, device_id: str, log_id: int, first_seq: int, last_seq: int,
+                     topic: str, payload: bytes, now_ms: int) -> None:
         """Store one fetched batch and advance the device's committed_seq atomically."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -76,9 +83,12 @@ class Outbox:
                     "created_ms) VALUES (?, ?, ?, ?, ?, ?)",
                     (device_id, first_seq, last_seq, topic, payload, now_ms))
                 self._db.execute(
-                    "INSERT INTO devices (device_id, committed_seq) VALUES (?, ?) "
-                    "ON CONFLICT(device_id) DO UPDATE SET committed_seq = "
-                    "max(committed_seq, excluded.committed_seq)", (device_id, last_seq))
+                    "INSERT INTO devices (device_id, log_id, committed_seq) VALUES (?, ?, ?) "
+                    "ON CONFLICT(device_id) DO UPDATE SET committed_seq = CASE "
+                    "WHEN log_id = excluded.log_id "
+                    "THEN max(committed_seq, excluded.committed_seq) "
+                    "ELSE excluded.committed_seq END, log_id = excluded.log_id",
+                    (device_id, log_id, last_seq))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")

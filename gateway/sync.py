@@ -39,12 +39,18 @@ async def sync_wearable(session: WearableSession, outbox: Outbox, gateway_id: st
     await session.set_time(info_unix_ms)
     acked = info["acked_seq"]
     last = info["last_seq"]
-    committed = outbox.committed_seq(device_id)
-    if committed > last:
-        log.warning("wearable %s: log restarted (last seq %d < committed %d); "
-                    "continuing from its acknowledged seq %d", device_id, last, committed, acked)
-        outbox.reset_device(device_id, acked)
+    state = outbox.device_state(device_id)
+    if state is None or state[0] != info["log_id"] or state[1] > last:
+        if state is not None:
+            # A recreated log (flash lost, firmware with a new log size): its records are
+            # new ones, numbered from a new base; nothing of the old log is acknowledged.
+            log.warning("wearable %s: new record log %08x (was %08x, committed up to %d); "
+                        "starting from its acknowledged seq %d", device_id, info["log_id"],
+                        state[0], state[1], acked)
+        outbox.reset_device(device_id, info["log_id"], acked)
         committed = acked
+    else:
+        committed = state[1]
     if committed > acked:
         acked = await session.ack(committed)  # committed earlier, ack was lost
     topic = payload.records_topic(gateway_id, device_id)
@@ -58,7 +64,8 @@ async def sync_wearable(session: WearableSession, outbox: Outbox, gateway_id: st
         last_seq = int.from_bytes(batch.records[-1][:4], "little")
         body = payload.build(gateway_id, device_id, batch.records, info["boot"],
                              info["uptime_ms"], info_unix_ms)
-        outbox.commit_batch(device_id, first_seq, last_seq, topic, body, now_ms())
+        outbox.commit_batch(device_id, info["log_id"], first_seq, last_seq, topic, body,
+                            now_ms())
         acked = await session.ack(last_seq)
         fetched += len(batch.records)
         next_seq = last_seq + 1

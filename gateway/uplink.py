@@ -74,8 +74,9 @@ class Uplink:
         if room > 0:
             for msg in self.outbox.pending(limit=room, after_id=self._last_id):
                 info = self.client.publish(msg.topic, msg.payload, qos=1)
-                if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                    break  # connection lost mid-way; retried after reconnect
+                if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                    break  # not queued (e.g. paho's queue is full): try again next pump
+                # NO_CONN: paho keeps a QoS 1 message and sends it after reconnecting.
                 self._in_flight[msg.id] = info
                 self._last_id = msg.id
         return self.outbox.depth()

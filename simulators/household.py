@@ -57,7 +57,9 @@ def make_households(n_patients: int, world: SimClock, rng: np.random.Generator,
             households.append(SimHousehold(f"home-{len(households) + 1:03d}", SimAir()))
         home = households[-1]
         device_id = rng.bytes(6)
-        wearable = VirtualWearable(device_id, world, rate_hz=rate_hz)
+        # The device draws its log id at random when it creates its record log.
+        wearable = VirtualWearable(device_id, world, rate_hz=rate_hz,
+                                   log_id=int(rng.integers(1, 2**32)))
         home.air.add(wearable)
         adherence = float(rng.choice([0.95, 0.8, 0.5]))
         home.patients.append(SimPatient(f"P-{i + 1:04d}", wearable, Person.random(rng),
@@ -81,6 +83,7 @@ def exercise_day(households: list[SimHousehold], day: date, tz: ZoneInfo,
 
 def run_session(patient: SimPatient, rng: np.random.Generator) -> None:
     w = patient.wearable
+    w.wake_from_deep_sleep()  # the button press that starts the session wakes it
     for exercise, sets, reps in patient.program:
         for _ in range(sets):
             # Real people stop early or add one now and then.

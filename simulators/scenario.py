@@ -100,6 +100,8 @@ class Scenario:
             if not home.uplink.wait_connected(30):
                 raise RuntimeError(f"gateway {home.household.gateway_id} could not reach the "
                                    "MQTT broker")
+        # Enrollment at home: the gateway's first sync sets every wearable's clock.
+        self._sync_all()
 
     def stop(self) -> None:
         for home in self.homes:
@@ -111,6 +113,12 @@ class Scenario:
         day = self.first_day + timedelta(days=self.days_run)
         exercise_day(self.households, day, self.tz, self.rng)
         self.world.advance_to(nightly_sync_time(day, self.tz))
+        for w in self.wearables():
+            w.wake_from_deep_sleep()  # the wearable's nightly timer wake
+        self._sync_all()
+        self.days_run += 1
+
+    def _sync_all(self) -> None:
         for home in self.homes:
             report = asyncio.run(home.gateway.sync_pass())
             if report.missing or report.failed:
@@ -120,7 +128,6 @@ class Scenario:
             if not home.uplink.drain(timeout_s=60):
                 raise RuntimeError(f"gateway {home.household.gateway_id} could not publish "
                                    f"its outbox ({home.outbox.depth()} messages left)")
-        self.days_run += 1
 
     # -- ground truth -----------------------------------------------------------------
     def wearables(self) -> list:

@@ -48,7 +48,7 @@ class SimClock:
 
 class VirtualWearable:
     def __init__(self, device_id: bytes, world: SimClock, rate_hz: int = 52,
-                 log_bytes: int = 64 * 1024, battery_pct: int = 90) -> None:
+                 log_bytes: int = 64 * 1024, battery_pct: int = 90, log_id: int = 0) -> None:
         if len(device_id) != 6:
             raise ValueError("device id must be 6 bytes")
         self.device_id = device_id
@@ -62,21 +62,34 @@ class VirtualWearable:
         self.born: list[tuple[bytes, int]] = []  # (record, its true Unix time in ms)
         self.performed: list[PerformedSet] = []
         self.in_range = True
+        self.log_id = log_id  # used when the log is created; the device draws it at random
+        self.rtc_valid = False
         self._boot()
 
-    def _boot(self) -> None:
-        """Power on: RAM state gone, flash (the record log) kept."""
-        self.log = RecordLog(self.storage)
+    def _boot(self, rtc_unix_ms: int | None = None) -> None:
+        """Start: RAM state gone, flash (the record log) kept, time from the RTC if given."""
+        self.log = RecordLog(self.storage, self.log_id)
         boot = self.log.new_boot()
         self._boot_unix_ms = self.world.now_ms
-        self.clock = DeviceClock(boot)
+        self.clock = DeviceClock(boot, on_set=self._rtc_set)
+        if rtc_unix_ms is not None:
+            self.clock.restore_unix_ms(rtc_unix_ms, 0)
         self._uptime = 0
         self.recorder = Recorder(self.log, self.clock, self.rate_hz, self._uptime_at)
         self.handler = ProtocolHandler(self.log, self.clock, self.device_id,
                                        self.uptime_ms, lambda: self.battery_pct)
 
+    def _rtc_set(self, unix_ms: int) -> None:
+        self.rtc_valid = True  # the RTC now runs in step with the world clock
+
     def reboot(self) -> None:
+        """Power loss and power-up: the RTC stops, so the time is unknown until a sync."""
+        self.rtc_valid = False
         self._boot()
+
+    def wake_from_deep_sleep(self) -> None:
+        """Every wake is a new boot; the RTC ran on, so a time once set is still known."""
+        self._boot(self.world.now_ms if self.rtc_valid else None)
 
     def uptime_ms(self) -> int:
         return self.world.now_ms - self._boot_unix_ms

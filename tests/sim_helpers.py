@@ -19,9 +19,10 @@ def tilt_set(reps: int, rate_hz: int = 52, rom_deg: float = 70.0, period_s: floa
     return t, acc, gyro
 
 
-def wearable_with_sets(device_hex: str, sets: list[int], world: SimClock | None = None):
+def wearable_with_sets(device_hex: str, sets: list[int], world: SimClock | None = None,
+                       log_id: int = 0):
     world = world or SimClock(T0_MS)
-    w = VirtualWearable(bytes.fromhex(device_hex), world)
+    w = VirtualWearable(bytes.fromhex(device_hex), world, log_id=log_id)
     for reps in sets:
         t, acc, gyro = tilt_set(reps)
         assert w.perform_set("squat", t, acc, gyro, reps) == reps

@@ -42,6 +42,7 @@ class PatientSummary:
     last_active: date | None = None
     period_start: date | None = None
     period_days_with_data: int = 0
+    undated_reps: int = 0  # made after a power loss, before a sync: day unknown
 
 
 def records_between(store: Store, registry: Registry, patient_id: str, first: date,
@@ -52,8 +53,11 @@ def records_between(store: Store, registry: Registry, patient_id: str, first: da
 
 
 def reps_per_day(records: list[StoredRecord], tz: ZoneInfo) -> dict[date, dict[str, DayCounts]]:
+    """Counts per local day and exercise, of records whose time is known."""
     days: dict[date, dict[str, DayCounts]] = defaultdict(lambda: defaultdict(DayCounts))
     for r in records:
+        if not r.time_valid:
+            continue
         counts = days[local_day(r.t_ms, tz)][r.exercise]
         if r.kind == "set":
             counts.sets += 1
@@ -77,9 +81,13 @@ def summarize(store: Store, registry: Registry, first: date, last: date, today: 
     out = []
     for patient in registry.patients():
         s = PatientSummary(patient)
-        s.days = reps_per_day(records_between(store, registry, patient, first, last, tz), tz)
-        history = records_between(store, registry, patient, today - timedelta(lookback_days),
-                                  today, tz)
+        in_range = records_between(store, registry, patient, first, last, tz)
+        s.days = reps_per_day(in_range, tz)
+        s.undated_reps = sum(1 for r in in_range
+                             if not r.time_valid and r.kind == "rep" and not r.partial)
+        history = [r for r in records_between(store, registry, patient,
+                                              today - timedelta(lookback_days), today, tz)
+                   if r.time_valid]
         if history:
             s.last_active = max(local_day(r.t_ms, tz) for r in history)
         s.period_start = current_period_start(registry.monitoring_start(patient), today)
@@ -98,6 +106,9 @@ def format_summary(summaries: list[PatientSummary], first: date, last: date) -> 
                      f"data in the period from {s.period_start}")
         if not s.days:
             lines.append("  (no exercise recorded in this range)")
+        if s.undated_reps:
+            lines.append(f"  + {s.undated_reps} reps of unknown date (the wearable lost power "
+                         "before it could sync)")
         for day, exercises in s.days.items():
             parts = []
             for name, c in sorted(exercises.items()):

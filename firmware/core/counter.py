@@ -132,11 +132,11 @@ class RepCounter:
             self._rz += (self._gz - self._rz) >> kr
             if not self._armed:
                 # Re-arm once back within 20% of the last peak (or 3 degrees).
-                if dev2 * 25 < self._peak2 or dev2 * 4 < _MIN_CHORD2:
+                if dev2 < self._peak2 // 25 or dev2 < _MIN_CHORD2 >> 2:
                     self._armed = True
                 return EVENT_NONE
             # Start an excursion above 6 degrees and a quarter of the typical rep.
-            if dev2 > _MIN_CHORD2 and dev2 * 16 > self._typical2:
+            if dev2 > _MIN_CHORD2 and dev2 > self._typical2 >> 4:
                 self._active = True
                 self._start_t = t_ms
                 self._peak2 = dev2
@@ -159,7 +159,7 @@ class RepCounter:
         s2 = dx * dx + dy * dy + dz * dz
         if s2 > self._turn2:
             self._turn2 = s2
-        if dev2 * 8 >= self._peak2:  # still above 35% of this excursion's peak
+        if dev2 >= self._peak2 >> 3:  # still above 35% of this excursion's peak
             if (t_ms - self._start_t) & _TICKS_MASK > _MAX_REP_MS:
                 # Held away from the rest posture: a new posture, not a rep.
                 self._active = False
@@ -186,7 +186,7 @@ class RepCounter:
             self.rep_peak_dps = isqrt(self._speed2)
         else:
             self.rep_peak_dps = isqrt(self._turn2) * 573 * self.rate_hz // 10000
-        partial = self._typical2 > 0 and peak2 * 3 < self._typical2
+        partial = self._typical2 > 0 and peak2 < self._typical2 // 3
         if self.min_rom_cdeg and rom * 2 < self.min_rom_cdeg:
             partial = True
         if partial:

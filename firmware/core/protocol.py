@@ -32,14 +32,16 @@ STATUS_BAD_LENGTH = const(1)
 STATUS_UNKNOWN_COMMAND = const(2)
 STATUS_BAD_ARGUMENT = const(3)
 
-# INFO response after (opcode, status): version, device id, boot, uptime, unix time (0 =
-# unknown), first readable seq, last seq, acked seq, battery %, refused records.
-INFO_FMT = "<B6sHQQIIIBH"
+# INFO response after (opcode, status): version, device id, log id, boot, uptime, unix time
+# (0 = unknown), first readable seq, last seq, acked seq, battery %, refused records.
+INFO_FMT = "<B6sIHQQIIIBH"
 INFO_SIZE = struct.calcsize(INFO_FMT)
 FETCH_FMT = "<IH"  # from_seq, max_records
 FETCH_END_FMT = "<HI"  # after (opcode, status): records sent, last seq sent (0 if none)
 MAX_FETCH = const(512)
-MIN_NOTIFY_PAYLOAD = const(2 + 32)  # one record frame; so ATT MTU must be at least 37
+# The longest notification that must fit: the INFO response (2 + 44 bytes); a record frame
+# (2 + 32) is shorter. So the ATT MTU must be at least 49.
+MIN_NOTIFY_PAYLOAD = const(46)
 
 
 class ProtocolError(ValueError):
@@ -99,7 +101,7 @@ class ProtocolHandler:
         uptime = self._uptime_ms()
         log = self.log
         return bytes((CMD_INFO | RESPONSE_BIT, STATUS_OK)) + struct.pack(
-            INFO_FMT, PROTOCOL_VERSION, self.device_id, self.clock.boot, uptime,
+            INFO_FMT, PROTOCOL_VERSION, self.device_id, log.log_id, self.clock.boot, uptime,
             self.clock.unix_ms(uptime), log.oldest_seq(), log.last_seq, log.acked_seq,
             self._battery_pct(), log.refused & 0xFFFF)
 
@@ -190,12 +192,13 @@ def parse_info(frame) -> dict:
     body = parse_response(frame, CMD_INFO)
     if len(body) != INFO_SIZE:
         raise ProtocolError("INFO body must be %d bytes, got %d" % (INFO_SIZE, len(body)))
-    (version, device_id, boot, uptime_ms, unix_ms, first_seq, last_seq, acked_seq,
+    (version, device_id, log_id, boot, uptime_ms, unix_ms, first_seq, last_seq, acked_seq,
      battery, refused) = struct.unpack(INFO_FMT, body)
     if version != PROTOCOL_VERSION:
         raise ProtocolError("wearable speaks protocol %d, this gateway %d"
                             % (version, PROTOCOL_VERSION))
-    return {"version": version, "device_id": device_id, "boot": boot, "uptime_ms": uptime_ms,
+    return {"version": version, "device_id": device_id, "log_id": log_id, "boot": boot,
+            "uptime_ms": uptime_ms,
             "unix_ms": unix_ms, "first_seq": first_seq, "last_seq": last_seq,
             "acked_seq": acked_seq, "battery_pct": battery, "refused": refused}
 

@@ -25,7 +25,8 @@ from firmware.core.compat import const
 _META_SIZE = const(32)
 _META_AREA = const(64)
 _META_MAGIC = const(0x4C4D5452)  # "RTML"
-_META_FMT = "<IIIII"  # magic, generation, acked_seq, boot, refused; then crc32 at 28
+_META_FMT = "<IIIIII"  # magic, generation, acked_seq, boot, refused, log_id; crc32 at 28
+_SEQ_BASE_MASK = const(0x1FFFFFFF)
 _META_CRC_AT = const(28)
 
 
@@ -77,7 +78,13 @@ class FileStorage:
 class RecordLog:
     """The wearable's durable record log (see the module docstring for the layout)."""
 
-    def __init__(self, storage) -> None:
+    def __init__(self, storage, new_log_id: int = 0) -> None:
+        """Open the log in `storage`; if it holds none, create one with `new_log_id`.
+
+        The log id (random on the device) tells the gateway that a log was recreated, and
+        its low bits are where the new log's sequence numbers start, so records of a
+        recreated log never reuse the sequence numbers of the lost one.
+        """
         self.storage = storage
         self.capacity = (storage.size - _META_AREA) // codec.RECORD_SIZE
         if self.capacity < 2:
@@ -89,20 +96,21 @@ class RecordLog:
         self._generation = 0
         self._meta_slot = 0
         self.last_seq = 0
-        self._recover()
+        self.log_id = 0
+        self._recover(new_log_id & 0xFFFFFFFF)
 
     # -- recovery -----------------------------------------------------------------
     def _read_meta(self, slot: int):
         raw = self.storage.read(slot * _META_SIZE, _META_SIZE)
-        magic, gen, acked, boot, refused = struct.unpack_from(_META_FMT, raw, 0)
+        magic, gen, acked, boot, refused, log_id = struct.unpack_from(_META_FMT, raw, 0)
         crc = struct.unpack_from("<I", raw, _META_CRC_AT)[0]
         if magic != _META_MAGIC:
             return None
         if binascii.crc32(raw[:_META_CRC_AT]) & 0xFFFFFFFF != crc:
             return None
-        return gen, acked, boot, refused
+        return gen, acked, boot, refused, log_id
 
-    def _recover(self) -> None:
+    def _recover(self, new_log_id: int) -> None:
         best = None
         for slot in (0, 1):
             meta = self._read_meta(slot)
@@ -110,7 +118,12 @@ class RecordLog:
                 best = (slot, meta)
         if best is not None:
             self._meta_slot = best[0]
-            self._generation, self.acked_seq, self.boot, self.refused = best[1]
+            (self._generation, self.acked_seq, self.boot, self.refused,
+             self.log_id) = best[1]
+        else:
+            self.log_id = new_log_id
+            self.acked_seq = new_log_id & _SEQ_BASE_MASK
+            self._write_meta()
         last = 0
         for i in range(self.capacity):
             raw = self._read_slot(i)
@@ -136,7 +149,7 @@ class RecordLog:
         slot = 1 - self._meta_slot
         buf = bytearray(_META_SIZE)
         struct.pack_into(_META_FMT, buf, 0, _META_MAGIC, self._generation, self.acked_seq,
-                         self.boot, self.refused)
+                         self.boot, self.refused, self.log_id)
         struct.pack_into("<I", buf, _META_CRC_AT,
                          binascii.crc32(memoryview(buf)[:_META_CRC_AT]) & 0xFFFFFFFF)
         self.storage.write(slot * _META_SIZE, buf)

@@ -134,6 +134,11 @@ class SimBleakClient(BaseBleakClient):
             return  # nobody subscribed: notifications are lost, as on a real link
         loop = asyncio.get_running_loop()
         for frame in frames:
+            if len(frame) > self.air.mtu - 3:
+                # A real stack refuses it and the firmware ends the connection.
+                self._wearable = None
+                raise BleakError(f"notification of {len(frame)} bytes does not fit the "
+                                 f"ATT MTU of {self.air.mtu}; disconnected")
             loop.call_soon(callback, bytearray(frame))
 
     async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: Any) -> None:

@@ -78,3 +78,18 @@ def test_malformed_messages_are_rejected_with_a_reason(topic, payload, reason):
     with pytest.raises(PayloadError) as e:
         parse_message(topic, payload)
     assert e.value.reason == reason
+
+
+@pytest.mark.parametrize("payload", [b"[" * 100_000, b'{"n": ' + b"9" * 5000 + b"}"])
+def test_pathological_json_is_rejected_not_raised(payload):
+    with pytest.raises(PayloadError) as e:
+        parse_message(TOPIC, payload)
+    assert e.value.reason == "not_json"
+
+
+def test_a_record_dated_out_of_range_is_rejected_alone():
+    far = rep(2, 9_000_000_000_000_000)  # year 2255: passes the CRC, not the range
+    parsed = parse_message(TOPIC, message([rep(1, 1_790_000_000_000), far, rep(3,
+                                           1_790_000_002_000)]))
+    assert [r.seq for r in parsed.records] == [1, 3]
+    assert len(parsed.rejected) == 1 and "outside 2020..2100" in parsed.rejected[0]

@@ -113,16 +113,34 @@ def test_log_restart_is_detected(tmp_path):
     w = wearable_with_sets(DEV, [3])
     air = SimAir()
     air.add(w)
-    gw, _outbox = make_gateway(tmp_path, air, w.world)
+    gw, outbox = make_gateway(tmp_path, air, w.world)
     asyncio.run(gw.sync_pass())
-    fresh = wearable_with_sets(DEV, [2], world=w.world)  # factory reset: seq restarts at 1
+    # The log is recreated (flash lost): a new log id, and numbering from a new base.
+    fresh = wearable_with_sets(DEV, [2], world=w.world, log_id=0x5EED)
     air.remove(w.address)
     air.add(fresh)
     report = asyncio.run(gw.sync_pass())
-    assert report.synced[0].fetched == 3 and fresh.log.acked_seq == 3
+    assert report.synced[0].fetched == 3 and fresh.log.acked_seq == 0x5EED + 3
+    assert outbox.device_state(DEV) == (0x5EED, 0x5EED + 3)
+    assert outbox_seqs(outbox)[-3:] == [0x5EED + 1, 0x5EED + 2, 0x5EED + 3]
 
 
-@pytest.mark.parametrize("mtu", [37, 64, 247, 517])
+def test_recreated_log_with_more_records_is_not_acknowledged_blindly(tmp_path):
+    """The new log holds more records than the old one had committed: the gateway must
+    not acknowledge them from the old log's count before fetching them."""
+    w = wearable_with_sets(DEV, [2])
+    air = SimAir()
+    air.add(w)
+    gw, outbox = make_gateway(tmp_path, air, w.world)
+    asyncio.run(gw.sync_pass())
+    fresh = wearable_with_sets(DEV, [4, 4], world=w.world, log_id=1)  # seqs 2..11
+    air.remove(w.address)
+    air.add(fresh)
+    asyncio.run(gw.sync_pass())
+    assert outbox_seqs(outbox) == [1, 2, 3, *list(range(2, 12))]
+
+
+@pytest.mark.parametrize("mtu", [49, 64, 247, 517])
 def test_any_mtu_gives_the_same_records(tmp_path, mtu):
     w = wearable_with_sets(DEV, [9])
     air = SimAir(mtu=mtu)
@@ -147,3 +165,13 @@ def test_an_adapter_that_cannot_scan_is_reported_not_raised(tmp_path):
     report = asyncio.run(gw.sync_pass())
     assert "cannot scan" in report.scan_error and report.missing == [DEV]
     assert gw.errors == 1 and outbox.depth() == 0 and w.log.acked_seq == 0
+
+
+def test_an_mtu_below_the_minimum_fails_cleanly_and_loses_nothing(tmp_path):
+    w = wearable_with_sets(DEV, [3])
+    air = SimAir(mtu=23)
+    air.add(w)
+    gw, outbox = make_gateway(tmp_path, air, w.world)
+    report = asyncio.run(gw.sync_pass())
+    assert "does not fit the ATT MTU of 23" in report.failed[DEV]
+    assert outbox.depth() == 0 and w.log.acked_seq == 0

@@ -30,7 +30,7 @@ def fill_outbox(outbox, device, n_batches, per_batch=10):
     for b in range(n_batches):
         seqs = range(b * per_batch + 1, (b + 1) * per_batch + 1)
         body = payload.build("home-it", device, [rep(s) for s in seqs], 1, 1000, T0)
-        outbox.commit_batch(device, seqs[0], seqs[-1], topic, body, T0)
+        outbox.commit_batch(device, 0, seqs[0], seqs[-1], topic, body, T0)
 
 
 def wait_until(predicate, timeout_s=20.0):

@@ -59,3 +59,15 @@ def test_patient_without_data(tmp_path):
     [s] = summarize(store, reg, date(2026, 11, 1), date(2026, 11, 7), date(2026, 11, 7), TZ)
     assert s.last_active is None and s.period_days_with_data == 0
     assert "last active never" in format_summary([s], date(2026, 11, 1), date(2026, 11, 7))
+
+
+def test_undated_records_are_reported_apart_not_put_on_a_day(tmp_path):
+    store = SQLiteStore(tmp_path / "s.db")
+    d = date(2026, 11, 4)
+    undated = StoredRecord(DEV, 9, "rep", "squat", 1, at(d, 2), False, False,
+                           {"rep": 1, "duration_ms": 900, "rom_cdeg": 4000, "peak_dps": 80})
+    store.write([rep(1, at(d, 9)), undated])
+    reg = Registry([Enrollment("P-1", DEV, date(2026, 11, 1))])
+    [s] = summarize(store, reg, d, d, today=d, tz=TZ)
+    assert s.days[d]["squat"].reps == 1 and s.undated_reps == 1
+    assert "1 reps of unknown date" in format_summary([s], d, d)

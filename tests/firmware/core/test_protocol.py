@@ -21,7 +21,8 @@ def device():
 def test_info_reports_the_log_and_clock(device):
     handler, _log, _clock, _ = device
     info = protocol.parse_info(handler.on_write(protocol.cmd_info())[0])
-    assert info == {"version": 1, "device_id": bytes(range(1, 7)), "boot": 1, "uptime_ms": 5000,
+    assert info == {"version": 1, "device_id": bytes(range(1, 7)), "log_id": 0, "boot": 1,
+                    "uptime_ms": 5000,
                     "unix_ms": 0, "first_seq": 1, "last_seq": 20, "acked_seq": 0,
                     "battery_pct": 64, "refused": 0}
 

@@ -1,0 +1,26 @@
+"""The virtual wearable's time across deep sleep (RTC runs on) and power loss (it stops)."""
+
+from firmware.core import codec, protocol
+from simulators.wearable import SimClock, VirtualWearable
+from tests.sim_helpers import T0_MS, tilt_set
+
+
+def one_set(w):
+    t, acc, gyro = tilt_set(3)
+    w.perform_set("squat", t, acc, gyro, 3)
+    return [codec.decode(raw) for raw, _ in w.born[-4:]]
+
+
+def test_time_survives_deep_sleep_but_not_power_loss():
+    world = SimClock(T0_MS)
+    w = VirtualWearable(bytes(range(6)), world)
+    assert not any(r["time_valid"] for r in one_set(w)), "never synced: time unknown"
+    w.handler.on_write(protocol.cmd_set_time(world.now_ms))
+    world.advance_to(world.now_ms + 3_600_000)
+    w.wake_from_deep_sleep()
+    recs = one_set(w)
+    assert all(r["time_valid"] for r in recs)
+    assert [r["t_ms"] for r in recs] == [true for _, true in w.born[-4:]]
+    assert recs[0]["boot"] == 2, "each wake is a new boot"
+    w.reboot()
+    assert not any(r["time_valid"] for r in one_set(w))
