@@ -38,7 +38,7 @@ from micropython import const
 from firmware.core.clock import DeviceClock
 from firmware.core.counter import EVENT_REP
 from firmware.core.protocol import ProtocolHandler
-from firmware.core.record_log import FileStorage, RecordLog
+from firmware.core.record_log import PagedFileStorage, RecordLog
 from firmware.core.recorder import Recorder
 from firmware.device import device_id, ui
 from firmware.device.battery import LOW_PCT, Battery
@@ -66,7 +66,7 @@ _CPU_HZ = const(80_000_000)  # lowest clock the radio runs with
 _RATE_HZ = const(52)
 _BATCH_MS = const(500)  # FIFO watermark = 26 samples = 500 ms at 52 Hz
 _TICKS_MASK = const(0x3FFFFFFF)
-_LOG_PATH = "/rtm_log.bin"
+_LOG_PATH = "/rtm_log"  # a directory of 2 KB page files
 _LOG_BYTES = const(64 + 32 * 4096)  # 4096 records: weeks of sessions without a sync
 _EXERCISE_GENERIC = const(0)  # no exercise selection on the wearable yet
 _TARGET_REPS = const(10)
@@ -366,7 +366,7 @@ def main() -> None:
 
     # A log id only matters when the log is created; os.urandom is good enough for it (it
     # only has to differ from a lost log's).
-    log = RecordLog(FileStorage(_LOG_PATH, _LOG_BYTES),
+    log = RecordLog(PagedFileStorage(_LOG_PATH, _LOG_BYTES),
                     new_log_id=int.from_bytes(os.urandom(4), "little"))
     uptime = Uptime()
     rtc_time = RtcTime(machine.RTC())

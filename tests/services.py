@@ -180,6 +180,10 @@ class Mosquitto(Service):
             "allow_anonymous true",
             "persistence true",
             f"persistence_location {self.persistence_dir}/",
+            # As docs/deploy/mosquitto.conf: save every change, queue without limit.
+            "autosave_on_changes true",
+            "autosave_interval 1",
+            "max_queued_messages 0",
             f"log_dest file {self.log_path}",
             "log_type error",
             "log_type warning",

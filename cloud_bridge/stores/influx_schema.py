@@ -30,7 +30,7 @@ series. seq is a field, never a tag, so series do not grow with data.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from cloud_bridge.records import StoredRecord
@@ -164,3 +164,19 @@ def record_from_row(
         raise StoreError(
             f"InfluxDB query: a {measurement} point is not a record ({exc!r}): {cells}"
         ) from None
+
+
+def one_per_key(records: Iterable[StoredRecord]) -> list[StoredRecord]:
+    """One record per (device_id, seq), sorted by that key.
+
+    InfluxDB identifies a point by its time, and a record fetched twice (a lost ACK, a
+    second gateway) can be dated differently the second time if it was made before the
+    wearable knew the time: two points, one record. Keep the best dated copy: a known time
+    over an unknown one, then the earliest.
+    """
+    best: dict[tuple[str, int], StoredRecord] = {}
+    for rec in records:
+        have = best.get(rec.key)
+        if have is None or (not have.time_valid, have.t_ms) > (not rec.time_valid, rec.t_ms):
+            best[rec.key] = rec
+    return [best[k] for k in sorted(best)]

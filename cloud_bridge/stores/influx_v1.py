@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from cloud_bridge.records import StoredRecord
 from cloud_bridge.stores.base import Store, StoreError, check_record
 from cloud_bridge.stores.influx_http import InfluxHTTP, error_for
-from cloud_bridge.stores.influx_schema import select_statements, to_line
+from cloud_bridge.stores.influx_schema import one_per_key, select_statements, to_line
 
 
 class InfluxV1Store(Store):
@@ -113,7 +113,7 @@ class InfluxV1Store(Store):
         records = self._http.query_records(
             self.database, statements, chunk_size=self._query_chunk_size
         )
-        return sorted(records, key=lambda r: (r.device_id, r.seq))
+        return one_per_key(records)
 
     def close(self) -> None:
         self._closed = True  # no connection outlives a request

@@ -31,7 +31,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from cloud_bridge.records import StoredRecord
 from cloud_bridge.stores.base import Store, StoreError, StoreUnavailable, check_record
 from cloud_bridge.stores.influx_http import InfluxHTTP, error_for, error_message
-from cloud_bridge.stores.influx_schema import select_statements, to_line
+from cloud_bridge.stores.influx_schema import one_per_key, select_statements, to_line
 
 
 class InfluxV2Store(Store):
@@ -94,7 +94,7 @@ class InfluxV2Store(Store):
         statements = select_statements(device_ids, start_ms, end_ms)
         # No chunking: 3.x's /query does not promise it; a truncated answer raises StoreError.
         records = self._http.query_records(self.bucket, statements, chunk_size=None)
-        return sorted(records, key=lambda r: (r.device_id, r.seq))
+        return one_per_key(records)
 
     def close(self) -> None:
         if not self._closed:

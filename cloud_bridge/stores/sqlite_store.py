@@ -1,7 +1,8 @@
 """Records in an embedded SQLite file: the default store, no server to run.
 
 One table, one row per record, UNIQUE(device_id, seq): a write is one transaction of
-INSERT OR IGNORE, so a redelivered batch changes nothing. WAL journal with synchronous=FULL:
+upserts, so a redelivered batch changes nothing (a differently dated copy of a record keeps
+the better date, see _insert_sql). WAL journal with synchronous=FULL:
 `write` returns after the commit is fsynced. Each thread that uses the store gets its own
 connection, kept until `close` (WAL lets a query thread read while the MQTT callback thread
 writes); meant for a few long-lived threads, not a thread per request.
@@ -70,7 +71,16 @@ class SQLiteStore(Store):
                         conn.execute(f'ALTER TABLE records ADD COLUMN "{column}" INTEGER')
         columns = ", ".join(f'"{c}"' for c in _BASE_COLUMNS + VALUE_COLUMNS)
         marks = ", ".join("?" for _ in _BASE_COLUMNS + VALUE_COLUMNS)
-        self._insert_sql = f"INSERT OR IGNORE INTO records ({columns}) VALUES ({marks})"
+        # A second copy of a record replaces the first only if it is better dated (a known
+        # time over an unknown one, then the earlier): the same rule as the InfluxDB stores'
+        # one_per_key, so both stores answer alike when a record was fetched twice.
+        self._insert_sql = (
+            f"INSERT INTO records ({columns}) VALUES ({marks}) "
+            "ON CONFLICT(device_id, seq) DO UPDATE SET "
+            "t_ms = excluded.t_ms, time_valid = excluded.time_valid "
+            "WHERE (excluded.time_valid > records.time_valid) OR "
+            "(excluded.time_valid = records.time_valid AND excluded.t_ms < records.t_ms)"
+        )
         self._select_sql = f"SELECT {columns} FROM records"
 
     def _conn(self) -> sqlite3.Connection:

@@ -1,6 +1,7 @@
 """Append-only record log in flash: every record stays until the gateway acknowledged it.
 
-The storage is a flat byte region (a file on the device's littlefs, a bytearray in tests)::
+The storage is a flat byte region (page files on the device's littlefs, a bytearray in
+tests)::
 
     [meta A 32 B][meta B 32 B][slot 0 32 B][slot 1 32 B] ... [slot N-1]
 
@@ -17,6 +18,7 @@ unacknowledged record is never overwritten: the new record is refused and counte
 """
 
 import binascii
+import os
 import struct
 
 from firmware.core import codec
@@ -44,35 +46,59 @@ class MemoryStorage:
         self.buf[offset:offset + len(data)] = data
 
 
-class FileStorage:
-    """Storage in a preallocated file (the wearable's littlefs), same on both Pythons."""
+class PagedFileStorage:
+    """Storage in fixed-size page files in a directory (the wearable's littlefs).
 
-    def __init__(self, path: str, size: int) -> None:
+    Not one big file: littlefs is copy-on-write, so changing a byte in the middle of a file
+    rewrites the file from there to its end. With 2 KB pages, appending a record or writing
+    the meta slot rewrites at most one page. Files are opened per access (an open littlefs
+    file holds a cache buffer of RAM); records are written rarely, never per sample.
+    """
+
+    def __init__(self, directory: str, size: int, page_bytes: int = 2048) -> None:
+        if page_bytes % 32:
+            raise ValueError("page size must be a multiple of 32 bytes")
         self.size = size
+        self.page_bytes = page_bytes
+        self._dir = directory
         try:
-            self._f = open(path, "r+b")  # noqa: SIM115 - kept open for the device's lifetime
+            os.mkdir(directory)
         except OSError:
-            self._f = open(path, "w+b")  # noqa: SIM115
-        self._f.seek(0, 2)
-        have = self._f.tell()
-        chunk = b"\xff" * 256
-        while have < size:
-            n = min(256, size - have)
-            self._f.write(chunk[:n])
-            have += n
-        self._f.flush()
+            pass  # exists
+        blank = b"\xff" * page_bytes
+        for page in range((size + page_bytes - 1) // page_bytes):
+            path = self._path(page)
+            try:
+                os.stat(path)
+            except OSError:
+                with open(path, "wb") as f:
+                    f.write(blank)
+
+    def _path(self, page: int) -> str:
+        return "%s/p%03d.bin" % (self._dir, page)
 
     def read(self, offset: int, n: int) -> bytes:
-        self._f.seek(offset)
-        return self._f.read(n)
+        out = b""
+        while n > 0:
+            page, at = divmod(offset, self.page_bytes)
+            k = min(n, self.page_bytes - at)
+            with open(self._path(page), "rb") as f:
+                f.seek(at)
+                out += f.read(k)
+            offset += k
+            n -= k
+        return out
 
     def write(self, offset: int, data) -> None:
-        self._f.seek(offset)
-        self._f.write(data)
-        self._f.flush()
-
-    def close(self) -> None:
-        self._f.close()
+        data = memoryview(data)
+        while len(data):
+            page, at = divmod(offset, self.page_bytes)
+            k = min(len(data), self.page_bytes - at)
+            with open(self._path(page), "r+b") as f:
+                f.seek(at)
+                f.write(data[:k])
+            offset += k
+            data = data[k:]
 
 
 class RecordLog:

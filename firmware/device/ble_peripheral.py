@@ -180,7 +180,7 @@ class Peripheral:
         self._activity()
         # The central usually exchanges the MTU itself (BlueZ does at connect); ask too, and
         # accept that the stack refuses a second exchange.
-        try:  # noqa: SIM105 - MicroPython has no contextlib built in
+        try:
             await conn.exchange_mtu(_MTU, timeout_ms=_MTU_TIMEOUT_MS)
         except (OSError, ValueError, _Timeout):
             pass

@@ -45,7 +45,7 @@ def load_or_create(path: str = DEFAULT_PATH, random_bytes=None) -> bytes:
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
         f.write(new)
-    try:  # noqa: SIM105 - MicroPython has no contextlib built in
+    try:
         os.remove(path)  # a damaged file: rename does not overwrite on every port
     except OSError:
         pass

@@ -317,3 +317,17 @@ def test_influx_v2_unreachable_is_unavailable() -> None:
             v2.query(None, *EVERYTHING)
     finally:
         v2.close()
+
+
+def test_a_record_stored_twice_with_different_dates_keeps_the_better_one(store: Store) -> None:
+    """A record fetched again after a lost ACK can be dated differently: a flagged copy
+    (time unknown, dated at the sync) and a dated one. Every store answers one record,
+    with the known time."""
+    from dataclasses import replace
+
+    dated = rep("a1b2c3d4e5f6", 41, 1_790_000_000_000)
+    flagged = replace(dated, t_ms=1_790_000_500_000, time_valid=False)
+    store.write([flagged])
+    store.write([dated])
+    store.write([flagged])
+    assert store.query(["a1b2c3d4e5f6"], 0, 2**62) == [dated]

@@ -3,7 +3,7 @@ import contextlib
 import pytest
 
 from firmware.core import codec
-from firmware.core.record_log import FileStorage, MemoryStorage, RecordLog
+from firmware.core.record_log import MemoryStorage, PagedFileStorage, RecordLog
 
 
 def _rep(log, t=0):
@@ -93,11 +93,18 @@ def test_power_cut_inside_a_record_or_meta_write_keeps_every_complete_record(cut
     assert all(final.read(s) is not None for s in (3, 4))
 
 
-def test_file_storage_persists(tmp_path):
-    path = str(tmp_path / "log.bin")
-    log = RecordLog(FileStorage(path, 64 + 32 * 8))
+def test_paged_file_storage_persists_and_spans_pages(tmp_path):
+    path = str(tmp_path / "log")
+    size = 64 + 32 * 40
+    log = RecordLog(PagedFileStorage(path, size, page_bytes=256))
     log.new_boot()
-    log.append(_rep(log, 42))
-    log.storage.close()
-    again = RecordLog(FileStorage(path, 64 + 32 * 8))
-    assert again.boot == 1 and codec.decode(again.read(1))["t_ms"] == 42
+    for t in range(30):
+        log.append(_rep(log, t))
+    again = RecordLog(PagedFileStorage(path, size, page_bytes=256))
+    assert again.boot == 1 and again.last_seq == 30
+    assert [codec.decode(again.read(s))["t_ms"] for s in range(1, 31)] == list(range(30))
+    assert sorted(p.name for p in (tmp_path / "log").iterdir()) == [
+        f"p{i:03d}.bin" for i in range(6)]
+    storage = PagedFileStorage(path, size, page_bytes=256)
+    storage.write(1274, b"\x01" * 12)  # across the 1280 page boundary, past the records
+    assert storage.read(1272, 16) == b"\xff\xff" + b"\x01" * 12 + b"\xff\xff"
