@@ -5,23 +5,32 @@ so a float sample path would allocate on every sample and trigger collections at
 moments. `update()` uses only small ints (all intermediate values stay below 2**30, the
 small-int limit of 32-bit ports) and attribute stores, so it allocates nothing.
 
-Method (first version; see docs/architecture.md for its limits):
-  1. Gravity direction: the accelerometer low-passed with a time constant of ~0.15 s, kept
-     with 4 fractional bits. Orientation comes from gravity, so any mounting works.
-  2. Rest posture: a much slower average of that direction, updated only while the limb is
-     near it, so posture drift between reps is followed but a rep is not.
-  3. Excursion: the squared chord between the gravity direction and the rest posture
-     (chord = 2 sin(angle / 2) in mg, monotonic in the tilt angle).
-  4. A rep is an excursion that starts above max(6 degrees, 25% of the typical rep's
-     chord), ends when it falls below 35% of its own peak, and lasts at least 0.4 s; the
-     next one may start once the excursion fell below 20% of that peak (hysteresis, so a
-     brief return between fast reps suffices). The typical chord follows the reps counted;
-     an excursion below 58% of it (or half the prescribed range of motion) is a partial
-     rep, reported but not counted.
+Method (generic mode: no exercise, axis or placement assumed):
+  1. Counting signal: the accelerometer (gravity included) low-passed twice (~2 Hz), minus
+     its slow mean (~4 s): posture changes of the segment and the linear acceleration of
+     the rep, in sensor axes.
+  2. Principal axis: a streaming covariance of that signal (~5 s) and one fixed-point power
+     iteration every few samples give the direction along which the signal varies most; the
+     signal projected on it is one number per sample, whatever the sensor's orientation.
+  3. Rep detector: a Schmitt trigger on that number with thresholds at 35% and 65% of its
+     running envelope (max/min followed up at once and decaying in ~6 s), so a rep is one
+     full swing of the dominant motion and small lobes inside a rep do not split it. The
+     side of the first swing is the rest side; an excursion from it that reaches 40% but
+     not 65% of the envelope is a partial rep.
+  4. Rhythm gate: a swing is a candidate; candidates are counted once three of them come
+     at a regular pace (interval ratio below 2), so single movements and fidgets are not
+     reps. The first reps are then reported late, one event per sample. A pause longer
+     than 2.5 rep periods ends the run; the next needs three regular candidates again.
+  5. Orientation: the gravity direction from a complementary filter (gyroscope integrated,
+     pulled towards the accelerometer in ~1 s) or, without a gyroscope, the accelerometer
+     low-passed (~0.15 s). The range of motion is the angle between the gravity directions
+     at the rest end and at the peak of the rep's swing.
 
 Inputs: t_ms is a wrapping 30-bit millisecond tick (MicroPython's ticks_ms), acceleration
 in mg, angular rate in 0.1 deg/s (0 when the sensor has no gyroscope).
 """
+
+from array import array
 
 from firmware.core.compat import const
 
@@ -30,10 +39,34 @@ EVENT_REP = const(1)
 EVENT_PARTIAL = const(2)
 
 _TICKS_MASK = const(0x3FFFFFFF)
-_FRAC = const(4)  # fractional bits of the gravity estimates
-_MIN_CHORD2 = const(11025)  # (105 mg)^2: 6 degrees, the smallest tilt that can be a rep
+_FRAC = const(4)  # fractional bits of the filtered accelerations (mg << 4)
+
+# Time constants (ms) of the first-order filters.
+_LP_MS = const(70)  # each of the two low-pass stages of the counting signal
+_MEAN_MS = const(4000)  # slow mean removed from it
+_COV_MS = const(5000)  # covariance window of the principal axis
+_ENV_MS = const(6000)  # decay of the envelope
+_GRAV_MS = const(150)  # gravity from the accelerometer alone
+_COMP_MS = const(1000)  # pull of the accelerometer on the gyro-propagated gravity
+_AXIS_PER_S = const(8)  # power iterations per second
+
+# Detector, in 1/256 of the envelope's range.
+_HIGH = const(166)  # 65%: a full excursion
+_LOW = const(90)  # 35%: back at rest
+_PART = const(102)  # 40%: a partial excursion
+_MIN_RANGE = const(45)  # envelope below 90 mg (units of 2 mg): nothing is moving
 _MIN_REP_MS = const(400)
-_MAX_REP_MS = const(20000)
+
+# Rhythm gate.
+_RUN_REPS = const(3)  # regular candidates that start a run
+_MAX_RATIO = const(512)  # interval ratio (1/256) still regular: 2.0
+_GAP_X = const(640)  # a run ends after 2.5 rep periods (1/256) without a candidate
+_MAX_GAP_MS = const(12000)  # longest interval between two candidates of a new run
+_MIN_SPLIT = const(115)  # an interval below 45% of the rep period is a split swing
+
+_UNARMED = const(0)
+_REST = const(1)
+_OUT = const(2)
 
 # asin table for the range of motion: angle (centidegrees) = 2 * asin(i / 64), i = 0..64.
 _ASIN2_CDEG = (
@@ -68,9 +101,19 @@ def chord_to_cdeg(chord_mg: int) -> int:
     return a + (_ASIN2_CDEG[i + 1] - a) * frac // 2000
 
 
+def _coef(tau_ms: int, rate_mhz: int) -> tuple:
+    """(m, s) such that y += (d * m) >> s is a first-order low-pass with time constant
+    tau: alpha = dt / (tau + dt). m is in 512..1023, so |d| < 2**20 keeps d * m < 2**30."""
+    num = 1000000
+    den = tau_ms * rate_mhz + 1000000
+    s = 0
+    while (num << s) // den < 512:
+        s += 1
+    return (num << s) // den, s
+
+
 def _shift_for(samples: int) -> int:
-    # Smallest k with 2**k closest to `samples`: the IIR y += (x - y) >> k then has a time
-    # constant of about `samples` samples.
+    # k with 2**k closest to `samples`: y += (x - y) >> k has a time constant of ~2**k.
     k = 0
     while (1 << (k + 1)) * 3 <= samples * 4:
         k += 1
@@ -78,124 +121,400 @@ def _shift_for(samples: int) -> int:
 
 
 class RepCounter:
-    def __init__(self, rate_hz: int, min_rom_cdeg: int = 0) -> None:
+    """Counts reps in a stream of samples; see the module docstring for the method.
+
+    After update() returned EVENT_REP or EVENT_PARTIAL, rep_duration_ms, rep_rom_cdeg and
+    rep_peak_dps describe that rep. Reps are confirmed by the rhythm gate, so an EVENT_REP
+    may come a few reps late; `rep_lag` says how many candidates later it was confirmed
+    (0: the rep that just ended)."""
+
+    def __init__(self, rate_hz, min_rom_cdeg: int = 0) -> None:
         if rate_hz < 10 or rate_hz > 500:
-            raise ValueError("sample rate %d Hz outside 10..500" % rate_hz)
+            raise ValueError("sample rate %s Hz outside 10..500" % rate_hz)
+        mhz = int(rate_hz * 1000 + 0.5)  # millihertz: integer maths from here on
         self.rate_hz = rate_hz
-        self._k_grav = _shift_for(rate_hz * 15 // 100)
-        self._k_rest = _shift_for(rate_hz * 2)
+        self._rate_mhz = mhz
+        self._m_lp, self._s_lp = _coef(_LP_MS, mhz)
+        self._m_mean, self._s_mean = _coef(_MEAN_MS, mhz)
+        self._m_env, self._s_env = _coef(_ENV_MS, mhz)
+        self._m_grav, self._s_grav = _coef(_GRAV_MS, mhz)
+        self._m_comp, self._s_comp = _coef(_COMP_MS, mhz)
+        self._k_cov = _shift_for(_COV_MS * mhz // 1000000)
+        self._axis_every = max(1, mhz // (_AXIS_PER_S * 1000))
+        # Gyro propagation of gravity: dg = (g x w) * pi / 1800 / rate, with g in mg << 4
+        # and w in 0.1 deg/s; computed as ((cross >> 8) * k) >> 12.
+        self._k_gyro = int(16 * 3.14159265 / 1800 * 1048576 * 1000 / mhz + 0.5)
+        # Per-candidate details until the rhythm gate has decided (ring of 4).
+        self._c_dur = array("i", [0, 0, 0, 0])
+        self._c_rom = array("i", [0, 0, 0, 0])
+        self._c_dps = array("i", [0, 0, 0, 0])
+        self._c_end = array("i", [0, 0, 0, 0])
         self.min_rom_cdeg = min_rom_cdeg
         self.reset()
 
     def reset(self) -> None:
-        """Start a new set: forget the posture, thresholds and rep count."""
+        """Start a new set: forget the signal, thresholds, rhythm and rep count."""
         self._primed = 0
-        self._gx = self._gy = self._gz = 0
-        self._rx = self._ry = self._rz = 0
-        self._active = False
-        self._armed = True
-        self._peak2 = 0
-        self._typical2 = 0
+        self._n = 0
+        self._l1x = self._l1y = self._l1z = 0
+        self._l2x = self._l2y = self._l2z = 0
+        self._mx = self._my = self._mz = 0
+        self._cxx = self._cyy = self._czz = 0
+        self._cxy = self._cxz = self._cyz = 0
+        self._vx = self._vy = self._vz = 2365  # unit vector (1, 1, 1) / sqrt(3), Q12
+        self._hi = self._lo = 0
+        self._gx = self._gy = self._gz = 0  # gravity, mg << 4
+        self._gyro = False
+        # Detector.
+        self._state = _UNARMED
+        self._pol = 1
+        self._qmin = self._qmax = 0
+        self._partial = False
+        self._rest_t = 0
         self._start_t = 0
+        self._rgx = self._rgy = self._rgz = 0  # gravity at the rest end of the swing
+        self._pgx = self._pgy = self._pgz = 0  # gravity at its peak
         self._speed2 = 0
         self._turn2 = 0
+        # Rhythm gate.
+        self._last_t = 0
+        self._have_last = False
+        self._iv = 0  # interval before the last candidate
+        self._pending = 0  # candidates waiting for the rhythm
+        self._run = False
+        self._period = 0
+        self._owed = 0  # confirmed reps not yet reported
+        self._head = 0  # ring index of the next candidate
         self.reps = 0
         self.partials = 0
+        self.rep_lag = 0
         # Set by each event (read them after update() returned EVENT_REP/PARTIAL):
         self.rep_duration_ms = 0
         self.rep_rom_cdeg = 0
         self.rep_peak_dps = 0
+        self.rep_end_ms = 0  # tick at which the rep ended (earlier than now if confirmed late)
+
+    @property
+    def owed(self) -> int:
+        """Reps confirmed but not reported yet (each update() reports at most one)."""
+        return self._owed
+
+    def finish(self) -> int:
+        """End of the set: candidates still waiting for the rhythm gate are counted if at
+        least two came at a pace like the set's (a short set of 2 reps). Returns how many
+        reps are now owed; report() them."""
+        n = self._pending
+        regular = self._period == 0 or (self._iv * 256 < self._period * _MAX_RATIO
+                                        and self._iv * _MAX_RATIO > self._period * 256)
+        if n >= 2 and not self._run and regular:
+            self._owed += n
+        self._pending = 0
+        self._have_last = False
+        return self._owed
+
+    def report(self) -> int:
+        """EVENT_REP for the oldest owed rep (its details in the rep_* attributes), else
+        EVENT_NONE."""
+        if self._owed > 0:
+            return self._report()
+        return EVENT_NONE
 
     def update(self, t_ms: int, ax: int, ay: int, az: int, gx: int, gy: int, gz: int) -> int:
         """Feed one sample; returns EVENT_NONE, EVENT_REP or EVENT_PARTIAL."""
-        k = self._k_grav
+        x = ax << _FRAC
+        y = ay << _FRAC
+        z = az << _FRAC
         if self._primed == 0:
-            self._gx = self._rx = ax << _FRAC
-            self._gy = self._ry = ay << _FRAC
-            self._gz = self._rz = az << _FRAC
+            self._l1x = self._l2x = self._mx = self._gx = x
+            self._l1y = self._l2y = self._my = self._gy = y
+            self._l1z = self._l2z = self._mz = self._gz = z
+            self._rest_t = self._start_t = t_ms
             self._primed = 1
             return EVENT_NONE
-        dx = ((ax << _FRAC) - self._gx) >> k
-        dy = ((ay << _FRAC) - self._gy) >> k
-        dz = ((az << _FRAC) - self._gz) >> k
-        self._gx += dx
-        self._gy += dy
-        self._gz += dz
-        ex = (self._gx - self._rx) >> _FRAC
-        ey = (self._gy - self._ry) >> _FRAC
-        ez = (self._gz - self._rz) >> _FRAC
-        dev2 = ex * ex + ey * ey + ez * ez
-        if not self._active:
-            kr = self._k_rest
-            self._rx += (self._gx - self._rx) >> kr
-            self._ry += (self._gy - self._ry) >> kr
-            self._rz += (self._gz - self._rz) >> kr
-            if not self._armed:
-                # Re-arm once back within 20% of the last peak (or 3 degrees).
-                if dev2 < self._peak2 // 25 or dev2 < _MIN_CHORD2 >> 2:
-                    self._armed = True
+        m = self._m_lp
+        s = self._s_lp
+        self._l1x += ((x - self._l1x) * m) >> s
+        self._l1y += ((y - self._l1y) * m) >> s
+        self._l1z += ((z - self._l1z) * m) >> s
+        self._l2x += ((self._l1x - self._l2x) * m) >> s
+        self._l2y += ((self._l1y - self._l2y) * m) >> s
+        self._l2z += ((self._l1z - self._l2z) * m) >> s
+        m = self._m_mean
+        s = self._s_mean
+        self._mx += ((self._l2x - self._mx) * m) >> s
+        self._my += ((self._l2y - self._my) * m) >> s
+        self._mz += ((self._l2z - self._mz) * m) >> s
+        # Deviation from the mean in units of 2 mg: |h| < 16384 within +-8 g.
+        hx = (self._l2x - self._mx) >> 5
+        hy = (self._l2y - self._my) >> 5
+        hz = (self._l2z - self._mz) >> 5
+        k = self._k_cov
+        self._cxx += (hx * hx - self._cxx) >> k
+        self._cyy += (hy * hy - self._cyy) >> k
+        self._czz += (hz * hz - self._czz) >> k
+        self._cxy += (hx * hy - self._cxy) >> k
+        self._cxz += (hx * hz - self._cxz) >> k
+        self._cyz += (hy * hz - self._cyz) >> k
+        self._n += 1
+        if self._n >= self._axis_every:
+            self._n = 0
+            self._power_step()
+        p = (self._vx * hx + self._vy * hy + self._vz * hz) >> 8  # 2 mg << 4
+        self._track_gravity(x, y, z, gx, gy, gz)
+
+        # Envelope: follows a new extreme at once, decays towards the signal.
+        if p > self._hi:
+            self._hi = p
+        else:
+            self._hi += ((p - self._hi) * self._m_env) >> self._s_env
+        if p < self._lo:
+            self._lo = p
+        else:
+            self._lo += ((p - self._lo) * self._m_env) >> self._s_env
+        rng = (self._hi - self._lo) >> _FRAC
+        event = EVENT_NONE
+        if rng >= _MIN_RANGE:
+            q = ((p - self._lo) if self._pol > 0 else (self._hi - p)) >> _FRAC
+            event = self._detect(t_ms, q, rng, gx, gy, gz)
+        if event == EVENT_NONE and self._owed > 0:
+            return self._report()
+        return event
+
+    def _power_step(self) -> None:
+        # One power iteration v <- C v / |C v| in Q12; every few samples, not per sample.
+        c = self._cxx
+        if self._cyy > c:
+            c = self._cyy
+        if self._czz > c:
+            c = self._czz
+        sh = 0
+        while (c >> sh) >= 32768:
+            sh += 1
+        vx = self._vx
+        vy = self._vy
+        vz = self._vz
+        cxy = self._cxy >> sh
+        cxz = self._cxz >> sh
+        cyz = self._cyz >> sh
+        wx = (self._cxx >> sh) * vx + cxy * vy + cxz * vz
+        wy = cxy * vx + (self._cyy >> sh) * vy + cyz * vz
+        wz = cxz * vx + cyz * vy + (self._czz >> sh) * vz
+        big = abs(wx)
+        if abs(wy) > big:
+            big = abs(wy)
+        if abs(wz) > big:
+            big = abs(wz)
+        if big == 0:
+            return
+        sh = 0
+        while (big >> sh) >= 16384:
+            sh += 1
+        wx >>= sh
+        wy >>= sh
+        wz >>= sh
+        n = isqrt(wx * wx + wy * wy + wz * wz)
+        if n == 0:
+            return
+        self._vx = (wx << 12) // n
+        self._vy = (wy << 12) // n
+        self._vz = (wz << 12) // n
+
+    def _track_gravity(self, x: int, y: int, z: int, wx: int, wy: int, wz: int) -> None:
+        gx = self._gx
+        gy = self._gy
+        gz = self._gz
+        if wx or wy or wz:
+            self._gyro = True
+        if self._gyro:
+            # Rotate with the gyroscope (g' = g x w), pull slowly towards the accelerometer.
+            ux = gx >> _FRAC
+            uy = gy >> _FRAC
+            uz = gz >> _FRAC
+            k = self._k_gyro
+            gx += (((uy * wz - uz * wy) >> 8) * k) >> 12
+            gy += (((uz * wx - ux * wz) >> 8) * k) >> 12
+            gz += (((ux * wy - uy * wx) >> 8) * k) >> 12
+            m = self._m_comp
+            s = self._s_comp
+        else:
+            m = self._m_grav
+            s = self._s_grav
+        gx += ((x - gx) * m) >> s
+        gy += ((y - gy) * m) >> s
+        gz += ((z - gz) * m) >> s
+        # Gravity is about 1 g: keep the estimate within 2 g (small ints in the products).
+        if gx > 32000:
+            gx = 32000
+        elif gx < -32000:
+            gx = -32000
+        if gy > 32000:
+            gy = 32000
+        elif gy < -32000:
+            gy = -32000
+        if gz > 32000:
+            gz = 32000
+        elif gz < -32000:
+            gz = -32000
+        self._gx = gx
+        self._gy = gy
+        self._gz = gz
+
+    def _detect(self, t_ms: int, q: int, rng: int, wx: int, wy: int, wz: int) -> int:
+        # q: distance of the signal from the rest side of the envelope, 0..rng.
+        st = self._state
+        if st == _OUT:
+            if q > self._qmax:
+                self._qmax = q
+                self._pgx = self._gx
+                self._pgy = self._gy
+                self._pgz = self._gz
+            wx //= 10
+            wy //= 10
+            wz //= 10
+            s2 = wx * wx + wy * wy + wz * wz
+            if s2 > self._speed2:
+                self._speed2 = s2
+            if q * 256 >= rng * _LOW:
                 return EVENT_NONE
-            # Start an excursion above 6 degrees and a quarter of the typical rep.
-            if dev2 > _MIN_CHORD2 and dev2 > self._typical2 >> 4:
-                self._active = True
-                self._start_t = t_ms
-                self._peak2 = dev2
+            self._state = _REST
+            self._qmin = q
+            self._rest_t = t_ms
+            self._partial = False
+            return self._candidate(t_ms, False)
+        if st == _REST:
+            if q < self._qmin or q * 256 < rng * _LOW:
+                if q < self._qmin:
+                    self._qmin = q
+                    self._rgx = self._gx
+                    self._rgy = self._gy
+                    self._rgz = self._gz
+                self._rest_t = t_ms
+                if self._partial and q * 256 < rng * _LOW:
+                    self._partial = False
+                    return self._candidate(t_ms, True)
+                return EVENT_NONE
+            if q * 256 > rng * _HIGH:
+                self._go_out(t_ms, q)
+            elif q * 256 > rng * _PART and not self._partial:
+                self._partial = True
+                self._start_t = self._rest_t
+                self._qmax = q
+                self._pgx = self._gx
+                self._pgy = self._gy
+                self._pgz = self._gz
                 self._speed2 = 0
-                self._turn2 = 0
+            elif self._partial and q > self._qmax:
+                self._qmax = q
+                self._pgx = self._gx
+                self._pgy = self._gy
+                self._pgz = self._gz
             return EVENT_NONE
-        if dev2 > self._peak2:
-            self._peak2 = dev2
-        gx //= 10
-        gy //= 10
-        gz //= 10
-        s2 = gx * gx + gy * gy + gz * gz
-        if s2 > self._speed2:
-            self._speed2 = s2
-        # Without a gyroscope the angular speed comes from the change of the gravity
-        # direction: |dg| in mg per sample ~ 1000 * rad per sample.
-        dx >>= _FRAC
-        dy >>= _FRAC
-        dz >>= _FRAC
-        s2 = dx * dx + dy * dy + dz * dz
-        if s2 > self._turn2:
-            self._turn2 = s2
-        if dev2 >= self._peak2 >> 3:  # still above 35% of this excursion's peak
-            if (t_ms - self._start_t) & _TICKS_MASK > _MAX_REP_MS:
-                # Held away from the rest posture: a new posture, not a rep.
-                self._active = False
-                self._armed = True
-                self._peak2 = 0
-                self._rx = self._gx
-                self._ry = self._gy
-                self._rz = self._gz
-            return EVENT_NONE
-        self._active = False
-        self._armed = False
+        # Unarmed: the first swing beyond the thresholds tells the rest side.
+        if q * 256 > rng * _HIGH:
+            self._go_out(t_ms, q)
+        elif q * 256 < rng * (256 - _HIGH):
+            self._pol = -self._pol
+            self._go_out(t_ms, rng - q)
+        else:
+            self._rgx = self._gx
+            self._rgy = self._gy
+            self._rgz = self._gz
+            self._rest_t = t_ms
+        return EVENT_NONE
+
+    def _go_out(self, t_ms: int, q: int) -> None:
+        self._state = _OUT
+        if not self._partial:
+            self._start_t = self._rest_t
+            self._speed2 = 0
+        self._partial = False
+        self._qmax = q
+        self._pgx = self._gx
+        self._pgy = self._gy
+        self._pgz = self._gz
+
+    def _candidate(self, t_ms: int, partial: bool) -> int:
+        # Once per swing, never per sample: may allocate.
         duration = (t_ms - self._start_t) & _TICKS_MASK
         if duration < _MIN_REP_MS:
             return EVENT_NONE
-        return self._finish_rep(duration)
-
-    def _finish_rep(self, duration_ms: int) -> int:
-        # Once per rep, never per sample: may allocate.
-        peak2 = self._peak2
-        rom = chord_to_cdeg(isqrt(peak2))
-        self.rep_duration_ms = duration_ms
-        self.rep_rom_cdeg = rom
-        if self._speed2 > 0:
-            self.rep_peak_dps = isqrt(self._speed2)
-        else:
-            self.rep_peak_dps = isqrt(self._turn2) * 573 * self.rate_hz // 10000
-        partial = self._typical2 > 0 and peak2 < self._typical2 // 3
-        if self.min_rom_cdeg and rom * 2 < self.min_rom_cdeg:
-            partial = True
-        if partial:
+        rom = self._rom_cdeg()
+        # Peak angular speed from the gyroscope, else the mean over the rep (deg/s).
+        dps = isqrt(self._speed2) if self._speed2 > 0 else rom * 1000 // (duration + 1)
+        if partial or (self.min_rom_cdeg and rom * 2 < self.min_rom_cdeg):
+            if not self._run:
+                return EVENT_NONE
+            self.rep_duration_ms = duration
+            self.rep_rom_cdeg = rom
+            self.rep_peak_dps = dps
+            self.rep_end_ms = t_ms
             self.partials += 1
             return EVENT_PARTIAL
-        # The typical peak follows the reps: 3/4 old + 1/4 new.
-        if self._typical2 == 0:
-            self._typical2 = peak2
-        else:
-            self._typical2 = (self._typical2 * 3 + peak2) >> 2
+        i = self._head
+        self._c_dur[i] = duration
+        self._c_rom[i] = rom
+        self._c_dps[i] = dps
+        self._c_end[i] = t_ms
+        self._head = (i + 1) & 3
+        if not self._have_last:
+            self._have_last = True
+            self._last_t = t_ms
+            self._pending = 1
+            return EVENT_NONE
+        iv = (t_ms - self._last_t) & _TICKS_MASK
+        if self._run:
+            if iv * 256 < self._period * _MIN_SPLIT:
+                self._head = i  # a split swing: forget it
+                return EVENT_NONE
+            self._last_t = t_ms
+            if iv * 256 > self._period * _GAP_X:
+                self._run = False
+                self._pending = 1
+                self._iv = 0
+                return EVENT_NONE
+            self._period += (iv - self._period) >> 2
+            self._owed += 1
+            return EVENT_NONE
+        self._last_t = t_ms
+        if iv > _MAX_GAP_MS:
+            self._pending = 1
+            self._iv = 0
+            return EVENT_NONE
+        prev = self._iv
+        self._iv = iv
+        self._pending += 1
+        if self._pending < _RUN_REPS:
+            return EVENT_NONE
+        if prev * _MAX_RATIO < iv * 256 or iv * _MAX_RATIO < prev * 256:
+            self._pending = _RUN_REPS - 1  # irregular: drop the oldest candidate
+            return EVENT_NONE
+        self._run = True
+        self._period = (prev + iv) >> 1
+        self._owed += self._pending
+        self._pending = 0
+        return EVENT_NONE
+
+    def _rom_cdeg(self) -> int:
+        dx = (self._pgx - self._rgx) >> _FRAC
+        dy = (self._pgy - self._rgy) >> _FRAC
+        dz = (self._pgz - self._rgz) >> _FRAC
+        chord = isqrt(dx * dx + dy * dy + dz * dz)
+        ux = self._rgx >> _FRAC
+        uy = self._rgy >> _FRAC
+        uz = self._rgz >> _FRAC
+        norm = isqrt(ux * ux + uy * uy + uz * uz)
+        if norm < 200:
+            return 0
+        return chord_to_cdeg(chord * 1000 // norm)
+
+    def _report(self) -> int:
+        # One confirmed rep per sample, oldest first.
+        i = (self._head - self._owed) & 3
+        self._owed -= 1
+        self.rep_lag = self._owed
+        self.rep_duration_ms = self._c_dur[i]
+        self.rep_rom_cdeg = self._c_rom[i]
+        self.rep_peak_dps = self._c_dps[i]
+        self.rep_end_ms = self._c_end[i]
         self.reps += 1
         return EVENT_REP

@@ -44,7 +44,7 @@ class Recorder:
         """Feed one sample during a set; returns the counter's event."""
         event = self.counter.update(t_ms, ax, ay, az, gx, gy, gz)
         if event != EVENT_NONE:
-            self._on_rep(event, t_ms)
+            self._on_rep(event)
         return event
 
     def _flags(self, partial: bool) -> int:
@@ -55,8 +55,10 @@ class Recorder:
         if not self.log.append(record):
             self.refused += 1
 
-    def _on_rep(self, event: int, t_ms: int) -> None:
+    def _on_rep(self, event: int) -> None:
+        # The counter may confirm a rep a few reps late: it is stamped with its own end.
         c = self.counter
+        t_ms = c.rep_end_ms
         if event == EVENT_REP:
             start = (t_ms - c.rep_duration_ms) & _TICKS_MASK
             if (start - self._prev_end_t) & _TICKS_MASK > _REST_MS and self._n:
@@ -77,6 +79,9 @@ class Recorder:
         if not self.in_set:
             return False
         self.in_set = False
+        self.counter.finish()  # a short set's reps, still waiting for the rhythm
+        while self.counter.report() == EVENT_REP:
+            self._on_rep(EVENT_REP)
         n = self._n
         mean_rom = self._sum_rom // n if n else 0
         cv_pct = 0
