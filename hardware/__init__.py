@@ -1,0 +1,1 @@
+"""Hardware reference design; `hardware.bench` holds the bench tools (IMU calibration)."""

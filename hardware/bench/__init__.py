@@ -1,0 +1,1 @@
+"""Bench tools run on a PC next to a wearable: `calibrate` (IMU offset, scale, gyro bias)."""
