@@ -8,7 +8,7 @@ carries everything. The handler is pure: bytes in, a list of notification payloa
 
 import struct
 
-from firmware.core import codec
+from firmware.core import codec, program
 from firmware.core.compat import const
 
 PROTOCOL_VERSION = const(1)
@@ -24,6 +24,7 @@ CMD_INFO = const(0x01)
 CMD_SET_TIME = const(0x02)
 CMD_FETCH = const(0x03)
 CMD_ACK = const(0x04)
+CMD_SET_PROGRAM = const(0x05)  # body: the program bytes (firmware/core/program.py)
 RESPONSE_BIT = const(0x80)  # a response to command X starts with X | RESPONSE_BIT
 FRAME_RECORDS = const(0xD0)  # a notification carrying records: 0xD0, count, count * 32 bytes
 
@@ -52,11 +53,12 @@ class ProtocolHandler:
     """The wearable's end of the sync protocol.
 
     `uptime_ms` and `battery_pct` are callables supplied by the device shell (or the
-    simulator), so this class never touches hardware.
+    simulator), so this class never touches hardware. `on_program(bytes)`, if given (or set
+    later), stores a checked program (SET_PROGRAM); without it the command is unknown.
     """
 
     def __init__(self, log, clock, device_id: bytes, uptime_ms, battery_pct,
-                 max_notify_payload: int = 20 + 224) -> None:
+                 max_notify_payload: int = 20 + 224, on_program=None) -> None:
         if len(device_id) != 6:
             raise ValueError("device id must be 6 bytes")
         self.log = log
@@ -66,6 +68,7 @@ class ProtocolHandler:
         self._battery_pct = battery_pct
         self.set_notify_payload(max_notify_payload)
         self.errors = 0
+        self.on_program = on_program
 
     def set_notify_payload(self, max_payload: int) -> None:
         """Adapt to the negotiated ATT MTU (payload = MTU - 3)."""
@@ -87,6 +90,8 @@ class ProtocolHandler:
             return self._fetch(data)
         if op == CMD_ACK:
             return [self._ack(data)]
+        if op == CMD_SET_PROGRAM and self.on_program is not None:
+            return [self._set_program(data)]
         self.errors += 1
         return [bytes((op | RESPONSE_BIT, STATUS_UNKNOWN_COMMAND))]
 
@@ -158,6 +163,18 @@ class ProtocolHandler:
         acked = self.log.acknowledge(upto)
         return bytes((CMD_ACK | RESPONSE_BIT, STATUS_OK)) + struct.pack("<I", acked)
 
+    def _set_program(self, data) -> bytes:
+        if len(data) < 1 + program.MIN_PROGRAM_BYTES or len(data) > 1 + program.MAX_PROGRAM_BYTES:
+            return self._status(CMD_SET_PROGRAM, STATUS_BAD_LENGTH)
+        body = bytes(data[1:])
+        try:
+            program.decode(body)
+        except ValueError:
+            return self._status(CMD_SET_PROGRAM, STATUS_BAD_ARGUMENT)
+        # OK only once stored: a storage error propagates and the gateway gets no answer.
+        self.on_program(body)
+        return self._status(CMD_SET_PROGRAM, STATUS_OK)
+
 
 # -- the gateway's end: building commands and parsing what comes back ----------------------
 
@@ -175,6 +192,12 @@ def cmd_fetch(from_seq: int, max_records: int) -> bytes:
 
 def cmd_ack(upto_seq: int) -> bytes:
     return bytes((CMD_ACK,)) + struct.pack("<I", upto_seq)
+
+
+def cmd_set_program(program_bytes) -> bytes:
+    """SET_PROGRAM with bytes from firmware.core.program.encode (checked here too)."""
+    program.decode(program_bytes)
+    return bytes((CMD_SET_PROGRAM,)) + bytes(program_bytes)
 
 
 def parse_response(frame, op: int) -> bytes:
