@@ -45,7 +45,7 @@ _FRAC = const(4)  # fractional bits of the filtered accelerations (mg << 4)
 _LP_MS = const(70)  # each of the two low-pass stages of the counting signal
 _MEAN_MS = const(4000)  # slow mean removed from it
 _COV_MS = const(5000)  # covariance window of the principal axis
-_ENV_MS = const(6000)  # decay of the envelope
+_ENV_MS = const(4000)  # decay of the envelope
 _GRAV_MS = const(150)  # gravity from the accelerometer alone
 _COMP_MS = const(1000)  # pull of the accelerometer on the gyro-propagated gravity
 _AXIS_PER_S = const(8)  # power iterations per second
@@ -63,6 +63,8 @@ _MAX_RATIO = const(512)  # interval ratio (1/256) still regular: 2.0
 _GAP_X = const(640)  # a run ends after 2.5 rep periods (1/256) without a candidate
 _MAX_GAP_MS = const(12000)  # longest interval between two candidates of a new run
 _MIN_SPLIT = const(115)  # an interval below 45% of the rep period is a split swing
+_QUIET_X = const(384)  # a new run's reps count once 1.5 rep periods passed quietly
+_MIN_PERIOD_MS = const(800)  # faster swings are steps (walking: 1.6-2.2 a second), not reps
 
 _UNARMED = const(0)
 _REST = const(1)
@@ -184,6 +186,7 @@ class RepCounter:
         self._run = False
         self._period = 0
         self._owed = 0  # confirmed reps not yet reported
+        self._held = 0  # reps of a new run, waiting for its next candidate or a quiet end
         self._head = 0  # ring index of the next candidate
         self.reps = 0
         self.partials = 0
@@ -203,6 +206,8 @@ class RepCounter:
         """End of the set: candidates still waiting for the rhythm gate are counted if at
         least two came at a pace like the set's (a short set of 2 reps). Returns how many
         reps are now owed; report() them."""
+        self._owed += self._held
+        self._held = 0
         n = self._pending
         regular = self._period == 0 or (self._iv * 256 < self._period * _MAX_RATIO
                                         and self._iv * _MAX_RATIO > self._period * 256)
@@ -225,9 +230,9 @@ class RepCounter:
         y = ay << _FRAC
         z = az << _FRAC
         if self._primed == 0:
-            self._l1x = self._l2x = self._mx = self._gx = x
-            self._l1y = self._l2y = self._my = self._gy = y
-            self._l1z = self._l2z = self._mz = self._gz = z
+            self._l1x = self._l2x = self._mx = self._gx = self._rgx = x
+            self._l1y = self._l2y = self._my = self._gy = self._rgy = y
+            self._l1z = self._l2z = self._mz = self._gz = self._rgz = z
             self._rest_t = self._start_t = t_ms
             self._primed = 1
             return EVENT_NONE
@@ -262,20 +267,27 @@ class RepCounter:
         p = (self._vx * hx + self._vy * hy + self._vz * hz) >> 8  # 2 mg << 4
         self._track_gravity(x, y, z, gx, gy, gz)
 
-        # Envelope: follows a new extreme at once, decays towards the signal.
+        # Envelope: follows a new extreme at once and decays towards the signal, 8 times
+        # slower while the signal is in the other half (at rest, between two reps).
+        mid = (self._hi + self._lo) >> 1
         if p > self._hi:
             self._hi = p
         else:
-            self._hi += ((p - self._hi) * self._m_env) >> self._s_env
+            self._hi += ((p - self._hi) * self._m_env) >> (
+                self._s_env if p > mid else self._s_env + 3)
         if p < self._lo:
             self._lo = p
         else:
-            self._lo += ((p - self._lo) * self._m_env) >> self._s_env
+            self._lo += ((p - self._lo) * self._m_env) >> (
+                self._s_env if p < mid else self._s_env + 3)
         rng = (self._hi - self._lo) >> _FRAC
         event = EVENT_NONE
         if rng >= _MIN_RANGE:
             q = ((p - self._lo) if self._pol > 0 else (self._hi - p)) >> _FRAC
             event = self._detect(t_ms, q, rng, gx, gy, gz)
+        if self._held and ((t_ms - self._last_t) & _TICKS_MASK) * 256 > self._period * _QUIET_X:
+            self._owed += self._held  # the rhythm ended quietly: a short set, not a walk
+            self._held = 0
         if event == EVENT_NONE and self._owed > 0:
             return self._report()
         return event
@@ -382,8 +394,8 @@ class RepCounter:
             self._partial = False
             return self._candidate(t_ms, False)
         if st == _REST:
-            if q < self._qmin or q * 256 < rng * _LOW:
-                if q < self._qmin:
+            if q <= self._qmin or q * 256 < rng * _LOW:
+                if q <= self._qmin:  # <=: at rest while the envelope follows the signal
                     self._qmin = q
                     self._rgx = self._gx
                     self._rgy = self._gy
@@ -436,6 +448,12 @@ class RepCounter:
     def _candidate(self, t_ms: int, partial: bool) -> int:
         # Once per swing, never per sample: may allocate.
         duration = (t_ms - self._start_t) & _TICKS_MASK
+        if self._have_last and (t_ms - self._last_t) & _TICKS_MASK < _MIN_PERIOD_MS:
+            # A full swing soon after a candidate is a step (walking); a partial one casts
+            # doubt on a run not yet confirmed.
+            if not partial or self._held:
+                self._end_run(t_ms)
+            return EVENT_NONE
         if duration < _MIN_REP_MS:
             return EVENT_NONE
         rom = self._rom_cdeg()
@@ -463,6 +481,9 @@ class RepCounter:
             return EVENT_NONE
         iv = (t_ms - self._last_t) & _TICKS_MASK
         if self._run:
+            if iv < _MIN_PERIOD_MS:
+                self._end_run(t_ms)
+                return EVENT_NONE
             if iv * 256 < self._period * _MIN_SPLIT:
                 self._head = i  # a split swing: forget it
                 return EVENT_NONE
@@ -473,7 +494,8 @@ class RepCounter:
                 self._iv = 0
                 return EVENT_NONE
             self._period += (iv - self._period) >> 2
-            self._owed += 1
+            self._owed += self._held + 1
+            self._held = 0
             return EVENT_NONE
         self._last_t = t_ms
         if iv > _MAX_GAP_MS:
@@ -482,17 +504,31 @@ class RepCounter:
             return EVENT_NONE
         prev = self._iv
         self._iv = iv
+        if iv < _MIN_PERIOD_MS:
+            self._end_run(t_ms)
+            return EVENT_NONE
         self._pending += 1
         if self._pending < _RUN_REPS:
             return EVENT_NONE
         if prev * _MAX_RATIO < iv * 256 or iv * _MAX_RATIO < prev * 256:
             self._pending = _RUN_REPS - 1  # irregular: drop the oldest candidate
             return EVENT_NONE
+        # A run: its reps are held until the next regular candidate or a quiet end of the
+        # rhythm, so that the first strides of a walk are not reps.
         self._run = True
         self._period = (prev + iv) >> 1
-        self._owed += self._pending
+        self._held = self._pending
         self._pending = 0
         return EVENT_NONE
+
+    def _end_run(self, t_ms: int) -> None:
+        # Swings faster than any rep: steps (walking) or shaking. Reps already confirmed
+        # stay counted; those of a run still held are dropped; the rhythm starts again.
+        self._run = False
+        self._held = 0
+        self._last_t = t_ms
+        self._pending = 1
+        self._iv = 0
 
     def _rom_cdeg(self) -> int:
         dx = (self._pgx - self._rgx) >> _FRAC

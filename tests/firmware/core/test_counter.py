@@ -1,0 +1,146 @@
+"""The streaming rep counter on synthesized motion: exercises, negatives, sensor orientation,
+gyroscope or not, sample rates, partial reps and the range of motion."""
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from firmware.core.counter import EVENT_PARTIAL, EVENT_REP, RepCounter
+from simulators.motion import (
+    EXERCISES,
+    Person,
+    synthesize_rest,
+    synthesize_set,
+    synthesize_walking,
+)
+from simulators.motion.person import random_rotation
+
+
+def run(t_s, acc_g, gyro_dps, rate_hz, gyro=True):
+    """Feed a recording to a fresh counter; (reps reported, partials, rep ROMs in degrees)."""
+    counter = RepCounter(rate_hz)
+    ticks = (np.rint(np.asarray(t_s) * 1000).astype(int) & 0x3FFFFFFF).tolist()
+    acc = np.clip(np.rint(np.asarray(acc_g) * 1000), -16000, 16000).astype(int).tolist()
+    g = np.clip(np.rint(np.asarray(gyro_dps) * 10), -20000, 20000).astype(int)
+    g = (g if gyro else np.zeros_like(g)).tolist()
+    reps, partials, roms = 0, 0, []
+    for t, a, w in zip(ticks, acc, g, strict=True):
+        e = counter.update(t, a[0], a[1], a[2], w[0], w[1], w[2])
+        if e == EVENT_REP:
+            reps += 1
+            roms.append(counter.rep_rom_cdeg / 100)
+        elif e == EVENT_PARTIAL:
+            partials += 1
+    assert reps == counter.reps and partials == counter.partials
+    return reps, partials, roms
+
+
+def run_set(s, gyro=True, rate_hz=None):
+    return run(s.t, s.acc_g, s.gyro_dps, rate_hz or s.rate_hz, gyro)
+
+
+# Known limitations of the generic counter (see benchmarks/counter_accuracy.py): step-ups
+# move the thigh out and back twice per rep (up, then down), heel raises tilt the shank by
+# a few degrees only, and fast continuous shoulder abductions (no pause) lose reps.
+_HARD = {"step_up", "heel_raise", "shoulder_abduction"}
+
+
+@pytest.mark.parametrize("name", [n for n in EXERCISES if n != "generic"])
+def test_each_exercise_is_counted(name):
+    rng = np.random.default_rng(sum(map(ord, name)))
+    if name in _HARD:
+        pytest.xfail(f"{name}: known limitation of the generic counter")
+    for _ in range(2):
+        person = Person.random(rng)
+        s = synthesize_set(name, 8, person, rate_hz=52.0, rng=rng)
+        assert run_set(s)[0] == 8, name
+
+
+def test_rest_and_walking_are_not_reps():
+    rng = np.random.default_rng(11)
+    for placement in ("thigh", "wrist", "shank"):
+        person = Person.random(rng)
+        assert run_set(synthesize_rest(40.0, person, 52.0, rng, placement))[0] == 0
+    person = Person.random(rng)
+    assert run_set(synthesize_walking(30.0, person, 52.0, rng, "thigh"))[0] == 0
+
+
+@pytest.mark.xfail(reason="known limitation: the gait gate sees steps on the thigh only; "
+                          "on the shank and wrist a stride looks like a rep", strict=False)
+@pytest.mark.parametrize("placement", ["shank", "wrist"])
+def test_walking_with_the_sensor_on_the_shank_or_wrist_is_not_reps(placement):
+    rng = np.random.default_rng(12)
+    person = Person.random(rng)
+    assert run_set(synthesize_walking(30.0, person, 52.0, rng, placement))[0] == 0
+
+
+def test_count_does_not_depend_on_the_sensor_orientation():
+    rng = np.random.default_rng(5)
+    counts = set()
+    for _ in range(4):
+        person = Person.ideal(mounting=random_rotation(rng))
+        s = synthesize_set("long_arc_quad", 7, person, rate_hz=52.0,
+                           rng=np.random.default_rng(1))
+        counts.add(run_set(s)[0])
+    assert counts == {7}
+
+
+def test_accelerometer_only_counts_like_with_the_gyroscope():
+    rng = np.random.default_rng(9)
+    for name in ("squat", "biceps_curl", "shoulder_flexion"):
+        s = synthesize_set(name, 9, Person.random(rng), rate_hz=52.0, rng=rng)
+        assert run_set(s, gyro=True)[0] == run_set(s, gyro=False)[0] == 9, name
+
+
+@pytest.mark.parametrize("rate_hz", [12.5, 26.0, 52.0, 104.0])
+def test_sample_rates(rate_hz):
+    rng = np.random.default_rng(int(rate_hz * 10))
+    s = synthesize_set("mini_squat", 10, Person.random(rng), rate_hz=rate_hz, rng=rng)
+    assert run_set(s, rate_hz=rate_hz)[0] == 10
+
+
+def test_rate_is_taken_as_a_float_at_construction():
+    assert RepCounter(12.5)._rate_mhz == 12500
+    with pytest.raises(ValueError):
+        RepCounter(5)
+
+
+def _tilts(roms_deg, rate_hz=52.0, period_s=3.0, pause_s=1.0):
+    """Tilt reps of the given ranges (degrees) about the sensor x axis, with pauses."""
+    t = np.arange(0.0, 1.0 + len(roms_deg) * (period_s + pause_s) + 2.0, 1.0 / rate_hz)
+    ang = np.zeros_like(t)
+    for i, rom in enumerate(roms_deg):
+        ph = t - 1.0 - i * (period_s + pause_s)
+        inside = (ph >= 0) & (ph < period_s)
+        ang[inside] = np.radians(rom) * 0.5 * (1 - np.cos(2 * np.pi * ph[inside] / period_s))
+    acc = np.stack([np.zeros_like(t), np.sin(ang), np.cos(ang)], axis=1)
+    gyro = np.zeros_like(acc)
+    gyro[:, 0] = np.degrees(np.gradient(ang, t))
+    return t, acc, gyro
+
+
+def test_partial_reps_are_reported_not_counted():
+    roms = [60, 60, 60, 60, 28, 60, 60, 28, 60, 60]
+    t, acc, gyro = _tilts(roms)
+    reps, partials, _ = run(t, acc, gyro, 52.0)
+    assert reps == 8
+    assert partials == 2
+
+
+@pytest.mark.parametrize("gyro", [True, False])
+def test_range_of_motion_comes_from_orientation(gyro):
+    rng = np.random.default_rng(3)
+    for name, rom in (("long_arc_quad", 65.0), ("biceps_curl", 130.0), ("squat", 80.0)):
+        person = Person.ideal(mounting=random_rotation(rng))
+        s = synthesize_set(name, 6, person, rate_hz=52.0, rng=rng)
+        reps, _, roms = run_set(s, gyro=gyro)
+        assert reps == 6
+        assert abs(np.median(roms) - rom) < 0.15 * rom, (name, roms)
+
+
+def test_rotating_a_recording_keeps_its_count():
+    rng = np.random.default_rng(21)
+    s = synthesize_set("shoulder_abduction", 10, Person.random(rng), rate_hz=26.0, rng=rng)
+    for _ in range(3):
+        r = Rotation.from_matrix(random_rotation(rng).as_matrix())
+        assert run(s.t, r.apply(s.acc_g), r.apply(s.gyro_dps), 26.0)[0] == 10
