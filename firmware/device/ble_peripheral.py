@@ -25,7 +25,7 @@ after the radio comes on, then slow.
 import asyncio
 import struct
 
-from firmware.core import protocol
+from firmware.core import program, protocol
 from firmware.core.compat import const
 from firmware.device.device_id import hex_id
 
@@ -39,6 +39,9 @@ _LINK_IDLE_MS = const(30_000)  # a gateway silent this long is disconnected
 _NOTIFY_TRIES = const(50)
 _NOTIFY_RETRY_MS = const(20)  # NimBLE out of buffers: give the stack time to send
 _ADDR_RANDOM = const(1)  # random static address: the public MAC is never on the air
+# The longest Control write: SET_PROGRAM, opcode + program (46 bytes). MicroPython keeps only
+# the first 20 bytes of a write unless the value buffer is enlarged (BufferedCharacteristic).
+_CONTROL_MAX_LEN = 1 + program.MAX_PROGRAM_BYTES
 
 # MicroPython's asyncio.TimeoutError is asyncio's own class: there is no builtin TimeoutError.
 _Timeout = asyncio.TimeoutError
@@ -124,8 +127,8 @@ class Peripheral:
         battery = ab.Characteristic(bas, uuid(_UUID_BATTERY_LEVEL), read=True, notify=True,
                                     initial=struct.pack("B", self._battery_pct()))
         rtm = ab.Service(uuid(protocol.RTM_SERVICE_UUID))
-        control = ab.Characteristic(rtm, uuid(protocol.CONTROL_CHAR_UUID), write=True,
-                                    capture=True)
+        control = ab.BufferedCharacteristic(rtm, uuid(protocol.CONTROL_CHAR_UUID), write=True,
+                                            capture=True, max_len=_CONTROL_MAX_LEN)
         data = ab.Characteristic(rtm, uuid(protocol.DATA_CHAR_UUID), notify=True)
         ab.register_services(dis, bas, rtm)
         self._gatt = _Gatt(battery, control, data)

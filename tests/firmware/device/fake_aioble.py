@@ -56,10 +56,16 @@ class Service:
         self.characteristics: list[Characteristic] = []
 
 
+DEFAULT_ATTR_LEN = 20  # MicroPython's value buffer unless gatts_set_buffer() enlarges it
+
+
 class Characteristic:
     def __init__(self, service, uuid_, read=False, write=False, notify=False, capture=False,
-                 initial=None, **_) -> None:
+                 initial=None, max_len=DEFAULT_ATTR_LEN, **_) -> None:
         service.characteristics.append(self)
+        # NimBLE keeps only the first max_len bytes of a remote write (aioble's
+        # BufferedCharacteristic sets max_len; a plain Characteristic has 20).
+        self.max_len = max_len
         self.uuid = uuid_
         self.flags = {"read": read, "write": write, "notify": notify, "capture": capture}
         self.value = initial
@@ -77,7 +83,8 @@ class Characteristic:
         if not radio.script:
             radio.connection.connected = False  # the gateway went away
             raise DeviceDisconnectedError
-        return radio.script.pop(0)
+        conn, data = radio.script.pop(0)
+        return conn, data[:self.max_len]
 
     def notify(self, connection, data=None) -> None:
         radio = self.radio
@@ -108,7 +115,15 @@ class FakeAioble:
         self.connection = Connection(self, mtu, exchanged_mtu)
 
     def Characteristic(self, *args, **kwargs) -> Characteristic:  # aioble's name
+        kwargs.pop("max_len", None)  # only BufferedCharacteristic takes it
         char = Characteristic(*args, **kwargs)
+        char.radio = self
+        return char
+
+    def BufferedCharacteristic(self, *args, max_len=DEFAULT_ATTR_LEN, append=False,
+                               **kwargs) -> Characteristic:  # aioble's name
+        assert not append
+        char = Characteristic(*args, max_len=max_len, **kwargs)
         char.radio = self
         return char
 

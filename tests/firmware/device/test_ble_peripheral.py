@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware.core import codec, protocol
+from firmware.core import codec, program, protocol
 from firmware.core.clock import DeviceClock
 from firmware.core.protocol import ProtocolHandler
 from firmware.core.record_log import MemoryStorage, RecordLog
@@ -119,6 +119,21 @@ def test_a_sync_notifies_every_frame_in_order() -> None:
     assert log.acked_seq == 20
     assert activity == ["active"] * 4  # the connection, then each write
     assert periph.connection is None
+
+
+def test_the_largest_program_arrives_whole() -> None:
+    """MicroPython keeps only 20 bytes of a write to a plain characteristic: Control's
+    buffer must hold SET_PROGRAM's 46 bytes (the fake truncates like NimBLE)."""
+    radio = FakeAioble(mtu=247)
+    periph, _log, _ = make(radio)
+    stored: list[bytes] = []
+    periph._handler.on_program = stored.append
+    largest = program.encode([(1, 3, 10, 9000, 60)] * program.MAX_ITEMS)
+    assert len(protocol.cmd_set_program(largest)) == 46
+    radio.gateway_writes(protocol.cmd_set_program(largest))
+    assert serve(periph) is True
+    assert radio.notified == [bytes((0x85, protocol.STATUS_OK))]
+    assert stored == [largest]
 
 
 def test_the_negotiated_mtu_sets_the_frame_size() -> None:
