@@ -4,19 +4,31 @@ Copied to / on the board (MicroPython runs /main.py after boot); the packages li
 /firmware/core and /firmware/device (firmware/README.md). Every pin number lives here and in
 hardware/pinmap.md (Seeed XIAO ESP32S3).
 
+The patient experience (which set is next, targets, rests, skips, the low-battery warning,
+the day's progress) is the core's session state machine (firmware/core/session.py); this file
+turns hardware into its events and its actions into patterns (firmware/device/ui.py). The
+program (from the gateway, protocol SET_PROGRAM) and the day's progress are kept in two small
+files, each written to a temporary file and renamed over the old one, so a power cut leaves
+the old or the new version.
+
 Tasks:
   sampling  during a set, every 500 ms: drain the IMU FIFO and feed each sample to the
-            Recorder; a pulse per rep, the target pattern at the _TARGET_REPS-th rep.
-  button    short press: start a set, or end the running one. Long press: end the running set
-            (a press that cannot be a bump), or outside a set go to deep sleep now.
+            Recorder; counter events (a rep, a partial rep) go to the session, whose answer
+            is played; then the session's tick (a set ends by itself after inactivity).
+  button    short press: start the next set, or end the running one. Long press: end the
+            running set, or outside a set skip the next prescribed set; with nothing to skip
+            (no program, or done for today) go to deep sleep now.
   radio     advertise and serve the gateway, only while no set runs (cancelled at set start).
-  idle      battery every minute; deep sleep once the wearable has been quiet long enough.
+  idle      every second the session's tick (rest timer) and, if the program allows
+            auto-start, the IMU's motion flag; every minute the battery and the day; deep
+            sleep once the wearable has been quiet long enough.
   feedback  plays the LED / motor patterns.
 
-Sleep: the wearable deep-sleeps when no set runs, no gateway is connected and USB power is
-absent for the awake window: 2 min after power-on, a button wake, the last press or the end
-of a set; 30 s after a wake by motion (someone picked it up); 60 s after a timer wake. A
-gateway's writes restart the window without lengthening it.
+Sleep: the wearable deep-sleeps when no set or rest runs, no gateway is connected and USB
+power is absent for the awake window: 2 min after power-on, a button wake, the last press or
+the end of a set or rest; 30 s after a wake by motion (someone picked it up); 60 s after a
+timer wake. A gateway's writes restart the window without lengthening it. The day's progress
+is in flash, so a wake continues where the patient left off.
 Before sleeping the IMU is put in wake-on-motion mode (INT1, ext0) and the button is armed
 (ext1). A timer wake comes after 4 h while records wait for the gateway, else after 24 h (a
 heartbeat sync). A deep-sleep wake is a reboot: the log counts a new boot and records carry
@@ -35,13 +47,15 @@ import machine
 from machine import ADC, I2C, Pin
 from micropython import const
 
+from firmware.core import program
 from firmware.core.clock import DeviceClock
-from firmware.core.counter import EVENT_REP
+from firmware.core.counter import EVENT_NONE
 from firmware.core.protocol import ProtocolHandler
 from firmware.core.record_log import PagedFileStorage, RecordLog
 from firmware.core.recorder import Recorder
+from firmware.core.session import ACT_NONE, ACT_SLEEP, Session
 from firmware.device import device_id, ui
-from firmware.device.battery import LOW_PCT, Battery
+from firmware.device.battery import Battery
 from firmware.device.ble_peripheral import Peripheral
 from firmware.device.lsm6dsox import LSM6DSOX
 from firmware.device.rtc_time import RtcTime
@@ -68,8 +82,8 @@ _BATCH_MS = const(500)  # FIFO watermark = 26 samples = 500 ms at 52 Hz
 _TICKS_MASK = const(0x3FFFFFFF)
 _LOG_PATH = "/rtm_log"  # a directory of 2 KB page files
 _LOG_BYTES = const(64 + 32 * 4096)  # 4096 records: weeks of sessions without a sync
-_EXERCISE_GENERIC = const(0)  # no exercise selection on the wearable yet
-_TARGET_REPS = const(10)
+_PROGRAM_PATH = "/rtm_program.bin"  # the program as received (firmware/core/program.py)
+_PROGRESS_PATH = "/rtm_progress.bin"  # the day's progress, rewritten a few times a day
 _IDLE_TIMEOUT_MS = const(120_000)
 _MOTION_WINDOW_MS = const(30_000)
 _SYNC_WINDOW_MS = const(60_000)
@@ -91,6 +105,52 @@ def _open_imu(i2c):
         return None
 
 
+def _read_file(path: str):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file: littlefs renames atomically, so a
+    power cut leaves either the old or the new file, never a torn one."""
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.rename(tmp, path)
+
+
+def _load_program():
+    data = _read_file(_PROGRAM_PATH)
+    if data is None:
+        return None
+    try:
+        return program.decode(data)
+    except ValueError as exc:  # not expected: it was checked before it was written
+        print("program:", exc)
+        return None
+
+
+def _load_progress():
+    data = _read_file(_PROGRESS_PATH)
+    if data is None:
+        return None
+    try:
+        return program.decode_progress(data)
+    except ValueError as exc:
+        print("progress:", exc)
+        return None
+
+
+def _save_progress(data: bytes) -> None:
+    try:
+        _write_atomic(_PROGRESS_PATH, data)
+    except OSError as exc:  # losing the day's position is better than stopping
+        print("progress:", exc)
+
+
 def _true_random(n: int) -> bytes:
     # The ESP32-S3 RNG is only truly random while RF runs: switch the radio on first (the
     # same BLE singleton aioble takes over later). Used once, on the very first boot.
@@ -101,12 +161,13 @@ def _true_random(n: int) -> bytes:
 
 
 class Wearable:
-    def __init__(self, *, i2c, imu, log, recorder, uptime, battery, feedback, button, periph,
-                 int1_pin, button_pin, awake_ms: int) -> None:
+    def __init__(self, *, i2c, imu, log, recorder, session, uptime, battery, feedback, button,
+                 periph, int1_pin, button_pin, awake_ms: int) -> None:
         self.i2c = i2c
         self.imu = imu
         self.log = log
         self.recorder = recorder
+        self.session = session
         self.uptime = uptime
         self.battery = battery
         self.feedback = feedback
@@ -121,7 +182,6 @@ class Wearable:
         self._end_requested = False
         self._sleep_requested = False
         self._refused_seen = recorder.refused
-        self._low_warned = False
         self._radio_task: asyncio.Task | None = None
         self._radio_wanted = False
         self._tasks: list = []
@@ -136,7 +196,15 @@ class Wearable:
         the nightly sync after a timer wake does not keep the wearable up for 2 minutes."""
         self._last_activity = time.ticks_ms()
 
+    def program_received(self, data: bytes) -> None:
+        """ProtocolHandler's on_program: keep the checked program, then follow it. A storage
+        error propagates, so the gateway gets no OK and sends it again."""
+        _write_atomic(_PROGRAM_PATH, data)
+        self.session.load(program.decode(data))
+        self._check_day()
+
     async def run(self, greet: bool) -> None:
+        self._check_day()
         self._tasks = [asyncio.create_task(self.feedback.run()),
                        asyncio.create_task(self._buttons()),
                        asyncio.create_task(self._sampling())]
@@ -146,7 +214,9 @@ class Wearable:
         await self._idle()
 
     # -- sets ---------------------------------------------------------------------------
-    async def _start_set(self) -> None:
+    async def _start_set(self, by_motion: bool = False) -> None:
+        """Get the IMU streaming, then let the session start the set (a press always starts
+        one; motion only if auto-start allows it)."""
         if self.imu is None:
             self.imu = _open_imu(self.i2c)
             if self.imu is None:
@@ -164,25 +234,33 @@ class Wearable:
             self.feedback.play(ui.ERROR, ui.PRIO_HIGH)
             self._start_radio()
             return
-        self.recorder.start_set(_EXERCISE_GENERIC, time.ticks_ms())
+        t = time.ticks_ms()
+        session = self.session
+        action = session.motion(t) if by_motion else session.short_press(t)
+        if not self.recorder.in_set:  # motion came too late: back to idle
+            self._imu_idle()
+            self._start_radio()
+            return
         if self.log.unacked() >= self.log.capacity:
             self.feedback.play(ui.ERROR, ui.PRIO_HIGH)  # log full: reps are refused
         else:
-            self.feedback.play(ui.SET_START)
+            ui.show(self.feedback, action, session.item)
         self._end_requested = False
         self._set_event.set()
 
-    def _finish_set(self) -> None:
-        self.recorder.end_set(time.ticks_ms())
-        self._set_event.clear()
-        self._end_requested = False
+    def _imu_idle(self) -> None:
         if self.imu is not None:
             try:
                 self.imu.wake_on_motion()  # low-power until the next set
             except OSError:
                 self.imu = None
+
+    def _finish_set(self) -> None:
+        """The session ended the set (and wrote its SET record): back to idle."""
+        self._set_event.clear()
+        self._end_requested = False
+        self._imu_idle()
         self._check_refused()
-        self.feedback.play(ui.SET_END)
         self.activity()
         self._start_radio()
         gc.collect()
@@ -204,9 +282,19 @@ class Wearable:
                     self.imu = None
                     self.feedback.play(ui.ERROR, ui.PRIO_HIGH)
                     self._end_requested = True
-                self._check_refused()
-                if self._end_requested:
-                    self._finish_set()
+                self._after_batch()
+
+    def _after_batch(self) -> None:
+        """End the set on a press (or an IMU failure); else the session's tick may end it
+        for inactivity."""
+        self._check_refused()
+        t = time.ticks_ms()
+        session = self.session
+        action = session.end_set(t) if self._end_requested else session.tick(t)
+        if action != ACT_NONE:
+            ui.show(self.feedback, action)
+        if not self.recorder.in_set:
+            self._finish_set()
 
     async def _wait_batch(self) -> None:
         if _LIGHTSLEEP_IN_SET and not self.feedback.busy() and not self._end_requested:
@@ -227,6 +315,7 @@ class Wearable:
         backlog = imu.fifo_words() // 2
         now = time.ticks_ms()
         rec = self.recorder
+        session = self.session
         fb = self.feedback
         s = imu.samples
         j = 0
@@ -246,11 +335,8 @@ class Wearable:
                 last = t
                 self._last_stamp = t
                 event = rec.sample(t, s[k], s[k + 1], s[k + 2], s[k + 3], s[k + 4], s[k + 5])
-                if event == EVENT_REP:
-                    if rec.counter.reps == _TARGET_REPS:
-                        fb.play(ui.TARGET, ui.PRIO_HIGH)
-                    else:
-                        fb.play(ui.REP)
+                if event != EVENT_NONE:  # a rep or a partial: once per rep, not per sample
+                    ui.show(fb, session.counted(t, event))
                 k += 6
                 j += 1
             if n < len(s) // 6:
@@ -266,7 +352,11 @@ class Wearable:
             elif event == ui.PRESS_SHORT:
                 await self._start_set()
             else:
-                self.feedback.play(ui.GOODBYE)
+                action = self.session.long_press(time.ticks_ms())  # skip the next set
+                if action != ACT_SLEEP:
+                    ui.show(self.feedback, action)
+                    continue
+                self.feedback.play(ui.GOODBYE)  # nothing to skip: sleep now
                 while self.button.is_pressed():  # a held button would wake us at once
                     await asyncio.sleep_ms(20)
                 await asyncio.sleep_ms(ui.pattern_ms(ui.GOODBYE))
@@ -305,20 +395,41 @@ class Wearable:
             if time.ticks_diff(now, battery_due) >= 0:
                 battery_due = time.ticks_add(now, _BATTERY_PERIOD_MS)
                 self._check_battery()
-            if (self.recorder.in_set or self.periph.connection is not None
-                    or self.battery.charging()):
+                self._check_day()
+            if not self.recorder.in_set:
+                await self._idle_session(now)
+            if (self.recorder.in_set or self.session.resting()
+                    or self.periph.connection is not None or self.battery.charging()):
                 self._last_activity = now
                 continue
             if (self._sleep_requested
                     or time.ticks_diff(now, self._last_activity) >= self._awake_ms):
                 await self._deep_sleep()
 
+    async def _idle_session(self, now) -> None:
+        """Outside a set: the rest timer, and motion as a hint to start the next set."""
+        session = self.session
+        ui.show(self.feedback, session.tick(now))
+        if self.imu is None or not session.wants_motion(now):
+            return
+        try:
+            moved = self.imu.clear_motion()  # read every second: motion during a rest is dropped
+        except OSError:
+            return
+        if moved and session.motion_starts_set(now):
+            self.activity()
+            await self._start_set(True)
+
     def _check_battery(self) -> None:
         pct = self.battery.percent()
         self.periph.update_battery(pct)
-        if pct <= LOW_PCT and not self.battery.charging() and not self._low_warned:
-            self._low_warned = True
-            self.feedback.play(ui.LOW_BATTERY)
+        ui.show(self.feedback, self.session.battery(pct, self.battery.charging()))
+
+    def _check_day(self) -> None:
+        """The session's clocks: the RTC's seconds (time.time(), running through deep sleep
+        even before a gateway set it) and Unix seconds (0 while unknown)."""
+        unix_ms = self.recorder.clock.unix_ms(self.uptime.ms())
+        self.session.clock(int(time.time()), unix_ms // 1000)
 
     async def _deep_sleep(self) -> None:
         await self._stop_radio()
@@ -376,15 +487,17 @@ def main() -> None:
         if rtc_ms is not None:
             clock.restore_unix_ms(rtc_ms, uptime.ms())
     recorder = Recorder(log, clock, _RATE_HZ, uptime.uptime_at)
+    session = Session(recorder, _load_program(), _load_progress(), _save_progress)
     dev_id = device_id.load_or_create(random_bytes=_true_random)
     handler = ProtocolHandler(log, clock, dev_id, uptime.ms, battery.percent)
 
     periph = Peripheral(handler, dev_id, battery.percent, manufacturer=MANUFACTURER,
                         model=MODEL, firmware=FIRMWARE_VERSION)
-    app = Wearable(i2c=i2c, imu=imu, log=log, recorder=recorder, uptime=uptime,
-                   battery=battery, feedback=feedback, button=button, periph=periph,
-                   int1_pin=int1_pin, button_pin=button_pin, awake_ms=awake_ms)
+    app = Wearable(i2c=i2c, imu=imu, log=log, recorder=recorder, session=session,
+                   uptime=uptime, battery=battery, feedback=feedback, button=button,
+                   periph=periph, int1_pin=int1_pin, button_pin=button_pin, awake_ms=awake_ms)
     periph.on_activity = app.link_activity
+    handler.on_program = app.program_received
     if imu is None:
         feedback.play(ui.ERROR, ui.PRIO_HIGH)
     greet = not woke or machine.wake_reason() != machine.TIMER_WAKE  # no blink at night

@@ -7,12 +7,14 @@ still held, so the wearer feels the answer without letting go.
 
 Feedback: patterns are tuples of (led, motor, duration_ms) steps, played by a task.
 `Feedback.play()` only stores the pattern and sets a flag, so the sampling loop can call it on
-every rep without allocating or waiting.
+every rep without allocating or waiting. `show()` plays what the session state machine
+(firmware/core/session.py) asks for: its action codes index the PATTERNS table.
 """
 
 import asyncio
 import time
 
+from firmware.core import session
 from firmware.core.compat import const
 
 PRESS_NONE = const(0)
@@ -34,9 +36,45 @@ ERROR = ((1, 0, 100), (0, 0, 100), (1, 0, 100), (0, 0, 100), (1, 0, 100), (0, 0,
 LOW_BATTERY = ((1, 0, 50), (0, 0, 450), (1, 0, 50), (0, 0, 450), (1, 0, 50))
 READY = ((1, 0, 150),)  # awake and advertising
 GOODBYE = ((1, 1, 60), (0, 0, 60), (1, 0, 400))  # going to sleep on request
+PARTIAL = ((1, 0, 40),)  # seen, not counted: the LED only
+SET_VOID = ((0, 1, 500),)  # a set without a counted rep: it does not count
+PROGRAM_DONE = ((1, 1, 100), (0, 0, 80), (1, 1, 100), (0, 0, 80), (1, 1, 100), (0, 0, 80),
+                (1, 1, 100), (0, 0, 300), (1, 1, 800))
+SKIPPED = ((1, 0, 400), (0, 0, 100), (1, 1, 60))
+REST_OVER = ((1, 0, 100), (0, 0, 100), (1, 0, 100), (0, 0, 100), (1, 1, 300))  # next set ready
 
 PRIO_NORMAL = const(0)
 PRIO_HIGH = const(1)  # errors and the target: a later rep pulse does not replace them
+
+# Indexed by firmware.core.session action codes (ACT_NONE .. ACT_SLEEP).
+PATTERNS = (None, SET_START, REP, PARTIAL, TARGET, SET_END, SET_VOID, PROGRAM_DONE, SKIPPED,
+            REST_OVER, LOW_BATTERY, ERROR, GOODBYE)
+PRIOS = (PRIO_NORMAL, PRIO_NORMAL, PRIO_NORMAL, PRIO_NORMAL, PRIO_HIGH, PRIO_NORMAL,
+         PRIO_NORMAL, PRIO_HIGH, PRIO_NORMAL, PRIO_NORMAL, PRIO_NORMAL, PRIO_HIGH, PRIO_NORMAL)
+
+
+def _set_start_for(item: int):
+    # The set-start buzz, then the LED blinks the item's number (1 = the first exercise of
+    # the program), so the patient can check which exercise the wearable expects.
+    steps = [SET_START[0], (0, 0, 300)]
+    for _ in range(item + 1):
+        steps.append((1, 0, 120))
+        steps.append((0, 0, 200))
+    return tuple(steps)
+
+
+SET_START_ITEM = tuple(_set_start_for(i) for i in range(6))  # firmware.core.program.MAX_ITEMS
+
+
+def show(feedback, action: int, item: int = -1) -> None:
+    """Play the pattern for a session action (nothing for ACT_NONE). `item`: the program
+    item of a starting set (-1 for a generic set). Allocation-free."""
+    if action == session.ACT_SET_START and 0 <= item < len(SET_START_ITEM):
+        feedback.play(SET_START_ITEM[item])
+        return
+    pattern = PATTERNS[action]
+    if pattern is not None:
+        feedback.play(pattern, PRIOS[action])
 
 
 def pattern_ms(pattern) -> int:

@@ -88,11 +88,12 @@ def test_fifo_decode_allocates_nothing(micropython: MicroPythonWasm) -> None:
 
 
 def test_a_whole_batch_through_main_allocates_nothing(micropython: MicroPythonWasm) -> None:
-    """Status read, burst read, decode, time stamps and 26 Recorder.sample calls, as
-    firmware/main.py's sampling task does them every 500 ms, with the heap locked."""
+    """Status read, burst read, decode, time stamps, 26 Recorder.sample calls and the batch
+    step (the session's tick), as firmware/main.py's sampling task does them every 500 ms,
+    with the heap locked."""
     micropython.run(BUS)
     out = micropython.run(
-        "import sys, micropython\n"
+        "import sys, time, micropython\n"
         "class dev_Stub:\n"
         "    DEEPSLEEP_RESET = 4\n"
         "    WAKEUP_ALL_LOW = False\n"
@@ -110,25 +111,28 @@ def test_a_whole_batch_through_main_allocates_nothing(micropython: MicroPythonWa
         "from firmware.core.clock import DeviceClock\n"
         "from firmware.core.record_log import MemoryStorage, RecordLog\n"
         "from firmware.core.recorder import Recorder\n"
+        "from firmware.core.session import Session\n"
         "from firmware.device.lsm6dsox import LSM6DSOX\n"
         "dev_bus = dev_Bus()\n"
         "dev_imu = LSM6DSOX(dev_bus, batch_samples=26, max_samples=26)\n"
         "dev_log = RecordLog(MemoryStorage(64 + 32 * 16))\n"
         "dev_rec = Recorder(dev_log, DeviceClock(dev_log.new_boot()), 52, lambda t: t)\n"
+        "dev_ses = Session(dev_rec)\n"
         "dev_app = dev_main.Wearable(i2c=dev_bus, imu=dev_imu, log=dev_log, recorder=dev_rec,\n"
-        "    uptime=None, battery=None, feedback=None, button=None, periph=None,\n"
-        "    int1_pin=None, button_pin=None, awake_ms=1000)\n"
+        "    session=dev_ses, uptime=None, battery=None, feedback=None, button=None,\n"
+        "    periph=None, int1_pin=None, button_pin=None, awake_ms=1000)\n"
         "dev_imu.start()\n"
-        "dev_rec.start_set(0, 0)\n"
+        "dev_ses.short_press(time.ticks_ms())\n"
         "for dev_round in range(3):\n"
         "    dev_bus.load(26)\n"
         "    micropython.heap_lock()\n"
         "    try:\n"
         "        dev_app._drain()\n"
+        "        dev_app._after_batch()\n"
         "    finally:\n"
         "        micropython.heap_unlock()\n"
-        "print(dev_rec.counter.reps, dev_bus.words, dev_log.last_seq)\n")
-    assert out == "0 0 0\n"
+        "print(dev_rec.counter.reps, dev_bus.words, dev_log.last_seq, dev_rec.in_set)\n")
+    assert out == "0 0 0 True\n"
 
 
 def test_rep_pulse_and_button_sampling_allocate_nothing(micropython: MicroPythonWasm) -> None:
@@ -147,7 +151,7 @@ def test_rep_pulse_and_button_sampling_allocate_nothing(micropython: MicroPython
         "micropython.heap_lock()\n"
         "try:\n"
         "    for dev_t in range(0, 2000, 10):\n"
-        "        dev_fb.play(ui.REP)\n"
+        "        ui.show(dev_fb, 2)  # firmware.core.session.ACT_REP\n"
         "        dev_det.update(dev_t, 100 <= dev_t < 300)\n"
         "finally:\n"
         "    micropython.heap_unlock()\n"

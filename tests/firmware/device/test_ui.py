@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from firmware.core import session
 from firmware.device import ui
 from firmware.device.ui import PRESS_LONG, PRESS_NONE, PRESS_SHORT, PressDetector
 from tests.firmware.device import mp_shim
@@ -85,9 +86,47 @@ def test_pattern_durations() -> None:
     assert ui.pattern_ms(ui.REP) == 80
     assert ui.pattern_ms(ui.TARGET) == 900
     for name in ("REP", "SET_START", "SET_END", "TARGET", "ERROR", "LOW_BATTERY", "READY",
-                 "GOODBYE"):
+                 "GOODBYE", "PARTIAL", "SET_VOID", "PROGRAM_DONE", "SKIPPED", "REST_OVER"):
         pattern = getattr(ui, name)
         assert all(led in (0, 1) and motor in (0, 1) and ms > 0 for led, motor, ms in pattern)
+
+
+def test_every_session_action_has_its_pattern() -> None:
+    assert len(ui.PATTERNS) == len(ui.PRIOS) == session.ACTION_COUNT
+    expected = {session.ACT_NONE: None, session.ACT_SET_START: ui.SET_START,
+                session.ACT_REP: ui.REP, session.ACT_PARTIAL: ui.PARTIAL,
+                session.ACT_TARGET: ui.TARGET, session.ACT_SET_DONE: ui.SET_END,
+                session.ACT_SET_VOID: ui.SET_VOID, session.ACT_PROGRAM_DONE: ui.PROGRAM_DONE,
+                session.ACT_SKIPPED: ui.SKIPPED, session.ACT_REST_OVER: ui.REST_OVER,
+                session.ACT_LOW_BATTERY: ui.LOW_BATTERY, session.ACT_ERROR: ui.ERROR,
+                session.ACT_SLEEP: ui.GOODBYE}
+    assert {a: ui.PATTERNS[a] for a in expected} == expected
+    high = {a for a in range(session.ACTION_COUNT) if ui.PRIOS[a] == ui.PRIO_HIGH}
+    assert high == {session.ACT_TARGET, session.ACT_PROGRAM_DONE, session.ACT_ERROR}
+    # Distinct: the patient tells them apart by feel and light alone.
+    patterns = [p for p in ui.PATTERNS if p is not None]
+    assert len(set(patterns)) == len(patterns)
+
+
+class Played:
+    def __init__(self) -> None:
+        self.played: list = []
+
+    def play(self, pattern, prio: int = ui.PRIO_NORMAL) -> None:
+        self.played.append((pattern, prio))
+
+
+def test_show_plays_the_action_and_blinks_the_item_at_set_start() -> None:
+    fb = Played()
+    ui.show(fb, session.ACT_NONE)
+    ui.show(fb, session.ACT_TARGET)
+    ui.show(fb, session.ACT_SET_START)  # a generic set
+    ui.show(fb, session.ACT_SET_START, 2)  # the third item of the program
+    assert fb.played == [(ui.TARGET, ui.PRIO_HIGH), (ui.SET_START, ui.PRIO_NORMAL),
+                         (ui.SET_START_ITEM[2], ui.PRIO_NORMAL)]
+    item3 = ui.SET_START_ITEM[2]
+    assert item3[0] == ui.SET_START[0]
+    assert sum(1 for led, motor, _ in item3 if led and not motor) == 3
 
 
 class RecordingPin:
