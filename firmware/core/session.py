@@ -22,7 +22,8 @@ Rules
     per set). Partial reps play PARTIAL and do not count toward the target.
   * A set ends by a press, or by itself after SET_IDLE_MS without a counter event (rep or
     partial; FIRST_REP_WAIT_MS before the first one, AUTO_FIRST_REP_MS for a set started
-    by motion). A set ended by inactivity is closed at its last counter event.
+    by motion). A set ended by inactivity is closed at its last counter event. Reps the
+    counter confirms only at the end of the set (a short set) count for the set too.
   * A prescribed set with at least one counted rep counts as done (SET_DONE, or
     PROGRAM_DONE for the last one) and its item's rest follows. A set with no counted rep
     does not count (SET_VOID): the same set is next.
@@ -210,6 +211,11 @@ class Session:
         if self.state != IN_SET:
             return ACT_NONE
         self.recorder.end_set(t_ms)
+        # The counter confirms a short set's last reps only when the set ends (the recorder
+        # flushes them then): take its final count.
+        final = self.recorder.counter.reps
+        if final > self.reps:
+            self.reps = final
         if self.reps == 0:
             self._ready(False)
             return ACT_SET_VOID

@@ -335,6 +335,24 @@ def test_real_samples_through_recorder_and_session() -> None:
     assert rig.sets()[-1]["reps"] == 5
 
 
+def test_reps_confirmed_only_at_the_end_of_a_short_set_count() -> None:
+    """The counter may hold a short set's reps until the set ends (Recorder.end_set flushes
+    them): the set still counts as done."""
+    rig = Rig(items=[(SQUAT, 2, 2, 0, 0)])
+    s = rig.s
+    t, acc, gyro = tilt_set(2)
+    ticks = (np.rint(t * 1000).astype(int) + 10_000).tolist()
+    ints = np.hstack([np.rint(acc * 1000), np.rint(gyro * 10)]).astype(int).tolist()
+    s.short_press(ticks[0])
+    for tick, sample in zip(ticks, ints, strict=True):
+        event = rig.recorder.sample(tick, *sample)
+        if event != EVENT_NONE:
+            s.counted(tick, event)
+    assert s.short_press(ticks[-1]) == ACT_SET_DONE
+    assert s.reps == rig.sets()[-1]["reps"] == 2
+    assert s.progress.next_set == 1
+
+
 def test_the_day_prints_the_same_on_micropython(micropython) -> None:
     script = (HERE / "session_scenario.py").read_text()
     cpython = subprocess.run([sys.executable, str(HERE / "session_scenario.py")], cwd=REPO,
