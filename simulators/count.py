@@ -82,11 +82,16 @@ def read_recording(path: Path, rate_hz: float) -> Recording:
 
 
 def count_cpython(rec: Recording, rate_hz: float) -> int:
-    counter = RepCounter(round(rate_hz))
+    """Reps in one recording, taken as one set: fed sample by sample, then finished (reps
+    the counter still holds for its rhythm check are counted as a set's end does)."""
+    counter = RepCounter(rate_hz)
     reps = 0
     for s in rec.samples:
         if counter.update(s[0], s[1], s[2], s[3], s[4], s[5], s[6]) == EVENT_REP:
             reps += 1
+    counter.finish()
+    while counter.report() == EVENT_REP:
+        reps += 1
     return reps
 
 
@@ -103,6 +108,9 @@ def _count_reps():
     for i in range(0, len(d), 7):
         if c.update(d[i], d[i+1], d[i+2], d[i+3], d[i+4], d[i+5], d[i+6]) == EVENT_REP:
             n += 1
+    c.finish()
+    while c.report() == EVENT_REP:
+        n += 1
     return n
 print(_count_reps())
 """
@@ -117,7 +125,7 @@ def pack_samples(samples: list[tuple[int, int, int, int, int, int, int]]) -> str
 
 
 def count_micropython(rec: Recording, rate_hz: float, mp: MicroPythonWasm) -> int:
-    out = mp.run(_MP_PROGRAM.format(rate=round(rate_hz), data=pack_samples(rec.samples)))
+    out = mp.run(_MP_PROGRAM.format(rate=repr(float(rate_hz)), data=pack_samples(rec.samples)))
     return int(out.strip().splitlines()[-1])
 
 
