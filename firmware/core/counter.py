@@ -5,6 +5,11 @@ so a float sample path would allocate on every sample and trigger collections at
 moments. `update()` uses only small ints (all intermediate values stay below 2**30, the
 small-int limit of 32-bit ports) and attribute stores, so it allocates nothing.
 
+Per sample only a box sum is kept; the method below runs once per block of rate // 24 Hz
+samples (24-48 Hz; 26 Hz at 26, 52 and 104 Hz; every sample below 24 Hz). The box is the
+decimation's anti-alias filter; the rep band is below 2 Hz. Reps owed are still reported
+one per sample.
+
 Method (generic mode: no exercise, axis or placement assumed):
   1. Counting signal: the accelerometer (gravity included) low-passed twice (~2 Hz), minus
      its slow mean (~4 s): posture changes of the segment and the linear acceleration of
@@ -49,6 +54,7 @@ _ENV_MS = const(4000)  # decay of the envelope
 _GRAV_MS = const(150)  # gravity from the accelerometer alone
 _COMP_MS = const(1000)  # pull of the accelerometer on the gyro-propagated gravity
 _AXIS_PER_S = const(8)  # power iterations per second
+_BLOCK_MHZ = const(24000)  # the signal chain runs at the sample rate / (rate // 24 Hz)
 
 # Detector, in 1/256 of the envelope's range.
 _HIGH = const(166)  # 65%: a full excursion
@@ -136,6 +142,9 @@ class RepCounter:
         mhz = int(rate_hz * 1000 + 0.5)  # millihertz: integer maths from here on
         self.rate_hz = rate_hz
         self._rate_mhz = mhz
+        # Decimation: the signal chain runs on box sums of `_dec` samples (24-48 Hz).
+        self._dec = max(1, mhz // _BLOCK_MHZ)
+        mhz = mhz // self._dec  # the rate of the signal chain from here on
         self._m_lp, self._s_lp = _coef(_LP_MS, mhz)
         self._m_mean, self._s_mean = _coef(_MEAN_MS, mhz)
         self._m_env, self._s_env = _coef(_ENV_MS, mhz)
@@ -158,6 +167,9 @@ class RepCounter:
         """Start a new set: forget the signal, thresholds, rhythm and rep count."""
         self._primed = 0
         self._n = 0
+        self._left = self._dec
+        self._sax = self._say = self._saz = 0
+        self._sgx = self._sgy = self._sgz = 0
         self._l1x = self._l1y = self._l1z = 0
         self._l2x = self._l2y = self._l2z = 0
         self._mx = self._my = self._mz = 0
@@ -226,9 +238,33 @@ class RepCounter:
 
     def update(self, t_ms: int, ax: int, ay: int, az: int, gx: int, gy: int, gz: int) -> int:
         """Feed one sample; returns EVENT_NONE, EVENT_REP or EVENT_PARTIAL."""
-        x = ax << _FRAC
-        y = ay << _FRAC
-        z = az << _FRAC
+        # Per sample: only a box sum over a block of `_dec` samples (the anti-alias filter
+        # of the decimation); the signal chain runs once per block.
+        self._sax += ax
+        self._say += ay
+        self._saz += az
+        self._sgx += gx
+        self._sgy += gy
+        self._sgz += gz
+        n = self._left - 1
+        if n:
+            self._left = n
+            if self._owed > 0:
+                return self._report()
+            return EVENT_NONE
+        self._left = self._dec
+        return self._block(t_ms)
+
+    def _block(self, t_ms: int) -> int:
+        d = self._dec
+        x = (self._sax << _FRAC) // d
+        y = (self._say << _FRAC) // d
+        z = (self._saz << _FRAC) // d
+        wx = self._sgx // d
+        wy = self._sgy // d
+        wz = self._sgz // d
+        self._sax = self._say = self._saz = 0
+        self._sgx = self._sgy = self._sgz = 0
         if self._primed == 0:
             self._l1x = self._l2x = self._mx = self._gx = self._rgx = x
             self._l1y = self._l2y = self._my = self._gy = self._rgy = y
@@ -238,21 +274,39 @@ class RepCounter:
             return EVENT_NONE
         m = self._m_lp
         s = self._s_lp
-        self._l1x += ((x - self._l1x) * m) >> s
-        self._l1y += ((y - self._l1y) * m) >> s
-        self._l1z += ((z - self._l1z) * m) >> s
-        self._l2x += ((self._l1x - self._l2x) * m) >> s
-        self._l2y += ((self._l1y - self._l2y) * m) >> s
-        self._l2z += ((self._l1z - self._l2z) * m) >> s
+        l1x = self._l1x
+        l1y = self._l1y
+        l1z = self._l1z
+        l1x += ((x - l1x) * m) >> s
+        l1y += ((y - l1y) * m) >> s
+        l1z += ((z - l1z) * m) >> s
+        self._l1x = l1x
+        self._l1y = l1y
+        self._l1z = l1z
+        l2x = self._l2x
+        l2y = self._l2y
+        l2z = self._l2z
+        l2x += ((l1x - l2x) * m) >> s
+        l2y += ((l1y - l2y) * m) >> s
+        l2z += ((l1z - l2z) * m) >> s
+        self._l2x = l2x
+        self._l2y = l2y
+        self._l2z = l2z
         m = self._m_mean
         s = self._s_mean
-        self._mx += ((self._l2x - self._mx) * m) >> s
-        self._my += ((self._l2y - self._my) * m) >> s
-        self._mz += ((self._l2z - self._mz) * m) >> s
+        mx = self._mx
+        my = self._my
+        mz = self._mz
+        mx += ((l2x - mx) * m) >> s
+        my += ((l2y - my) * m) >> s
+        mz += ((l2z - mz) * m) >> s
+        self._mx = mx
+        self._my = my
+        self._mz = mz
         # Deviation from the mean in units of 2 mg: |h| < 16384 within +-8 g.
-        hx = (self._l2x - self._mx) >> 5
-        hy = (self._l2y - self._my) >> 5
-        hz = (self._l2z - self._mz) >> 5
+        hx = (l2x - mx) >> 5
+        hy = (l2y - my) >> 5
+        hz = (l2z - mz) >> 5
         k = self._k_cov
         self._cxx += (hx * hx - self._cxx) >> k
         self._cyy += (hy * hy - self._cyy) >> k
@@ -260,31 +314,34 @@ class RepCounter:
         self._cxy += (hx * hy - self._cxy) >> k
         self._cxz += (hx * hz - self._cxz) >> k
         self._cyz += (hy * hz - self._cyz) >> k
-        self._n += 1
-        if self._n >= self._axis_every:
-            self._n = 0
+        n = self._n + 1
+        if n >= self._axis_every:
+            n = 0
             self._power_step()
+        self._n = n
         p = (self._vx * hx + self._vy * hy + self._vz * hz) >> 8  # 2 mg << 4
-        self._track_gravity(x, y, z, gx, gy, gz)
+        self._track_gravity(x, y, z, wx, wy, wz)
 
         # Envelope: follows a new extreme at once and decays towards the signal, 8 times
         # slower while the signal is in the other half (at rest, between two reps).
-        mid = (self._hi + self._lo) >> 1
-        if p > self._hi:
-            self._hi = p
+        hi = self._hi
+        lo = self._lo
+        mid = (hi + lo) >> 1
+        if p > hi:
+            hi = p
         else:
-            self._hi += ((p - self._hi) * self._m_env) >> (
-                self._s_env if p > mid else self._s_env + 3)
-        if p < self._lo:
-            self._lo = p
+            hi += ((p - hi) * self._m_env) >> (self._s_env if p > mid else self._s_env + 3)
+        if p < lo:
+            lo = p
         else:
-            self._lo += ((p - self._lo) * self._m_env) >> (
-                self._s_env if p < mid else self._s_env + 3)
-        rng = (self._hi - self._lo) >> _FRAC
+            lo += ((p - lo) * self._m_env) >> (self._s_env if p < mid else self._s_env + 3)
+        self._hi = hi
+        self._lo = lo
+        rng = (hi - lo) >> _FRAC
         event = EVENT_NONE
         if rng >= _MIN_RANGE:
-            q = ((p - self._lo) if self._pol > 0 else (self._hi - p)) >> _FRAC
-            event = self._detect(t_ms, q, rng, gx, gy, gz)
+            q = ((p - lo) if self._pol > 0 else (hi - p)) >> _FRAC
+            event = self._detect(t_ms, q, rng, wx, wy, wz)
         if self._held and ((t_ms - self._last_t) & _TICKS_MASK) * 256 > self._period * _QUIET_X:
             self._owed += self._held  # the rhythm ended quietly: a short set, not a walk
             self._held = 0
@@ -324,7 +381,15 @@ class RepCounter:
         wx >>= sh
         wy >>= sh
         wz >>= sh
-        n = isqrt(wx * wx + wy * wy + wz * wz)
+        big >>= sh
+        n = wx * wx + wy * wy + wz * wz
+        # floor(sqrt(n)) by Newton's method from above: |w| <= sqrt(3) big < 2 big.
+        x = big << 1
+        y = (x + n // x) >> 1
+        while y < x:
+            x = y
+            y = (x + n // x) >> 1
+        n = x
         if n == 0:
             return
         self._vx = (wx << 12) // n
