@@ -26,6 +26,12 @@ Method (generic mode: no exercise, axis or placement assumed):
      at a regular pace (interval ratio below 2), so single movements and fidgets are not
      reps. The first reps are then reported late, one event per sample. A pause longer
      than 2.5 rep periods ends the run; the next needs three regular candidates again.
+     Gait gate: |a| of each block step goes into a ring; at a candidate that comes less
+     than 1.6 s after the previous one, the normalised autocorrelation of |a| over the
+     last two intervals is taken at half the interval (0.85, 1, 1.15 x). A stride holds two
+     steps, so a walk's |a| repeats there (above 0.3, and 0.3 above its value at a quarter
+     of the interval, where the steps are out of phase); reps do not. Then every candidate
+     of the next 4 s ends the run and is not counted.
   5. Orientation: the gravity direction from a complementary filter (gyroscope integrated,
      pulled towards the accelerometer in ~1 s) or, without a gyroscope, the accelerometer
      low-passed (~0.15 s). The range of motion is the angle between the gravity directions
@@ -71,6 +77,20 @@ _MAX_GAP_MS = const(12000)  # longest interval between two candidates of a new r
 _MIN_SPLIT = const(115)  # an interval below 45% of the rep period is a split swing
 _QUIET_X = const(384)  # a new run's reps count once 1.5 rep periods passed quietly
 _MIN_PERIOD_MS = const(800)  # faster swings are steps (walking: 1.6-2.2 a second), not reps
+
+# Gait gate: |a| of a walk repeats at half the swing interval (a stride holds two steps).
+_GAIT_N = const(128)  # ring of |a|^2, one entry per block step
+_GAIT_MAX_T = const(1600)  # swings slower than this are not strides
+_GAIT_R = const(77)  # autocorrelation (1/256) at half the interval above 0.3: walking
+_GAIT_PEAK = const(77)  # ... and 0.3 above that at a quarter of it (half a step)
+_GAIT_HOLD_MS = const(4000)  # candidates this long after a walking verdict are steps
+# Its state lives in one array (few instance attributes keep MicroPython's lookups fast):
+# the |a|^2 ring, the deviations of a window (scratch), then these scalars.
+_G_DEV = const(128)
+_G_I = const(256)  # ring index of the next |a|^2
+_G_T0 = const(257)  # tick of the first block: how full the ring is
+_G_WALK = const(258)  # tick of the last walking verdict, -1: none
+_G_MHZ = const(259)  # block rate, mHz
 
 _UNARMED = const(0)
 _REST = const(1)
@@ -160,6 +180,9 @@ class RepCounter:
         self._c_rom = array("i", [0, 0, 0, 0])
         self._c_dps = array("i", [0, 0, 0, 0])
         self._c_end = array("i", [0, 0, 0, 0])
+        # Gait gate: |a|^2 per block (mg^2 / 1024), deviations per candidate, scalars.
+        self._g = array("i", bytes(4 * (_G_MHZ + 1)))
+        self._g[_G_MHZ] = mhz
         self.min_rom_cdeg = min_rom_cdeg
         self.reset()
 
@@ -200,6 +223,8 @@ class RepCounter:
         self._owed = 0  # confirmed reps not yet reported
         self._held = 0  # reps of a new run, waiting for its next candidate or a quiet end
         self._head = 0  # ring index of the next candidate
+        self._g[_G_I] = 0
+        self._g[_G_WALK] = -1
         self.reps = 0
         self.partials = 0
         self.rep_lag = 0
@@ -265,11 +290,16 @@ class RepCounter:
         wz = self._sgz // d
         self._sax = self._say = self._saz = 0
         self._sgx = self._sgy = self._sgz = 0
+        # |a|^2 for the gait gate (mg^2 / 1024 < 2**20 within +-16 g).
+        g = self._g
+        gi = g[_G_I]
+        g[gi] = ((x >> 5) * (x >> 5) + (y >> 5) * (y >> 5) + (z >> 5) * (z >> 5)) >> 8
+        g[_G_I] = (gi + 1) & (_GAIT_N - 1)
         if self._primed == 0:
             self._l1x = self._l2x = self._mx = self._gx = self._rgx = x
             self._l1y = self._l2y = self._my = self._gy = self._rgy = y
             self._l1z = self._l2z = self._mz = self._gz = self._rgz = z
-            self._rest_t = self._start_t = t_ms
+            self._rest_t = self._start_t = g[_G_T0] = t_ms
             self._primed = 1
             return EVENT_NONE
         m = self._m_lp
@@ -533,6 +563,16 @@ class RepCounter:
             self.rep_end_ms = t_ms
             self.partials += 1
             return EVENT_PARTIAL
+        if self._have_last:
+            iv = (t_ms - self._last_t) & _TICKS_MASK
+            g = self._g
+            if iv < _GAIT_MAX_T and self._gait(t_ms, iv):
+                g[_G_WALK] = t_ms
+            if g[_G_WALK] >= 0:
+                if (t_ms - g[_G_WALK]) & _TICKS_MASK < _GAIT_HOLD_MS:
+                    self._end_run(t_ms)  # a step of a walk
+                    return EVENT_NONE
+                g[_G_WALK] = -1
         i = self._head
         self._c_dur[i] = duration
         self._c_rom[i] = rom
@@ -585,6 +625,66 @@ class RepCounter:
         self._held = self._pending
         self._pending = 0
         return EVENT_NONE
+
+    def _gait(self, t_ms: int, iv: int) -> bool:
+        # Per candidate: does |a| over the last two intervals repeat at half the interval
+        # (lags 0.85, 1, 1.15 x iv / 2), with a normalised autocorrelation above 0.3?
+        g = self._g
+        mhz = g[_G_MHZ]
+        lagc = iv * mhz // 20000  # half the interval in 1/100 block steps
+        w = iv * mhz // 500000  # two intervals in block steps
+        lmax = (lagc * 115 + 9999) // 10000
+        filled = _GAIT_N
+        el = (t_ms - g[_G_T0]) & _TICKS_MASK
+        if el < _GAIT_N * 1000000 // mhz:
+            filled = el * mhz // 1000000
+        if w + lmax > filled:
+            w = filled - lmax
+        if w < 8 or lagc < 200:
+            return False
+        n = w + lmax
+        # Deviations from the mean, newest first, scaled to |dev| < 512.
+        j = g[_G_I]
+        tot = 0
+        lo = hi = g[(j - 1) & (_GAIT_N - 1)]
+        for k in range(_G_DEV, _G_DEV + n):
+            j = (j - 1) & (_GAIT_N - 1)
+            v = g[j]
+            g[k] = v
+            tot += v
+            if v > hi:
+                hi = v
+            elif v < lo:
+                lo = v
+        m = tot // n
+        sh = 0
+        while ((hi - lo) >> sh) >= 512:
+            sh += 1
+        for k in range(_G_DEV, _G_DEV + n):
+            g[k] = (g[k] - m) >> sh
+        # Walking: a peak at half the interval, above 0.3 and above the value at a quarter
+        # of it (half a step: |a| out of phase). A smooth rep decays from lag 0 instead.
+        best = -256
+        for lag in ((lagc * 85) // 10000, (lagc + 50) // 100, lmax):
+            r = self._corr(w, lag)
+            if r > best:
+                best = r
+        return best > _GAIT_R and best > self._corr(w, (lagc + 100) // 200) + _GAIT_PEAK
+
+    def _corr(self, w: int, lag: int) -> int:
+        # Normalised autocorrelation of the deviations at `lag`, in 1/256.
+        g = self._g
+        s = sxx = syy = 0
+        for k in range(_G_DEV, _G_DEV + w):
+            a = g[k]
+            b = g[k + lag]
+            s += a * b
+            sxx += a * a
+            syy += b * b
+        den = (isqrt(sxx) * isqrt(syy)) >> 8
+        if den <= 0:
+            return 0
+        return s // den
 
     def _end_run(self, t_ms: int) -> None:
         # Swings faster than any rep: steps (walking) or shaking. Reps already confirmed
