@@ -24,8 +24,10 @@ Method (generic mode: no exercise, axis or placement assumed):
      not 65% of the envelope is a partial rep.
   4. Rhythm gate: a swing is a candidate; candidates are counted once three of them come
      at a regular pace (interval ratio below 2), so single movements and fidgets are not
-     reps. The first reps are then reported late, one event per sample. A pause longer
-     than 2.5 rep periods ends the run; the next needs three regular candidates again.
+     reps. A full swing less than 0.8 s after a candidate is a second lobe of the same rep
+     and merged into it; one less than 0.8 s after that lobe is a step and ends the run. The
+     first reps are then reported late, one event per sample. A pause longer than 2.5 rep
+     periods ends the run; the next needs three regular candidates again.
      Gait gate: |a| of each block step goes into a ring; at a candidate that comes less
      than 1.6 s after the previous one, the normalised autocorrelation of |a| over the
      last two intervals is taken at half the interval (0.85, 1, 1.15 x). A stride holds two
@@ -76,7 +78,7 @@ _GAP_X = const(640)  # a run ends after 2.5 rep periods (1/256) without a candid
 _MAX_GAP_MS = const(12000)  # longest interval between two candidates of a new run
 _MIN_SPLIT = const(115)  # an interval below 45% of the rep period is a split swing
 _QUIET_X = const(384)  # a new run's reps count once 1.5 rep periods passed quietly
-_MIN_PERIOD_MS = const(800)  # faster swings are steps (walking: 1.6-2.2 a second), not reps
+_MIN_PERIOD_MS = const(800)  # a faster swing is a second lobe of the rep (or a step)
 
 # Gait gate: |a| of a walk repeats at half the swing interval (a stride holds two steps).
 _GAIT_N = const(128)  # ring of |a|^2, one entry per block step
@@ -91,6 +93,8 @@ _G_I = const(256)  # ring index of the next |a|^2
 _G_T0 = const(257)  # tick of the first block: how full the ring is
 _G_WALK = const(258)  # tick of the last walking verdict, -1: none
 _G_MHZ = const(259)  # block rate, mHz
+_G_SWING = const(260)  # tick of the last candidate or merged lobe
+_G_MERGED = const(261)  # a second lobe was merged into the last candidate
 
 _UNARMED = const(0)
 _REST = const(1)
@@ -181,7 +185,7 @@ class RepCounter:
         self._c_dps = array("i", [0, 0, 0, 0])
         self._c_end = array("i", [0, 0, 0, 0])
         # Gait gate: |a|^2 per block (mg^2 / 1024), deviations per candidate, scalars.
-        self._g = array("i", bytes(4 * (_G_MHZ + 1)))
+        self._g = array("i", bytes(4 * (_G_MERGED + 1)))
         self._g[_G_MHZ] = mhz
         self.min_rom_cdeg = min_rom_cdeg
         self.reset()
@@ -225,6 +229,7 @@ class RepCounter:
         self._head = 0  # ring index of the next candidate
         self._g[_G_I] = 0
         self._g[_G_WALK] = -1
+        self._g[_G_MERGED] = 0
         self.reps = 0
         self.partials = 0
         self.rep_lag = 0
@@ -543,11 +548,22 @@ class RepCounter:
     def _candidate(self, t_ms: int, partial: bool) -> int:
         # Once per swing, never per sample: may allocate.
         duration = (t_ms - self._start_t) & _TICKS_MASK
-        if self._have_last and (t_ms - self._last_t) & _TICKS_MASK < _MIN_PERIOD_MS:
-            # A full swing soon after a candidate is a step (walking); a partial one casts
-            # doubt on a run not yet confirmed.
-            if not partial or self._held:
+        g = self._g
+        if partial:
+            if self._have_last and (t_ms - self._last_t) & _TICKS_MASK < _MIN_PERIOD_MS:
+                if self._held:
+                    self._end_run(t_ms)  # casts doubt on a run not yet confirmed
+                return EVENT_NONE
+        elif self._have_last and (t_ms - g[_G_SWING]) & _TICKS_MASK < _MIN_PERIOD_MS:
+            # A full swing soon after the last candidate: the second lobe of the same rep (a
+            # press or a squat seen at the wrist, a lunge), merged into it. One soon after
+            # that lobe, or one the gait gate calls a walk, is a step.
+            g[_G_SWING] = t_ms
+            if g[_G_MERGED] or self._walking(
+                    t_ms, (t_ms - self._last_t) & _TICKS_MASK):
                 self._end_run(t_ms)
+            else:
+                g[_G_MERGED] = 1
             return EVENT_NONE
         if duration < _MIN_REP_MS:
             return EVENT_NONE
@@ -563,16 +579,11 @@ class RepCounter:
             self.rep_end_ms = t_ms
             self.partials += 1
             return EVENT_PARTIAL
-        if self._have_last:
-            iv = (t_ms - self._last_t) & _TICKS_MASK
-            g = self._g
-            if iv < _GAIT_MAX_T and self._gait(t_ms, iv):
-                g[_G_WALK] = t_ms
-            if g[_G_WALK] >= 0:
-                if (t_ms - g[_G_WALK]) & _TICKS_MASK < _GAIT_HOLD_MS:
-                    self._end_run(t_ms)  # a step of a walk
-                    return EVENT_NONE
-                g[_G_WALK] = -1
+        if self._have_last and self._walking(t_ms, (t_ms - self._last_t) & _TICKS_MASK):
+            self._end_run(t_ms)  # a step of a walk
+            return EVENT_NONE
+        g[_G_MERGED] = 0
+        g[_G_SWING] = t_ms
         i = self._head
         self._c_dur[i] = duration
         self._c_rom[i] = rom
@@ -625,6 +636,17 @@ class RepCounter:
         self._held = self._pending
         self._pending = 0
         return EVENT_NONE
+
+    def _walking(self, t_ms: int, iv: int) -> bool:
+        # The gait gate: a walking verdict now, or one in the last _GAIT_HOLD_MS.
+        g = self._g
+        if _MIN_PERIOD_MS <= iv < _GAIT_MAX_T and self._gait(t_ms, iv):
+            g[_G_WALK] = t_ms
+        if g[_G_WALK] >= 0:
+            if (t_ms - g[_G_WALK]) & _TICKS_MASK < _GAIT_HOLD_MS:
+                return True
+            g[_G_WALK] = -1
+        return False
 
     def _gait(self, t_ms: int, iv: int) -> bool:
         # Per candidate: does |a| over the last two intervals repeat at half the interval
@@ -692,6 +714,7 @@ class RepCounter:
         self._run = False
         self._held = 0
         self._last_t = t_ms
+        self._g[_G_MERGED] = 0
         self._pending = 1
         self._iv = 0
 

@@ -152,3 +152,24 @@ def test_rotating_a_recording_keeps_its_count():
     for _ in range(3):
         r = Rotation.from_matrix(random_rotation(rng).as_matrix())
         assert run(s.t, r.apply(s.acc_g), r.apply(s.gyro_dps), 26.0)[0] == 10
+
+
+def _double_lobes(n, rate_hz=52.0, rom_deg=50.0, lobe_s=0.6, gap_s=0.1, period_s=3.0):
+    """Reps of two tilts each (out, back, out, back) in quick succession, with pauses: how a
+    press or a squat can look at the wrist."""
+    t = np.arange(0.0, 2.0 + n * period_s + 2.0, 1.0 / rate_hz)
+    ang = np.zeros_like(t)
+    for i in range(n):
+        for start in (0.0, lobe_s + gap_s):
+            ph = t - 1.0 - i * period_s - start
+            inside = (ph >= 0) & (ph < lobe_s)
+            ang[inside] = np.radians(rom_deg) * 0.5 * (1 - np.cos(2 * np.pi * ph[inside] / lobe_s))
+    acc = np.stack([np.zeros_like(t), np.sin(ang), np.cos(ang)], axis=1)
+    gyro = np.zeros_like(acc)
+    gyro[:, 0] = np.degrees(np.gradient(ang, t))
+    return t, acc, gyro
+
+
+@pytest.mark.parametrize("gap_s", [0.05, 0.15])
+def test_a_rep_of_two_lobes_counts_once(gap_s):
+    assert run(*_double_lobes(8, gap_s=gap_s), 52.0)[0] == 8
