@@ -95,6 +95,8 @@ _G_WALK = const(258)  # tick of the last walking verdict, -1: none
 _G_MHZ = const(259)  # block rate, mHz
 _G_SWING = const(260)  # tick of the last candidate or merged lobe
 _G_MERGED = const(261)  # a second lobe was merged into the last candidate
+_G_T = const(262)  # tick of the last block step
+_END_LOW = const(128)  # at a set's end, a return to 50% of the envelope ends a rep
 
 _UNARMED = const(0)
 _REST = const(1)
@@ -185,7 +187,7 @@ class RepCounter:
         self._c_dps = array("i", [0, 0, 0, 0])
         self._c_end = array("i", [0, 0, 0, 0])
         # Gait gate: |a|^2 per block (mg^2 / 1024), deviations per candidate, scalars.
-        self._g = array("i", bytes(4 * (_G_MERGED + 1)))
+        self._g = array("i", bytes(4 * (_G_T + 1)))
         self._g[_G_MHZ] = mhz
         self.min_rom_cdeg = min_rom_cdeg
         self.reset()
@@ -246,8 +248,24 @@ class RepCounter:
 
     def finish(self) -> int:
         """End of the set: candidates still waiting for the rhythm gate are counted if at
-        least two came at a pace like the set's (a short set of 2 reps). Returns how many
-        reps are now owed; report() them."""
+        least two came at a pace like the set's (a short set of 2 reps), and a last swing
+        cut short on its way back counts if it is half way back and at least half as long
+        as the rep before. Returns how many reps are now owed; report() them."""
+        if self._state == _OUT and self._primed:
+            # The last rep's return, cut short by the end of the recording: half way back.
+            hx = (self._l2x - self._mx) >> 5
+            hy = (self._l2y - self._my) >> 5
+            hz = (self._l2z - self._mz) >> 5
+            p = (self._vx * hx + self._vy * hy + self._vz * hz) >> 8
+            rng = (self._hi - self._lo) >> _FRAC
+            q = ((p - self._lo) if self._pol > 0 else (self._hi - p)) >> _FRAC
+            t = self._g[_G_T]
+            dur = ((t - self._start_t) & _TICKS_MASK) * 2
+            if (rng >= _MIN_RANGE and q * 256 < rng * _END_LOW
+                    and dur >= self._c_dur[(self._head - 1) & 3]):
+                self._state = _REST
+                if self._candidate(t, False) == EVENT_PARTIAL:
+                    self.partials -= 1  # too small: a partial rep, but none is reported now
         self._owed += self._held
         self._held = 0
         n = self._pending
@@ -300,6 +318,7 @@ class RepCounter:
         gi = g[_G_I]
         g[gi] = ((x >> 5) * (x >> 5) + (y >> 5) * (y >> 5) + (z >> 5) * (z >> 5)) >> 8
         g[_G_I] = (gi + 1) & (_GAIT_N - 1)
+        g[_G_T] = t_ms
         if self._primed == 0:
             self._l1x = self._l2x = self._mx = self._gx = self._rgx = x
             self._l1y = self._l2y = self._my = self._gy = self._rgy = y

@@ -173,3 +173,21 @@ def _double_lobes(n, rate_hz=52.0, rom_deg=50.0, lobe_s=0.6, gap_s=0.1, period_s
 @pytest.mark.parametrize("gap_s", [0.05, 0.15])
 def test_a_rep_of_two_lobes_counts_once(gap_s):
     assert run(*_double_lobes(8, gap_s=gap_s), 52.0)[0] == 8
+
+
+def test_a_last_rep_cut_short_on_its_way_back_counts():
+    # Six tilts of 3 s; the recording ends 2.4 s into the last one, well on its way back
+    # (about 40% of its range left): the set's end counts it.
+    t, acc, gyro = _tilts([60] * 6)
+    keep = t < 1.0 + 5 * 4.0 + 2.4
+    counter = RepCounter(52.0)
+    ticks = np.rint(t[keep] * 1000).astype(int).tolist()
+    a = np.rint(acc[keep] * 1000).astype(int).tolist()
+    g = np.rint(gyro[keep] * 10).astype(int).tolist()
+    reps = 0
+    for tick, x, w in zip(ticks, a, g, strict=True):
+        reps += counter.update(tick, x[0], x[1], x[2], w[0], w[1], w[2]) == EVENT_REP
+    counter.finish()
+    while counter.report() == EVENT_REP:
+        reps += 1
+    assert reps == 6
