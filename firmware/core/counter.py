@@ -584,8 +584,8 @@ class RepCounter:
             else:
                 g[_G_MERGED] = 1
             return EVENT_NONE
-        if duration < _MIN_REP_MS:
-            return EVENT_NONE
+        if duration < _MIN_REP_MS and (self._have_last or partial):
+            return EVENT_NONE  # too quick for a rep, unless the first swing: cut by the start
         rom = self._rom_cdeg()
         # Peak angular speed from the gyroscope, else the mean over the rep (deg/s).
         dps = isqrt(self._speed2) if self._speed2 > 0 else rom * 1000 // (duration + 1)
