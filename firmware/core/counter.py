@@ -25,9 +25,10 @@ Method (generic mode: no exercise, axis or placement assumed):
   4. Rhythm gate: a swing is a candidate; candidates are counted once three of them come
      at a regular pace (interval ratio below 2), so single movements and fidgets are not
      reps. A full swing less than 0.8 s after a candidate is a second lobe of the same rep
-     and merged into it; one less than 0.8 s after that lobe is a step and ends the run. The
-     first reps are then reported late, one event per sample. A pause longer than 2.5 rep
-     periods ends the run; the next needs three regular candidates again.
+     and merged into it (a partial one too while a new run is held); one less than 0.8 s
+     after that lobe is a step and ends the run. The first reps are then reported late, one
+     event per sample. A pause longer than 2.5 rep periods ends the run; the next needs
+     three regular candidates again.
      Gait gate: |a| of each block step goes into a ring; at a candidate that comes less
      than 1.6 s after the previous one, the normalised autocorrelation of |a| over the
      last two intervals is taken at half the interval (0.85, 1, 1.15 x). A stride holds two
@@ -569,9 +570,17 @@ class RepCounter:
         duration = (t_ms - self._start_t) & _TICKS_MASK
         g = self._g
         if partial:
+            if self._held and (t_ms - g[_G_SWING]) & _TICKS_MASK < _MIN_PERIOD_MS:
+                # Soon after a candidate of a run not yet confirmed: a smaller second lobe
+                # of its rep, merged like a full one. One soon after that lobe, or one the
+                # gait gate calls a walk, is a step and casts doubt on the run.
+                if g[_G_MERGED] or self._walking(t_ms, (t_ms - self._last_t) & _TICKS_MASK):
+                    self._end_run(t_ms)
+                else:
+                    g[_G_MERGED] = 1
+                    g[_G_SWING] = t_ms
+                return EVENT_NONE
             if self._have_last and (t_ms - self._last_t) & _TICKS_MASK < _MIN_PERIOD_MS:
-                if self._held:
-                    self._end_run(t_ms)  # casts doubt on a run not yet confirmed
                 return EVENT_NONE
         elif self._have_last and (t_ms - g[_G_SWING]) & _TICKS_MASK < _MIN_PERIOD_MS:
             # A full swing soon after the last candidate: the second lobe of the same rep (a
