@@ -35,6 +35,7 @@ from simulators.count import (  # noqa: E402
     count_cpython,
     read_recording,
 )
+from simulators.firmware_units import firmware_samples  # noqa: E402
 from simulators.motion.exercises import EXERCISES, PLACEMENTS  # noqa: E402
 from simulators.motion.person import Person  # noqa: E402
 from simulators.motion.synthesizer import (  # noqa: E402
@@ -133,11 +134,8 @@ def loso(recs) -> list[tuple[int, int]]:
 
 
 def to_recording(s, with_gyro: bool) -> Recording:
-    ticks = (np.rint(s.t * 1000).astype(np.int64) & 0x3FFFFFFF)[:, None]
-    gyro = s.gyro_dps if with_gyro else np.zeros_like(s.gyro_dps)
-    ints = np.hstack([ticks, np.clip(np.rint(s.acc_g * 1000), -16000, 16000),
-                      np.clip(np.rint(gyro * 10), -20000, 20000)]).astype(int)
-    return Recording(Path(s.exercise), [tuple(r) for r in ints.tolist()], with_gyro)
+    samples = firmware_samples(s.t, s.acc_g, s.gyro_dps if with_gyro else None)
+    return Recording(Path(s.exercise), samples, with_gyro)
 
 
 RATES = (12.5, 26.0, 52.0, 104.0)

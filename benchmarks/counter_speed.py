@@ -29,6 +29,7 @@ from firmware.core.clock import DeviceClock  # noqa: E402
 from firmware.core.record_log import MemoryStorage, RecordLog  # noqa: E402
 from firmware.core.recorder import Recorder  # noqa: E402
 from simulators.count import pack_samples  # noqa: E402
+from simulators.firmware_units import firmware_samples  # noqa: E402
 from simulators.micropython_wasm import MicroPythonWasm  # noqa: E402
 from simulators.motion.person import Person  # noqa: E402
 from simulators.motion.synthesizer import synthesize_set  # noqa: E402
@@ -70,11 +71,7 @@ def samples(n: int) -> list[tuple[int, ...]]:
     t0 = 0.0
     while len(out) < n:
         s = synthesize_set("squat", 10, Person.random(rng), rate_hz=RATE_HZ, rng=rng)
-        ticks = np.rint((s.t + t0) * 1000).astype(int) & 0x3FFFFFFF
-        acc = np.rint(s.acc_g * 1000).astype(int)
-        gyro = np.rint(s.gyro_dps * 10).astype(int)
-        out += [(int(t), *a, *g) for t, a, g in zip(ticks, acc.tolist(), gyro.tolist(),
-                                                    strict=True)]
+        out += firmware_samples(s.t + t0, s.acc_g, s.gyro_dps)
         t0 += s.t[-1] + 1.0
     return out[:n]
 

@@ -16,12 +16,12 @@ from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from firmware.core.counter import EVENT_REP, RepCounter
+from simulators.firmware_units import TICKS_MASK, Sample, firmware_samples
 from simulators.micropython_wasm import MicroPythonWasm
 
-_TICKS_MASK = 0x3FFFFFFF
-_ACC_LIMIT_MG = 16000
-_GYRO_LIMIT_DDPS = 20000
 _RATE_TOLERANCE = 0.25  # median interval may differ this much from 1/rate
 
 
@@ -32,12 +32,8 @@ class RecordingError(ValueError):
 @dataclass(frozen=True)
 class Recording:
     path: Path
-    samples: list[tuple[int, int, int, int, int, int, int]]  # t_ms, mg x3, 0.1 dps x3
+    samples: list[Sample]  # tick, mg x3, 0.1 dps x3 (simulators.firmware_units)
     has_gyro: bool
-
-
-def _clamp(v: float, limit: int) -> int:
-    return max(-limit, min(limit, round(v)))
 
 
 def read_recording(path: Path, rate_hz: float) -> Recording:
@@ -52,7 +48,7 @@ def read_recording(path: Path, rate_hz: float) -> Recording:
     if header[:4] != ["t", "ax", "ay", "az"] or header[4:] not in ([], ["gx", "gy", "gz"]):
         raise RecordingError(f"header must be t,ax,ay,az[,gx,gy,gz], got {','.join(header)}")
     has_gyro = len(header) == 7
-    samples = []
+    values: list[list[float]] = []
     for lineno, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
             raise RecordingError(f"line {lineno}: expected {len(header)} columns, got {len(row)}")
@@ -62,16 +58,14 @@ def read_recording(path: Path, rate_hz: float) -> Recording:
             raise RecordingError(f"line {lineno}: not a number in {','.join(row)}") from None
         if any(x != x or x in (float("inf"), float("-inf")) for x in v):
             raise RecordingError(f"line {lineno}: NaN or infinity")
-        g = v[4:7] if has_gyro else [0.0, 0.0, 0.0]
-        samples.append((round(v[0] * 1000) & _TICKS_MASK,
-                        _clamp(v[1] * 1000, _ACC_LIMIT_MG), _clamp(v[2] * 1000, _ACC_LIMIT_MG),
-                        _clamp(v[3] * 1000, _ACC_LIMIT_MG), _clamp(g[0] * 10, _GYRO_LIMIT_DDPS),
-                        _clamp(g[1] * 10, _GYRO_LIMIT_DDPS), _clamp(g[2] * 10, _GYRO_LIMIT_DDPS)))
-        if len(samples) > 1 and v[0] <= float(rows[lineno - 2][0]):
+        if values and v[0] <= values[-1][0]:
             raise RecordingError(f"line {lineno}: time does not increase")
-    if len(samples) < 2:
+        values.append(v)
+    if len(values) < 2:
         raise RecordingError("fewer than two samples")
-    intervals = sorted((samples[i + 1][0] - samples[i][0]) & _TICKS_MASK
+    data = np.array(values)
+    samples = firmware_samples(data[:, 0], data[:, 1:4], data[:, 4:7] if has_gyro else None)
+    intervals = sorted((samples[i + 1][0] - samples[i][0]) & TICKS_MASK
                        for i in range(len(samples) - 1))
     median_ms = intervals[len(intervals) // 2]
     expected_ms = 1000.0 / rate_hz
@@ -116,7 +110,7 @@ print(_count_reps())
 """
 
 
-def pack_samples(samples: list[tuple[int, int, int, int, int, int, int]]) -> str:
+def pack_samples(samples: list[Sample]) -> str:
     """Samples as base64 of little-endian int32s, for MicroPython's array('i')."""
     flat = array("i", (x for s in samples for x in s))
     if sys.byteorder != "little":

@@ -17,10 +17,7 @@ from firmware.core.exercises import code_of
 from firmware.core.protocol import DEVICE_NAME_PREFIX, ProtocolHandler
 from firmware.core.record_log import MemoryStorage, RecordLog
 from firmware.core.recorder import Recorder
-
-_TICKS_MASK = 0x3FFFFFFF
-_ACC_LIMIT_MG = 16000  # LSM6DSOX at its widest range
-_GYRO_LIMIT_DDPS = 20000
+from simulators.firmware_units import TICKS_MASK, motion_units
 
 
 @dataclass(frozen=True)
@@ -96,7 +93,7 @@ class VirtualWearable:
 
     def _uptime_at(self, tick: int) -> int:
         # The core asks for the uptime of the tick of the sample being processed.
-        return self._uptime - (((self._uptime & _TICKS_MASK) - tick) & _TICKS_MASK)
+        return self._uptime - (((self._uptime & TICKS_MASK) - tick) & TICKS_MASK)
 
     def perform_set(self, exercise: str, t_s: np.ndarray, acc_g: np.ndarray,
                     gyro_dps: np.ndarray | None, true_reps: int) -> int:
@@ -106,22 +103,17 @@ class VirtualWearable:
         """
         start_unix = self.world.now_ms
         start_uptime = self.uptime_ms()
-        acc = np.clip(np.rint(acc_g * 1000.0), -_ACC_LIMIT_MG, _ACC_LIMIT_MG).astype(int)
-        if gyro_dps is None:
-            gyro = np.zeros_like(acc)
-        else:
-            gyro = np.clip(np.rint(gyro_dps * 10.0), -_GYRO_LIMIT_DDPS,
-                           _GYRO_LIMIT_DDPS).astype(int)
+        acc, gyro = motion_units(acc_g, gyro_dps)
         uptimes = start_uptime + np.rint(t_s * 1000.0).astype(int)
         before = self.log.last_seq
         rec = self.recorder
-        rec.start_set(code_of(exercise), int(uptimes[0]) & _TICKS_MASK)
+        rec.start_set(code_of(exercise), int(uptimes[0]) & TICKS_MASK)
         for up, a, g in zip(uptimes.tolist(), acc.tolist(), gyro.tolist(), strict=True):
             self._uptime = up
-            rec.sample(up & _TICKS_MASK, a[0], a[1], a[2], g[0], g[1], g[2])
+            rec.sample(up & TICKS_MASK, a[0], a[1], a[2], g[0], g[1], g[2])
         self._uptime = int(uptimes[-1])
         self.world.advance_to(self._boot_unix_ms + self._uptime)
-        rec.end_set(self._uptime & _TICKS_MASK)
+        rec.end_set(self._uptime & TICKS_MASK)
         for seq in range(before + 1, self.log.last_seq + 1):
             raw = self.log.read(seq)
             if raw is not None:

@@ -6,6 +6,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from firmware.core.counter import EVENT_PARTIAL, EVENT_REP, RepCounter
+from simulators.firmware_units import firmware_samples
 from simulators.motion import (
     EXERCISES,
     Person,
@@ -19,13 +20,9 @@ from simulators.motion.person import random_rotation
 def run(t_s, acc_g, gyro_dps, rate_hz, gyro=True):
     """Feed a recording to a fresh counter; (reps reported, partials, rep ROMs in degrees)."""
     counter = RepCounter(rate_hz)
-    ticks = (np.rint(np.asarray(t_s) * 1000).astype(int) & 0x3FFFFFFF).tolist()
-    acc = np.clip(np.rint(np.asarray(acc_g) * 1000), -16000, 16000).astype(int).tolist()
-    g = np.clip(np.rint(np.asarray(gyro_dps) * 10), -20000, 20000).astype(int)
-    g = (g if gyro else np.zeros_like(g)).tolist()
     reps, partials, roms = 0, 0, []
-    for t, a, w in zip(ticks, acc, g, strict=True):
-        e = counter.update(t, a[0], a[1], a[2], w[0], w[1], w[2])
+    for s in firmware_samples(t_s, acc_g, gyro_dps if gyro else None):
+        e = counter.update(*s)
         if e == EVENT_REP:
             reps += 1
             roms.append(counter.rep_rom_cdeg / 100)
@@ -189,12 +186,9 @@ def test_a_last_rep_cut_short_on_its_way_back_counts():
     t, acc, gyro = _tilts([60] * 6)
     keep = t < 1.0 + 5 * 4.0 + 2.4
     counter = RepCounter(52.0)
-    ticks = np.rint(t[keep] * 1000).astype(int).tolist()
-    a = np.rint(acc[keep] * 1000).astype(int).tolist()
-    g = np.rint(gyro[keep] * 10).astype(int).tolist()
     reps = 0
-    for tick, x, w in zip(ticks, a, g, strict=True):
-        reps += counter.update(tick, x[0], x[1], x[2], w[0], w[1], w[2]) == EVENT_REP
+    for s in firmware_samples(t[keep], acc[keep], gyro[keep]):
+        reps += counter.update(*s) == EVENT_REP
     counter.finish()
     while counter.report() == EVENT_REP:
         reps += 1

@@ -16,6 +16,7 @@ from simulators.count import (
     pack_samples,
     read_recording,
 )
+from simulators.firmware_units import firmware_samples
 from tests.sim_helpers import tilt_set
 
 pytestmark = pytest.mark.micropython
@@ -45,9 +46,7 @@ def _recording(reps, rate_hz=52, gyro=True):
 
 
 def _to_recording(name, t, acc_g, gyro_dps):
-    ticks = (np.rint(t * 1000).astype(int) & 0x3FFFFFFF)[:, None]
-    ints = np.hstack([ticks, np.rint(acc_g * 1000), np.rint(gyro_dps * 10)]).astype(int)
-    return Recording(Path(name), [tuple(row) for row in ints.tolist()], bool(gyro_dps.any()))
+    return Recording(Path(name), firmware_samples(t, acc_g, gyro_dps), bool(gyro_dps.any()))
 
 
 @pytest.mark.parametrize("rate_hz, gyro", [(52, True), (26, False), (104, True)])
