@@ -127,46 +127,43 @@ class Bridge:
             log.warning("rejected record from device %s: %s", parsed.device_id, reason)
         if not parsed.records:
             return True
+        try:
+            stored = self._write(parsed.records)
+        except StoreRejected as e:
+            # Validation should have caught it; find the culprit instead of losing the
+            # batch: write one by one, drop only what the store refuses.
+            log.error("store rejected a batch of %d records from %s: %s; retrying singly",
+                      len(parsed.records), parsed.device_id, e)
+            return self._write_singly(parsed.records)
+        return stored
+
+    def _write(self, records: list[StoredRecord]) -> bool:
+        """Write, retrying with back-off while the store is unavailable. True once stored;
+        False if the bridge is stopping first (then nothing is acknowledged and the broker
+        delivers the message again). StoreRejected goes to the caller."""
         delay = 0.5
         while True:
             try:
-                self.store.write(parsed.records)
-                break
+                self.store.write(records)
             except StoreUnavailable as e:
                 if self._stop.is_set():
-                    return False  # not acknowledged: the broker redelivers it later
+                    return False
                 log.warning("store unavailable (%s); retrying in %.1f s", e, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, self.retry_max_s)
-            except StoreRejected as e:
-                # Validation should have caught it; find the culprit instead of losing the
-                # batch: write one by one, drop only what the store refuses.
-                log.error("store rejected a batch of %d records from %s: %s; retrying singly",
-                          len(parsed.records), parsed.device_id, e)
-                return self._write_singly(parsed.records)
-        with self.stats.lock:
-            self.stats.records_stored += len(parsed.records)
-        return True
+                continue
+            with self.stats.lock:
+                self.stats.records_stored += len(records)
+            return True
 
     def _write_singly(self, records: list[StoredRecord]) -> bool:
         for rec in records:
-            delay = 0.5
-            while True:
-                try:
-                    self.store.write([rec])
-                    with self.stats.lock:
-                        self.stats.records_stored += 1
-                    break
-                except StoreRejected as e:
-                    self.stats.reject("store_rejected")
-                    log.error("store refuses record (%s, %d): %s", rec.device_id, rec.seq, e)
-                    break
-                except StoreUnavailable as e:
-                    if self._stop.is_set():
-                        return False
-                    log.warning("store unavailable (%s); retrying in %.1f s", e, delay)
-                    time.sleep(delay)
-                    delay = min(delay * 2, self.retry_max_s)
+            try:
+                if not self._write([rec]):
+                    return False
+            except StoreRejected as e:
+                self.stats.reject("store_rejected")
+                log.error("store refuses record (%s, %d): %s", rec.device_id, rec.seq, e)
         return True
 
     # -- life cycle -------------------------------------------------------------------

@@ -42,23 +42,32 @@ def wait_until(predicate, timeout_s=20.0):
     return predicate()
 
 
+def start_bridge(store, broker, client_id=None):
+    bridge = Bridge(store, broker.host, broker.port,
+                    client_id=client_id or f"bridge-{uuid.uuid4().hex[:8]}")
+    bridge.start()
+    assert bridge.wait_connected(10)
+    return bridge
+
+
+def start_uplink(outbox, broker):
+    uplink = Uplink(MqttConfig(broker.host, broker.port, f"gw-{uuid.uuid4().hex[:8]}"), outbox)
+    uplink.start()
+    assert uplink.wait_connected(10)
+    return uplink
+
+
 def new_device():
     return uuid.uuid4().hex[:12]
 
 
 def test_outbox_reaches_the_store_and_empties(tmp_path, mosquitto_broker):
     store = SQLiteStore(tmp_path / "s.db")
-    bridge = Bridge(store, mosquitto_broker.host, mosquitto_broker.port,
-                    client_id=f"bridge-{uuid.uuid4().hex[:8]}")
-    bridge.start()
-    assert bridge.wait_connected(10)
+    bridge = start_bridge(store, mosquitto_broker)
     device = new_device()
     outbox = Outbox(tmp_path / "o.db")
     fill_outbox(outbox, device, 12)
-    uplink = Uplink(MqttConfig(mosquitto_broker.host, mosquitto_broker.port,
-                               f"gw-{uuid.uuid4().hex[:8]}"), outbox)
-    uplink.start()
-    assert uplink.wait_connected(10)
+    uplink = start_uplink(outbox, mosquitto_broker)
     assert uplink.drain(20) and outbox.depth() == 0
     assert wait_until(lambda: len(store.query([device], 0, 2**62)) == 120)
     bridge.stop()
@@ -71,30 +80,22 @@ def test_bridge_offline_gets_everything_after_restart(tmp_path, mosquitto_broker
     delivered when it comes back with the same client id."""
     store = SQLiteStore(tmp_path / "s.db")
     client_id = f"bridge-{uuid.uuid4().hex[:8]}"
-    bridge = Bridge(store, mosquitto_broker.host, mosquitto_broker.port, client_id=client_id)
-    bridge.start()
-    assert bridge.wait_connected(10)
+    bridge = start_bridge(store, mosquitto_broker, client_id)
     bridge.stop()
     device = new_device()
     outbox = Outbox(tmp_path / "o.db")
     fill_outbox(outbox, device, 5)
-    uplink = Uplink(MqttConfig(mosquitto_broker.host, mosquitto_broker.port,
-                               f"gw-{uuid.uuid4().hex[:8]}"), outbox)
-    uplink.start()
-    assert uplink.wait_connected(10) and uplink.drain(20)
+    uplink = start_uplink(outbox, mosquitto_broker)
+    assert uplink.drain(20)
     uplink.stop()
-    again = Bridge(store, mosquitto_broker.host, mosquitto_broker.port, client_id=client_id)
-    again.start()
+    again = start_bridge(store, mosquitto_broker, client_id)
     assert wait_until(lambda: len(store.query([device], 0, 2**62)) == 50)
     again.stop()
 
 
 def test_malformed_messages_are_counted_and_good_ones_stored(tmp_path, mosquitto_broker):
     store = SQLiteStore(tmp_path / "s.db")
-    bridge = Bridge(store, mosquitto_broker.host, mosquitto_broker.port,
-                    client_id=f"bridge-{uuid.uuid4().hex[:8]}")
-    bridge.start()
-    assert bridge.wait_connected(10)
+    bridge = start_bridge(store, mosquitto_broker)
     device = new_device()
     pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"evil-{uuid.uuid4().hex[:6]}")
     pub.connect(mosquitto_broker.host, mosquitto_broker.port)
