@@ -52,6 +52,10 @@ class SegmentKinematics:
         secondary_deg: peak of the coupled rotation (degrees), e.g. humeral rotation during
             shoulder abduction.
         secondary_shape: profile followed by the coupled rotation.
+        back_bump: size of the primary rotation's ``"bump"`` in the return transition, as a
+            fraction of the outward one (negative: the other way). 1 for a movement that
+            retraces itself; a step-up's lead leg steps back down with a small extension of
+            the thigh, not with the flexion it stepped up with.
         impact_g: peak vertical acceleration of the damped ~10 Hz transient when a foot or
             heel lands (or the body lands on a chair), in g.
         impact_dps: peak angular rate of the same transient about ``axis`` (deg/s).
@@ -69,6 +73,7 @@ class SegmentKinematics:
     secondary_axis: Vec3 = (0.0, 0.0, 1.0)
     secondary_deg: float = 0.0
     secondary_shape: Shape = "progress"
+    back_bump: float = 1.0
     impact_g: float = 0.0
     impact_dps: float = 0.0
     impact_at: tuple[str, ...] = ()
@@ -219,7 +224,12 @@ _EXERCISE_LIST: tuple[ExerciseModel, ...] = (
             85.0, _LEAN, (0.06, 0.0, 0.20), neutral_deg=_SEATED_THIGH,
             travel_m=(-0.03, 0.0, 0.0), impact_g=0.15, impact_dps=15.0, impact_at=("back",),
         ),
-        shank=SegmentKinematics(15.0, _LEAN, (0.04, 0.0, 0.22), shape="bump"),
+        # seated with the feet slightly behind the knees (shank inclined ~12 deg forward),
+        # vertical when standing; the knees move over the feet in each transition (bump)
+        shank=SegmentKinematics(
+            12.0, _FWD, (0.04, 0.0, 0.22), neutral_deg=(0.0, 12.0, 0.0),
+            secondary_axis=_LEAN, secondary_deg=15.0, secondary_shape="bump",
+        ),
         wrist=SegmentKinematics(
             40.0, _LEAN, (0.20, 0.0, 0.35), shape="bump", travel_m=(0.15, 0.0, 0.45),
         ),
@@ -242,8 +252,9 @@ _EXERCISE_LIST: tuple[ExerciseModel, ...] = (
             6.0, _LEAN, (0.04, 0.0, 0.22), travel_m=(0.02, 0.0, 0.07),
             impact_g=0.25, impact_dps=40.0, impact_at=("back",),
         ),
+        # knees straight: the thigh tilts with the shank (CMU: ~5-9 deg at both)
         thigh=SegmentKinematics(
-            3.0, _LEAN, (0.06, 0.0, 0.20), travel_m=(0.03, 0.0, 0.075),
+            5.0, _LEAN, (0.06, 0.0, 0.20), travel_m=(0.03, 0.0, 0.075),
             impact_g=0.2, impact_dps=25.0, impact_at=("back",),
         ),
     ),
@@ -293,13 +304,17 @@ _EXERCISE_LIST: tuple[ExerciseModel, ...] = (
         "step_up", 9, "thigh", 3.2,
         "Step-up: step onto a 15-20 cm step, stand up fully on it, step back down.",
         (0.40, 0.20, 0.40),
-        # the lead thigh flexes while stepping up or down and is vertical on top
+        # the lead thigh flexes while the foot is placed on the step and is vertical on top;
+        # the lead leg steps down first, reaching back to the floor: a small extension
         thigh=SegmentKinematics(
             55.0, _FWD, (0.06, 0.0, -0.20), shape="bump", travel_m=(0.25, 0.0, 0.20),
-            impact_g=0.4, impact_dps=40.0, impact_at=("out", "back"),
+            back_bump=-0.25, impact_g=0.4, impact_dps=40.0, impact_at=("out", "back"),
         ),
+        # the knee flexes to lift the foot onto the step (CMU: 35-48 deg); less on the way
+        # down, where the foot reaches back with the knee nearly straight
         shank=SegmentKinematics(
-            20.0, _LEAN, (0.04, 0.0, 0.22), shape="bump", travel_m=(0.30, 0.0, 0.20),
+            35.0, _LEAN, (0.04, 0.0, 0.22), shape="bump", travel_m=(0.30, 0.0, 0.20),
+            back_bump=0.4,
             travel_bump_m=(0.0, 0.0, 0.10), impact_g=0.6, impact_dps=60.0,
             impact_at=("out", "back"),
         ),

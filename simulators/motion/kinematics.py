@@ -218,7 +218,16 @@ class ExerciseTrajectory:
         progress, bumpy, idx = self.schedule.profiles(t)
         jolt = self._impacts(t)
         amp = self._amp[idx]
-        prim = (progress if seg.shape == "progress" else bumpy) * amp
+        if seg.shape == "progress":
+            prim = progress * amp
+        else:
+            prim = bumpy * amp
+            if seg.back_bump != 1.0 and len(self.schedule.starts):
+                # the return transition's bump may be smaller, or the other way
+                i = np.clip(idx, 0, None)
+                back = (idx >= 0) & (
+                    t - self.schedule.starts[i] >= self.schedule.out_s[i] + self.schedule.hold_s[i])
+                prim = np.where(back, prim * seg.back_bump, prim)
         sec = (progress if seg.secondary_shape == "progress" else bumpy) * amp
         rot = (
             self._neutral
