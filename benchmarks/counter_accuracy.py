@@ -54,12 +54,16 @@ def score(rows: list[tuple[int, int]]) -> str:
 
 
 def count_rate(rec: Recording, rate: float) -> int:
-    # rtm-sim count rounds the rate; the counter takes 12.5 Hz as it is.
+    # As rtm-sim count does (one set, finished at the end), but at the exact rate: the
+    # synthesizer's 12.5 Hz is not rounded.
     counter = counter_module.RepCounter(rate)
     reps = 0
     for x in rec.samples:
         if counter.update(x[0], x[1], x[2], x[3], x[4], x[5], x[6]) == counter_module.EVENT_REP:
             reps += 1
+    counter.finish()
+    while counter.report() == counter_module.EVENT_REP:
+        reps += 1
     return reps
 
 

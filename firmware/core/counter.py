@@ -28,14 +28,25 @@ Method (generic mode: no exercise, axis or placement assumed):
      and merged into it (a partial one too while a new run is held); one less than 0.8 s
      after that lobe is a step and ends the run. The first reps are then reported late, one
      event per sample. A pause longer than 2.5 rep periods ends the run; the next needs
-     three regular candidates again.
+     three regular candidates again. Within a run, a swing that comes sooner than the period
+     with less than half the peak-to-peak of the last three candidates (their median) is the
+     lesser lobe of a slow rep and is not counted.
      Gait gate: |a| of each block step goes into a ring; at a candidate that comes less
      than 1.6 s after the previous one, the normalised autocorrelation of |a| over the
      last two intervals is taken at half the interval (0.85, 1, 1.15 x). A stride holds two
      steps, so a walk's |a| repeats there (above 0.3, and 0.3 above its value at a quarter
      of the interval, where the steps are out of phase); reps do not. Then every candidate
      of the next 4 s ends the run and is not counted.
-  5. Orientation: the gravity direction from a complementary filter (gyroscope integrated,
+  5. Episodes: reps done one at a time, with a pause after each, are movements bounded by
+     stillness (the acceleration within 12 mg of its ~150 ms mean for 0.4 s). An episode
+     0.5-6 s long that turned the limb by 3 deg or more, in which the detector saw no full
+     swing (a heel raise on the shank, a rep whose swing stayed inside the thresholds), is
+     a candidate of its own, unless it went one way and stayed there with the detector's
+     swing still out (the way out to a hold: the swing's return is the rep). It joins the
+     rhythm only as part of a chain: as long as the episode before it (within 1.4 x), after
+     a pause of at most 4 episode lengths, with no swing of the detector in between;
+     fidgets at rest vary and come after long still spells.
+  6. Orientation: the gravity direction from a complementary filter (gyroscope integrated,
      pulled towards the accelerometer in ~1 s) or, without a gyroscope, the accelerometer
      low-passed (~0.15 s). The range of motion is the angle between the gravity directions
      at the rest end and at the peak of the rep's swing.
@@ -97,6 +108,33 @@ _G_MHZ = const(259)  # block rate, mHz
 _G_SWING = const(260)  # tick of the last candidate or merged lobe
 _G_MERGED = const(261)  # a second lobe was merged into the last candidate
 _G_T = const(262)  # tick of the last block step
+# Episodes: movements with stillness before and after them (reps done one at a time).
+_G_EX = const(263)  # acceleration averaged over ~150 ms, mg << 4 (x, y, z)
+_G_ACT = const(266)  # activity: |a - that average| summed over the axes, over ~100 ms
+_G_QUIET = const(267)  # tick since which the activity is below _EP_QUIET, -1: moving
+_G_CALM = const(268)  # 1: the last stillness was long enough to bound an episode
+_G_EP = const(269)  # 0: still; 1: an episode bounded by stillness; 2: a longer movement
+# An episode: first and last tick, gravity at its start and the gravity farthest from that
+# (mg << 4, x y z), that distance squared (mg^2).
+_G_EP_T = const(270)
+_G_EP_NB = const(279)  # full swings the detector made during it
+_G_EP_LAST = const(280)  # last tick of the episode before
+_G_EP_LD = const(281)  # duration (ms) of the episode before, 0: none
+_G_SMIN = const(282)  # lowest and highest projection since the last full swing
+_G_SMAX = const(283)
+_G_LEN = const(284)
+# Episodes; activity in mg << 4, summed over the three axes.
+_ACT_MS = const(100)
+_EP_QUIET = const(192)  # below 12 mg: still
+_EP_MOVE = const(384)  # above 24 mg: moving
+_EP_STILL_MS = const(400)  # stillness that bounds an episode
+_EP_MIN_MS = const(500)  # an episode as long as a rep
+_EP_MAX_MS = const(6000)
+_EP_MIN_C = const(1225)  # mg^2: a gravity change of 2 deg (35 mg), above sway
+_EP_LIKE = const(358)  # an episode of a chain lasts within 1.4 x of the one before
+_EP_GAP_X = const(4)  # ... and comes at most 4 of its lengths after it
+_SHORT_LEAD_MS = const(4000)  # a short set's first rep comes within 4 s + 1 interval
+_LOBE_AMP = const(128)  # a swing of a run below 50% of its reps' amplitude is a lobe
 _END_LOW = const(128)  # at a set's end, a return to 50% of the envelope ends a rep
 
 _UNARMED = const(0)
@@ -176,6 +214,7 @@ class RepCounter:
         self._m_mean, self._s_mean = _coef(_MEAN_MS, mhz)
         self._m_env, self._s_env = _coef(_ENV_MS, mhz)
         self._m_grav, self._s_grav = _coef(_GRAV_MS, mhz)
+        self._m_act, self._s_act = _coef(_ACT_MS, mhz)
         self._m_comp, self._s_comp = _coef(_COMP_MS, mhz)
         self._k_cov = _shift_for(_COV_MS * mhz // 1000000)
         self._axis_every = max(1, mhz // (_AXIS_PER_S * 1000))
@@ -187,8 +226,9 @@ class RepCounter:
         self._c_rom = array("i", [0, 0, 0, 0])
         self._c_dps = array("i", [0, 0, 0, 0])
         self._c_end = array("i", [0, 0, 0, 0])
+        self._c_amp = array("i", [0, 0, 0, 0])  # peak to peak of the swing (2 mg)
         # Gait gate: |a|^2 per block (mg^2 / 1024), deviations per candidate, scalars.
-        self._g = array("i", bytes(4 * (_G_T + 1)))
+        self._g = array("i", bytes(4 * _G_LEN))
         self._g[_G_MHZ] = mhz
         self.min_rom_cdeg = min_rom_cdeg
         self.reset()
@@ -233,6 +273,14 @@ class RepCounter:
         self._g[_G_I] = 0
         self._g[_G_WALK] = -1
         self._g[_G_MERGED] = 0
+        self._g[_G_SMIN] = 1 << 29
+        self._g[_G_SMAX] = -(1 << 29)
+        self._g[_G_QUIET] = -1
+        self._g[_G_CALM] = 0
+        self._g[_G_EP] = 0
+        self._g[_G_EP_NB] = 0
+        self._g[_G_EP_LAST] = -(1 << 29)
+        self._g[_G_EP_LD] = 0
         self.reps = 0
         self.partials = 0
         self.rep_lag = 0
@@ -272,7 +320,12 @@ class RepCounter:
         n = self._pending
         regular = self._period == 0 or (self._iv * 256 < self._period * _MAX_RATIO
                                         and self._iv * _MAX_RATIO > self._period * 256)
-        if n >= 2 and not self._run and regular:
+        # Two swings further apart than half the longest gap of a run (6 s) are two
+        # separate movements (shifting in a chair), not a short set. Nor are swings at the
+        # end of a long stretch without reps: a short set starts with its first rep.
+        first = (self._last_t - self._iv * (n - 1) - self._g[_G_T0]) & _TICKS_MASK
+        if (n >= 2 and not self._run and regular and self._iv * 2 <= _MAX_GAP_MS
+                and (self._period or first <= self._iv + _SHORT_LEAD_MS)):
             self._owed += n
         self._pending = 0
         self._have_last = False
@@ -325,6 +378,10 @@ class RepCounter:
             self._l1y = self._l2y = self._my = self._gy = self._rgy = y
             self._l1z = self._l2z = self._mz = self._gz = self._rgz = z
             self._rest_t = self._start_t = g[_G_T0] = t_ms
+            g[_G_EX] = x
+            g[_G_EX + 1] = y
+            g[_G_EX + 2] = z
+            g[_G_ACT] = 0
             self._primed = 1
             return EVENT_NONE
         m = self._m_lp
@@ -375,7 +432,13 @@ class RepCounter:
             self._power_step()
         self._n = n
         p = (self._vx * hx + self._vy * hy + self._vz * hz) >> 8  # 2 mg << 4
+        # Peak to peak of the swing under way: a second lobe is much smaller than a rep.
+        if p < g[_G_SMIN]:
+            g[_G_SMIN] = p
+        if p > g[_G_SMAX]:
+            g[_G_SMAX] = p
         self._track_gravity(x, y, z, wx, wy, wz)
+        episode_event = self._episode(t_ms, x, y, z)
 
         # Envelope: follows a new extreme at once and decays towards the signal, 8 times
         # slower while the signal is in the other half (at rest, between two reps).
@@ -400,9 +463,133 @@ class RepCounter:
         if self._held and ((t_ms - self._last_t) & _TICKS_MASK) * 256 > self._period * _QUIET_X:
             self._owed += self._held  # the rhythm ended quietly: a short set, not a walk
             self._held = 0
+        if event == EVENT_NONE:
+            event = episode_event
         if event == EVENT_NONE and self._owed > 0:
             return self._report()
         return event
+
+    def _episode(self, t_ms: int, x: int, y: int, z: int) -> int:
+        # Tracks movements bounded by stillness (see the module docstring, step 5): the
+        # activity, and for the episode under way its start, its end and the gravity
+        # farthest from the one at its start.
+        g = self._g
+        m = self._m_grav
+        s = self._s_grav
+        ex = g[_G_EX]
+        ey = g[_G_EX + 1]
+        ez = g[_G_EX + 2]
+        ex += ((x - ex) * m) >> s
+        ey += ((y - ey) * m) >> s
+        ez += ((z - ez) * m) >> s
+        g[_G_EX] = ex
+        g[_G_EX + 1] = ey
+        g[_G_EX + 2] = ez
+        act = g[_G_ACT]
+        act += ((abs(x - ex) + abs(y - ey) + abs(z - ez) - act) * self._m_act) >> self._s_act
+        g[_G_ACT] = act
+        ep = g[_G_EP]
+        if ep == 1:
+            c = self._dist2(_G_EP_T + 2)
+            if c > g[_G_EP_T + 8]:
+                g[_G_EP_T + 8] = c
+                g[_G_EP_T + 5] = self._gx
+                g[_G_EP_T + 6] = self._gy
+                g[_G_EP_T + 7] = self._gz
+            if (t_ms - g[_G_EP_T]) & _TICKS_MASK > _EP_MAX_MS:
+                g[_G_EP] = 2  # longer than a rep: a bout of reps, the detector counts them
+        if act < _EP_QUIET:
+            q = g[_G_QUIET]
+            if q < 0:
+                g[_G_QUIET] = t_ms
+                return EVENT_NONE
+            if (t_ms - q) & _TICKS_MASK < _EP_STILL_MS:
+                return EVENT_NONE
+            g[_G_CALM] = 1
+            if ep:
+                g[_G_EP] = 0
+                if ep == 1:
+                    g[_G_EP_T + 1] = q
+                    return self._episode_end()
+            return EVENT_NONE
+        g[_G_QUIET] = -1
+        if act >= _EP_MOVE and ep == 0:
+            if g[_G_CALM]:
+                g[_G_EP] = 1
+                g[_G_EP_T] = t_ms
+                g[_G_EP_T + 2] = g[_G_EP_T + 5] = self._gx
+                g[_G_EP_T + 3] = g[_G_EP_T + 6] = self._gy
+                g[_G_EP_T + 4] = g[_G_EP_T + 7] = self._gz
+                g[_G_EP_T + 8] = 0
+                g[_G_EP_NB] = 0
+            else:
+                g[_G_EP] = 2  # no stillness before it: not an episode
+            g[_G_CALM] = 0
+        return EVENT_NONE
+
+    def _dist2(self, at: int) -> int:
+        # Squared distance, mg^2, of the gravity now from the one stored at g[at].
+        g = self._g
+        dx = (self._gx - g[at]) >> _FRAC
+        dy = (self._gy - g[at + 1]) >> _FRAC
+        dz = (self._gz - g[at + 2]) >> _FRAC
+        return dx * dx + dy * dy + dz * dz
+
+    def _episode_end(self) -> int:
+        # Once per episode, not per sample: may allocate.
+        g = self._g
+        t0 = g[_G_EP_T]
+        t1 = g[_G_EP_T + 1]
+        dur = (t1 - t0) & _TICKS_MASK
+        ld = g[_G_EP_LD]
+        gap = (t0 - g[_G_EP_LAST]) & _TICKS_MASK
+        g[_G_EP_LD] = dur
+        g[_G_EP_LAST] = t1
+        c = g[_G_EP_T + 8]
+        if g[_G_EP_NB] or dur < _EP_MIN_MS or dur > _EP_MAX_MS or c <= _EP_MIN_C:
+            return EVENT_NONE  # the detector saw its swing, or not a rep's movement
+        if self._state == _OUT and self._dist2(_G_EP_T + 2) * 4 > c * 3:
+            # It went one way and stayed there with the detector's swing out: the way out
+            # to a hold, whose return the detector will count.
+            return EVENT_NONE
+        if (ld and (gap > dur * _EP_GAP_X or dur * 256 > ld * _EP_LIKE
+                   or ld * 256 > dur * _EP_LIKE)) or (
+                       self._have_last and (t0 - self._last_t) & _TICKS_MASK < gap):
+            # Reps done one at a time come as a chain of episodes that take about as long
+            # as each other, after pauses about as long as themselves. Fidgets at rest vary
+            # and come after long still spells; the detector's swings between episodes
+            # belong to other movements. Only the detector counts this one.
+            return EVENT_NONE
+        return self._episode_rep(_G_EP_T)
+
+    def _episode_rep(self, at: int) -> int:
+        # The episode at g[at] as a candidate: from its start to its end, range of motion
+        # from the gravity at its start to the one farthest from it.
+        self._episode_extent(at)
+        if self._state == _OUT:
+            # The detector's swing is this rep's: it must not come back as another one.
+            self._state = _REST
+            self._qmin = 1 << 28
+        return self._candidate(self._g[at + 1], False)
+
+    def _episode_extent(self, at: int) -> None:
+        g = self._g
+        self._start_t = g[at]
+        self._rgx = g[at + 2]
+        self._rgy = g[at + 3]
+        self._rgz = g[at + 4]
+        self._pgx = g[at + 5]
+        self._pgy = g[at + 6]
+        self._pgz = g[at + 7]
+        self._speed2 = 0
+
+    def _swing(self, t_ms: int, partial: bool) -> int:
+        # A swing of the detector; the episode running notes that it saw one. A partial
+        # one that the rhythm takes as a partial rep is the episode's verdict too.
+        e = self._candidate(t_ms, partial)
+        if not partial or e == EVENT_PARTIAL:
+            self._g[_G_EP_NB] += 1
+        return e
 
     def _power_step(self) -> None:
         # One power iteration v <- C v / |C v| in Q12; every few samples, not per sample.
@@ -512,7 +699,7 @@ class RepCounter:
             self._qmin = q
             self._rest_t = t_ms
             self._partial = False
-            return self._candidate(t_ms, False)
+            return self._swing(t_ms, False)
         if st == _REST:
             if q <= self._qmin or q * 256 < rng * _LOW:
                 if q <= self._qmin:  # <=: at rest while the envelope follows the signal
@@ -523,7 +710,7 @@ class RepCounter:
                 self._rest_t = t_ms
                 if self._partial and q * 256 < rng * _LOW:
                     self._partial = False
-                    return self._candidate(t_ms, True)
+                    return self._swing(t_ms, True)
                 return EVENT_NONE
             if q * 256 > rng * _HIGH:
                 self._go_out(t_ms, q)
@@ -569,6 +756,11 @@ class RepCounter:
         # Once per swing, never per sample: may allocate.
         duration = (t_ms - self._start_t) & _TICKS_MASK
         g = self._g
+        amp = 0
+        if not partial and g[_G_SMAX] >= g[_G_SMIN]:
+            amp = (g[_G_SMAX] - g[_G_SMIN]) >> _FRAC  # 2 mg
+            g[_G_SMIN] = 1 << 29  # the next block starts the next swing's range
+            g[_G_SMAX] = -(1 << 29)
         if partial:
             if self._held and (t_ms - g[_G_SWING]) & _TICKS_MASK < _MIN_PERIOD_MS:
                 # Soon after a candidate of a run not yet confirmed: a smaller second lobe
@@ -617,6 +809,7 @@ class RepCounter:
         self._c_rom[i] = rom
         self._c_dps[i] = dps
         self._c_end[i] = t_ms
+        self._c_amp[i] = amp
         self._head = (i + 1) & 3
         if not self._have_last:
             self._have_last = True
@@ -630,6 +823,11 @@ class RepCounter:
                 return EVENT_NONE
             if iv * 256 < self._period * _MIN_SPLIT:
                 self._head = i  # a split swing: forget it
+                return EVENT_NONE
+            if iv < self._period and amp * 256 < self._amp_ref(i) * _LOBE_AMP:
+                # Sooner than the next rep is due and much smaller than the run's reps: the
+                # lesser lobe of a slow rep (a squat or a press at the wrist), not a rep.
+                self._head = i
                 return EVENT_NONE
             self._last_t = t_ms
             if iv * 256 > self._period * _GAP_X:
@@ -664,6 +862,18 @@ class RepCounter:
         self._held = self._pending
         self._pending = 0
         return EVENT_NONE
+
+    def _amp_ref(self, i: int) -> int:
+        # The run's rep amplitude: the median of the last three candidates' swings, so one
+        # lobe that slipped in, or one big swing (the bar lifted into place), does not move it.
+        a = self._c_amp[(i - 1) & 3]
+        b = self._c_amp[(i - 2) & 3]
+        c = self._c_amp[(i - 3) & 3]
+        if a > b:
+            a, b = b, a
+        if b > c:
+            b = c
+        return a if a > b else b
 
     def _walking(self, t_ms: int, iv: int) -> bool:
         # The gait gate: a walking verdict now, or one in the last _GAIT_HOLD_MS.
