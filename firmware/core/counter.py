@@ -765,8 +765,13 @@ class RepCounter:
             if self._held and (t_ms - g[_G_SWING]) & _TICKS_MASK < _MIN_PERIOD_MS:
                 # Soon after a candidate of a run not yet confirmed: a smaller second lobe
                 # of its rep, merged like a full one. One soon after that lobe, or one the
-                # gait gate calls a walk, is a step and casts doubt on the run.
-                if g[_G_MERGED] or self._walking(t_ms, (t_ms - self._last_t) & _TICKS_MASK):
+                # gait gate calls a walk, is a step and casts doubt on the run; not inside
+                # a movement that began after a still spell and is still as short as a rep
+                # (a heel's landing shakes a rep done one at a time).
+                if g[_G_MERGED] and g[_G_EP] == 1:
+                    g[_G_SWING] = t_ms
+                elif g[_G_MERGED] or self._walking(
+                        t_ms, (t_ms - self._last_t) & _TICKS_MASK):
                     self._end_run(t_ms)
                 else:
                     g[_G_MERGED] = 1
