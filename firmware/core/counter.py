@@ -35,8 +35,12 @@ Method (generic mode: no exercise, axis or placement assumed):
      than 1.6 s after the previous one, the normalised autocorrelation of |a| over the
      last two intervals is taken at half the interval (0.85, 1, 1.15 x). A stride holds two
      steps, so a walk's |a| repeats there (above 0.3, and 0.3 above its value at a quarter
-     of the interval, where the steps are out of phase); reps do not. Then every candidate
-     of the next 4 s ends the run and is not counted.
+     of the interval, where the steps are out of phase); reps do not. On the shank the
+     leg's own swing and heel strike dominate |a| and the other leg's step shows faintly:
+     there |a| need only be above 0 at half the interval (with the same 0.3 above its value
+     at a quarter) if it repeats at the full interval, the stride (above 0.45 from one
+     interval to the one before). Then every candidate of the next 4 s ends the run and is
+     not counted.
   5. Episodes: reps done one at a time, with a pause after each, are movements bounded by
      stillness (the acceleration within 12 mg of its ~150 ms mean for 0.4 s). An episode
      0.5-6 s long that turned the limb by 3 deg or more, in which the detector saw no full
@@ -97,6 +101,7 @@ _GAIT_N = const(128)  # ring of |a|^2, one entry per block step
 _GAIT_MAX_T = const(1600)  # swings slower than this are not strides
 _GAIT_R = const(77)  # autocorrelation (1/256) at half the interval above 0.3: walking
 _GAIT_PEAK = const(77)  # ... and 0.3 above that at a quarter of it (half a step)
+_GAIT_STRIDE = const(115)  # or only the latter, above 0, and above 0.45 at the full interval
 _GAIT_HOLD_MS = const(4000)  # candidates this long after a walking verdict are steps
 # Its state lives in one array (few instance attributes keep MicroPython's lookups fast):
 # the |a|^2 ring, the deviations of a window (scratch), then these scalars.
@@ -191,6 +196,50 @@ def _shift_for(samples: int) -> int:
     while (1 << (k + 1)) * 3 <= samples * 4:
         k += 1
     return k
+
+
+def _deviations(g, n: int) -> None:
+    # The last n |a|^2, newest first, minus their mean, scaled to |dev| < 512.
+    j = g[_G_I]
+    tot = 0
+    lo = hi = g[(j - 1) & (_GAIT_N - 1)]
+    for k in range(_G_DEV, _G_DEV + n):
+        j = (j - 1) & (_GAIT_N - 1)
+        v = g[j]
+        g[k] = v
+        tot += v
+        if v > hi:
+            hi = v
+        elif v < lo:
+            lo = v
+    m = tot // n
+    sh = 0
+    while ((hi - lo) >> sh) >= 512:
+        sh += 1
+    for k in range(_G_DEV, _G_DEV + n):
+        g[k] = (g[k] - m) >> sh
+
+
+def _dist2(g, at: int, x: int, y: int, z: int) -> int:
+    # Squared distance, mg^2, of the gravity (x, y, z), mg << 4, from the one at g[at].
+    dx = (x - g[at]) >> _FRAC
+    dy = (y - g[at + 1]) >> _FRAC
+    dz = (z - g[at + 2]) >> _FRAC
+    return dx * dx + dy * dy + dz * dz
+
+
+def _median_before(ring, i: int) -> int:
+    # The median of the three entries before ring[i] (a ring of 4): the run's rep amplitude,
+    # which one lobe that slipped in, or one big swing (the bar lifted into place), does not
+    # move.
+    a = ring[(i - 1) & 3]
+    b = ring[(i - 2) & 3]
+    c = ring[(i - 3) & 3]
+    if a > b:
+        a, b = b, a
+    if b > c:
+        b = c
+    return a if a > b else b
 
 
 class RepCounter:
@@ -490,7 +539,7 @@ class RepCounter:
         g[_G_ACT] = act
         ep = g[_G_EP]
         if ep == 1:
-            c = self._dist2(_G_EP_T + 2)
+            c = _dist2(g, _G_EP_T + 2, self._gx, self._gy, self._gz)
             if c > g[_G_EP_T + 8]:
                 g[_G_EP_T + 8] = c
                 g[_G_EP_T + 5] = self._gx
@@ -527,14 +576,6 @@ class RepCounter:
             g[_G_CALM] = 0
         return EVENT_NONE
 
-    def _dist2(self, at: int) -> int:
-        # Squared distance, mg^2, of the gravity now from the one stored at g[at].
-        g = self._g
-        dx = (self._gx - g[at]) >> _FRAC
-        dy = (self._gy - g[at + 1]) >> _FRAC
-        dz = (self._gz - g[at + 2]) >> _FRAC
-        return dx * dx + dy * dy + dz * dz
-
     def _episode_end(self) -> int:
         # Once per episode, not per sample: may allocate.
         g = self._g
@@ -548,7 +589,7 @@ class RepCounter:
         c = g[_G_EP_T + 8]
         if g[_G_EP_NB] or dur < _EP_MIN_MS or dur > _EP_MAX_MS or c <= _EP_MIN_C:
             return EVENT_NONE  # the detector saw its swing, or not a rep's movement
-        if self._state == _OUT and self._dist2(_G_EP_T + 2) * 4 > c * 3:
+        if self._state == _OUT and _dist2(g, _G_EP_T + 2, self._gx, self._gy, self._gz) * 4 > c * 3:
             # It went one way and stayed there with the detector's swing out: the way out
             # to a hold, whose return the detector will count.
             return EVENT_NONE
@@ -560,28 +601,21 @@ class RepCounter:
             # and come after long still spells; the detector's swings between episodes
             # belong to other movements. Only the detector counts this one.
             return EVENT_NONE
-        return self._episode_rep(_G_EP_T)
-
-    def _episode_rep(self, at: int) -> int:
-        # The episode at g[at] as a candidate: from its start to its end, range of motion
-        # from the gravity at its start to the one farthest from it.
-        self._episode_extent(at)
+        # The episode as a candidate: from its start to its end, range of motion from the
+        # gravity at its start to the one farthest from it.
+        self._start_t = t0
+        self._rgx = g[_G_EP_T + 2]
+        self._rgy = g[_G_EP_T + 3]
+        self._rgz = g[_G_EP_T + 4]
+        self._pgx = g[_G_EP_T + 5]
+        self._pgy = g[_G_EP_T + 6]
+        self._pgz = g[_G_EP_T + 7]
+        self._speed2 = 0
         if self._state == _OUT:
             # The detector's swing is this rep's: it must not come back as another one.
             self._state = _REST
             self._qmin = 1 << 28
-        return self._candidate(self._g[at + 1], False)
-
-    def _episode_extent(self, at: int) -> None:
-        g = self._g
-        self._start_t = g[at]
-        self._rgx = g[at + 2]
-        self._rgy = g[at + 3]
-        self._rgz = g[at + 4]
-        self._pgx = g[at + 5]
-        self._pgy = g[at + 6]
-        self._pgz = g[at + 7]
-        self._speed2 = 0
+        return self._candidate(t1, False)
 
     def _swing(self, t_ms: int, partial: bool) -> int:
         # A swing of the detector; the episode running notes that it saw one. A partial
@@ -829,7 +863,7 @@ class RepCounter:
             if iv * 256 < self._period * _MIN_SPLIT:
                 self._head = i  # a split swing: forget it
                 return EVENT_NONE
-            if iv < self._period and amp * 256 < self._amp_ref(i) * _LOBE_AMP:
+            if iv < self._period and amp * 256 < _median_before(self._c_amp, i) * _LOBE_AMP:
                 # Sooner than the next rep is due and much smaller than the run's reps: the
                 # lesser lobe of a slow rep (a squat or a press at the wrist), not a rep.
                 self._head = i
@@ -868,18 +902,6 @@ class RepCounter:
         self._pending = 0
         return EVENT_NONE
 
-    def _amp_ref(self, i: int) -> int:
-        # The run's rep amplitude: the median of the last three candidates' swings, so one
-        # lobe that slipped in, or one big swing (the bar lifted into place), does not move it.
-        a = self._c_amp[(i - 1) & 3]
-        b = self._c_amp[(i - 2) & 3]
-        c = self._c_amp[(i - 3) & 3]
-        if a > b:
-            a, b = b, a
-        if b > c:
-            b = c
-        return a if a > b else b
-
     def _walking(self, t_ms: int, iv: int) -> bool:
         # The gait gate: a walking verdict now, or one in the last _GAIT_HOLD_MS.
         g = self._g
@@ -907,26 +929,7 @@ class RepCounter:
             w = filled - lmax
         if w < 8 or lagc < 200:
             return False
-        n = w + lmax
-        # Deviations from the mean, newest first, scaled to |dev| < 512.
-        j = g[_G_I]
-        tot = 0
-        lo = hi = g[(j - 1) & (_GAIT_N - 1)]
-        for k in range(_G_DEV, _G_DEV + n):
-            j = (j - 1) & (_GAIT_N - 1)
-            v = g[j]
-            g[k] = v
-            tot += v
-            if v > hi:
-                hi = v
-            elif v < lo:
-                lo = v
-        m = tot // n
-        sh = 0
-        while ((hi - lo) >> sh) >= 512:
-            sh += 1
-        for k in range(_G_DEV, _G_DEV + n):
-            g[k] = (g[k] - m) >> sh
+        _deviations(self._g, w + lmax)
         # Walking: a peak at half the interval, above 0.3 and above the value at a quarter
         # of it (half a step: |a| out of phase). A smooth rep decays from lag 0 instead.
         best = -256
@@ -934,7 +937,21 @@ class RepCounter:
             r = self._corr(w, lag)
             if r > best:
                 best = r
-        return best > _GAIT_R and best > self._corr(w, (lagc + 100) // 200) + _GAIT_PEAK
+        if best <= 0 or best <= self._corr(w, (lagc + 100) // 200) + _GAIT_PEAK:
+            return False
+        if best > _GAIT_R:
+            return True
+        # The shank: the leg's own swing and heel strike dominate |a| and the other leg's
+        # step shows only faintly, so |a| is not much alike at half the interval; but it is
+        # still more alike there than at a quarter of it (above) and not out of phase there
+        # (as with an arm's fast raise: one |a| bump per rep), and it repeats at the full
+        # interval, stride after stride. Reps on the shank are smooth: they move |a| little
+        # and irregularly.
+        lag = (lagc + 25) // 50  # the last interval against the one before
+        if lag < 8 or lag * 2 > filled:
+            return False
+        _deviations(self._g, lag * 2)
+        return self._corr(lag, lag) > _GAIT_STRIDE
 
     def _corr(self, w: int, lag: int) -> int:
         # Normalised autocorrelation of the deviations at `lag`, in 1/256.
