@@ -24,7 +24,8 @@ Model
    samples actually delivered (after clock error, jitter and dropouts).
 
 Ground truth: ``rep_starts`` and ``rep_times`` (completion) of every rep. Rest (posture
-sway and fidgets) and walking (~1.8 steps/s) are synthesized with ``reps == 0``.
+sway and fidgets) and walking (95-125 steps/min, gait-phase leg and arm curves, heel
+strikes) are synthesized with ``reps == 0``.
 
 Example::
 

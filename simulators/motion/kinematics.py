@@ -10,6 +10,7 @@ difference of the position. The world ``z`` axis points up; gravity is ``(0, 0, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
@@ -59,21 +60,25 @@ _IMPACT_TAU_S = 0.025
 _IMPACT_HZ = 10.0
 
 
-def impact_kernel(s: np.ndarray) -> np.ndarray:
-    """Damped ~10 Hz ringing after a contact at ``s = 0`` (0 before; C2 at the onset)."""
+def impact_kernel(
+    s: np.ndarray, tau_s: float = _IMPACT_TAU_S, hz: float = _IMPACT_HZ
+) -> np.ndarray:
+    """Damped ringing (``hz``, decay ``tau_s``) after a contact at ``s = 0`` (0 before; C2)."""
     s = np.maximum(np.asarray(s, dtype=float), 0.0)
-    x = s / _IMPACT_TAU_S
-    return x**2 * np.exp(-x) * np.sin(2 * np.pi * _IMPACT_HZ * s)
+    x = s / tau_s
+    return x**2 * np.exp(-x) * np.sin(2 * np.pi * hz * s)
 
 
-def _kernel_peaks() -> tuple[float, float]:
-    s = np.linspace(0.0, 0.5, 50001)
-    k = impact_kernel(s)
+@lru_cache(maxsize=8)
+def kernel_peaks(tau_s: float = _IMPACT_TAU_S, hz: float = _IMPACT_HZ) -> tuple[float, float]:
+    """Peak |first| and |second| time derivative of :func:`impact_kernel` (for scaling)."""
+    s = np.linspace(0.0, 20.0 * tau_s, 50001)
+    k = impact_kernel(s, tau_s, hz)
     d1 = np.gradient(k, s)
     return float(np.max(np.abs(d1))), float(np.max(np.abs(np.gradient(d1, s))))
 
 
-_IMPACT_PEAK_RATE, _IMPACT_PEAK_ACC = _kernel_peaks()
+_IMPACT_PEAK_RATE, _IMPACT_PEAK_ACC = kernel_peaks()
 
 
 def mirror_rotation(r: Rotation) -> Rotation:
@@ -312,59 +317,192 @@ class RestTrajectory:
         return self._state(t)[1]
 
 
+# --------------------------------------------------------------------------- walking
+#
+# Sagittal angles from vertical of the sensed (left) leg's thigh and shank over one stride,
+# from its heel strike (phase 0) to the next, for a stance phase of 60 % of the stride
+# (normal gait, after Winter's and Perry's normative curves). Degrees; positive = distal end
+# forward (hip flexion). Thigh: ~+25 at heel strike, extends steadily through stance to
+# ~-11 just before toe-off, swings forward to ~+29 in late swing (range ~40). Shank: ~+22 at
+# heel strike, rotates slowly backward over the planted foot, fast backward as the heel rises
+# and the knee bends, ~-48 early in swing, then fast forward (peak ~340 deg/s at a 1.1 s
+# stride) to land again (range ~70). The knee (thigh - shank) thus flexes ~15 deg in loading
+# response, ~6 in mid-stance, ~31 at toe-off and ~55 in mid-swing. Between foot-flat (8 %)
+# and heel-off (45 %) the leg's sweep is nearly linear in time, so the planted ankle stays
+# put while the pelvis moves on at a constant speed.
+_REF_STANCE = 0.60
+_FOOT_FLAT = (0.08, 0.45)
+_THIGH_KNOTS = (
+    (0.00, 25.0), (0.04, 24.5), (0.08, 22.5), (0.25, 8.7), (0.45, -7.5), (0.53, -11.0),
+    (0.58, -10.0), (0.63, -5.0), (0.73, 11.0), (0.85, 29.0), (0.93, 27.5),
+)
+_SHANK_KNOTS = (
+    (0.00, 22.0), (0.04, 13.0), (0.08, 7.0), (0.25, -2.4), (0.45, -13.5), (0.52, -22.0),
+    (0.57, -33.0), (0.62, -43.0), (0.68, -48.0), (0.73, -44.0), (0.80, -22.0), (0.87, 2.0),
+    (0.93, 17.0), (0.97, 22.0),
+)
+# heel strikes and ground contact: the sensed leg's own impact travels up the tibia (braking
+# the forward swing, mostly along the leg), sharp and high-frequency; the other foot's only
+# reaches the sensor through the pelvis and the standing leg, attenuated and duller, and the
+# arms only get the trunk's version of both
+_HEEL_TAU_S, _HEEL_HZ = 0.010, 16.0
+_TRUNK_TAU_S, _TRUNK_HZ = 0.025, 10.0
+_HEEL_DIRECTION = np.array([-0.35, 0.0, 0.94]) / np.hypot(0.35, 0.94)
+_HIP_OFFSET_M = 0.09  # half the hip width: pelvic yaw swings the hip joint forward and back
+_SHOULDER_M = (0.0, 0.18, 0.50)  # shoulder relative to the pelvis centre
+_THIGH_M, _SHANK_M, _UPPER_ARM_M = 0.45, 0.43, 0.30  # hip-knee, knee-ankle, shoulder-elbow
+_LEG_LEVERS = {"thigh": (0.06, 0.0, -0.20), "shank": (0.04, 0.0, -0.20)}
+_ARM_LEVERS = {  # from the shoulder (upper arm) or the elbow (forearm, wrist)
+    "upper_arm": (0.0, 0.05, -0.15),
+    "forearm": (0.0, 0.04, -0.12),
+    "wrist": (0.0, 0.03, -0.25),
+}
+_SAGITTAL_AXIS = np.array([0.0, -1.0, 0.0])  # positive rotation = flexion (distal end forward)
+_UP = np.array([0.0, 0.0, 1.0])
+
+
+def _warp_phase(p: np.ndarray, stance: float) -> np.ndarray:
+    """Map reference gait phases (stance 60 %) to a gait with stance fraction ``stance``."""
+    return np.where(
+        p <= _REF_STANCE,
+        p * stance / _REF_STANCE,
+        stance + (p - _REF_STANCE) * (1.0 - stance) / (1.0 - _REF_STANCE),
+    )
+
+
+def _warp_knots(knots: tuple[tuple[float, float], ...], stance: float) -> CubicSpline:
+    """Periodic C2 spline of a segment-angle curve, its stance part stretched to ``stance``."""
+    p = _warp_phase(np.array([k[0] for k in knots]), stance)
+    v = np.array([k[1] for k in knots])
+    return CubicSpline(np.append(p, 1.0), np.append(v, v[0]), bc_type="periodic")
+
+
 @dataclass(frozen=True)
 class GaitParams:
-    """Parameters of steady walking (angles in degrees, lengths in metres)."""
+    """One person's steady walking (angles in degrees, lengths in metres).
 
-    step_hz: float
-    step_length_m: float
-    thigh_amp_deg: float
-    shank_amp_deg: float
+    Attributes:
+        stance_fraction: share of the stride the sensed foot is on the ground (~0.6).
+        thigh_scale, shank_scale: multiply the normative thigh and shank curves (longer
+            steps need larger excursions; the walking speed follows from them, see
+            :attr:`WalkingTrajectory.speed_m_s`).
+        arm_amp_deg: half range of the shoulder's flexion/extension swing.
+        elbow_gain: elbow flexion per degree of shoulder swing (the forearm swings further
+            than the upper arm and bends as it comes forward).
+        elbow_deg: elbow flexion of the hanging arm.
+        bounce_m: half range of the pelvis's vertical oscillation.
+        pelvis_yaw_deg: half range of the pelvis's (legs) and, in counter-phase, the
+            thorax's (arms) rotation about the vertical.
+        ramp_s: walking starts and stops smoothly over this time.
+    """
+
+    stance_fraction: float
+    thigh_scale: float
+    shank_scale: float
     arm_amp_deg: float
+    elbow_gain: float
+    elbow_deg: float
     bounce_m: float
-    impact_m: float
+    pelvis_yaw_deg: float
     ramp_s: float
 
 
-_WALK_IMPACT_GAIN = {"thigh": 1.0, "shank": 1.5}  # arms: 0.3 (damped by the trunk and shoulder)
+@dataclass(frozen=True)
+class Strides:
+    """Stride-to-stride variation: one entry per stride of the sensed leg.
 
-_ARM_LEVERS = {
-    "wrist": (0.0, 0.03, -0.58),
-    "forearm": (0.0, 0.04, -0.42),
-    "upper_arm": (0.0, 0.05, -0.15),
-}
+    Attributes:
+        heel_strikes_s: times of the sensed foot's heel strikes (strictly increasing; they
+            must cover the walk with at least one stride to spare at both ends).
+        amplitude: multiplier of the joint excursions of each stride.
+        own_impact_g: peak of the sensed foot's heel-strike transient at the sensor (g).
+        other_impact_g: the same for the other foot's heel strike half a stride later.
+    """
+
+    heel_strikes_s: np.ndarray
+    amplitude: np.ndarray
+    own_impact_g: np.ndarray
+    other_impact_g: np.ndarray
+
+    def __post_init__(self) -> None:
+        """Check the lengths and the ordering."""
+        n = len(self.heel_strikes_s)
+        if n < 3 or np.any(np.diff(self.heel_strikes_s) <= 0):
+            raise ValueError("need at least 3 strictly increasing heel strikes")
+        for name in ("amplitude", "own_impact_g", "other_impact_g"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"{name} needs one entry per stride")
 
 
 class WalkingTrajectory:
     """Level walking on a straight line, starting and stopping smoothly.
 
-    The stride (two steps) drives the limbs: thigh and shank swing in the sagittal plane
-    (with a knee lag), arms swing in antiphase with the ipsilateral leg. The pelvis carries
-    the forward progression, a vertical bounce at the step frequency, a lateral sway at the
-    stride frequency and a damped heel-strike transient at every step.
+    A C2 gait phase (stride count) runs through the heel-strike times, so strides differ
+    slightly in length. The legs follow the normative hip and knee curves (stance about 60 %
+    of the stride, a quiet backward rotation of the shank in stance, a fast forward swing);
+    the arms swing in antiphase with the ipsilateral leg, the forearm further than the upper
+    arm. The pelvis carries the forward progression, a vertical bounce at the step frequency
+    (lowest just after each heel strike), a lateral sway and a small yaw at the stride
+    frequency. Each heel strike adds a damped transient at the sensor: sharp and strong for
+    the sensed leg's own foot, faint for the other foot and at the arms.
     """
 
     def __init__(
         self,
         placement: str,
         gait: GaitParams,
+        strides: Strides,
         duration_s: float,
-        phase_noise: SmoothNoise,
         wobble: SmoothNoise | None,
         wobble_rad: float,
         mirrored: bool,
     ) -> None:
         """Set up a walk of ``duration_s`` seconds for a sensor on ``placement``."""
-        if placement not in ("thigh", "shank", *_ARM_LEVERS):
+        if placement not in (*_LEG_LEVERS, *_ARM_LEVERS):
             raise ValueError(f"unknown placement {placement!r}")
         self.placement = placement
         self.gait = gait
+        self.strides = strides
         self._T = duration_s
         self._ramp = min(gait.ramp_s, duration_s / 2.0)
-        self._phase_noise = phase_noise
         self._wobble = wobble
         self._wobble_rad = wobble_rad
         self._mirrored = mirrored
+        hs = strides.heel_strikes_s
+        self._phase = CubicSpline(hs, np.arange(len(hs), dtype=float))
+        self._amp = CubicSpline(np.arange(len(hs), dtype=float), strides.amplitude)
+        self._thigh = _warp_knots(_THIGH_KNOTS, gait.stance_fraction)
+        self._shank = _warp_knots(_SHANK_KNOTS, gait.stance_fraction)
+        self.speed_m_s = self._foot_flat_speed()
+        self._impacts = self._impact_events()
+
+    @property
+    def stride_s(self) -> float:
+        """Mean stride duration."""
+        return float(np.mean(np.diff(self.strides.heel_strikes_s)))
+
+    def _foot_flat_speed(self) -> float:
+        """Walking speed that keeps the planted ankle still, on average, while the foot is flat.
+
+        Deriving it from the leg's sweep (rather than drawing it) keeps the pelvis, thigh and
+        shank consistent: the stance foot neither skates forward nor slides back.
+        """
+        g = self.gait
+        p = _warp_phase(np.array(_FOOT_FLAT), g.stance_fraction)
+        ankle = _THIGH_M * np.sin(np.radians(g.thigh_scale * self._thigh(p))) + _SHANK_M * np.sin(
+            np.radians(g.shank_scale * self._shank(p)))
+        return float(ankle[0] - ankle[1]) / (float(p[1] - p[0]) * self.stride_s)
+
+    def _impact_events(self) -> tuple[np.ndarray, np.ndarray]:
+        """Times and peak accelerations (g) of all heel strikes, faded in/out with the walk."""
+        st = self.strides
+        hs = st.heel_strikes_s
+        other = 0.5 * (hs[:-1] + hs[1:])  # the other foot lands half a stride later
+        times = np.concatenate([hs, other])
+        peaks = np.concatenate([st.own_impact_g, st.other_impact_g[:-1]])
+        order = np.argsort(times)
+        times, peaks = times[order], peaks[order]
+        return times, peaks * self._envelope(times)
 
     def _envelope(self, t: np.ndarray) -> np.ndarray:
         r = self._ramp
@@ -378,45 +516,83 @@ class WalkingTrajectory:
         d = np.where(late, d + r * (min_jerk_integral(1.0) - min_jerk_integral((T - t) / r)), d)
         return d
 
-    def _phase(self, t: np.ndarray) -> np.ndarray:
-        g = self.gait
-        return np.pi * g.step_hz * t + 0.15 * self._phase_noise(t)[:, 0]
+    def _impact(self, t: np.ndarray) -> np.ndarray:
+        """Sum of the two most recent heel-strike transients, in g, shape (n,)."""
+        times, peaks = self._impacts
+        leg = self.placement in _LEG_LEVERS
+        tau, hz = (_HEEL_TAU_S, _HEEL_HZ) if leg else (_TRUNK_TAU_S, _TRUNK_HZ)
+        out = np.zeros(t.shape)
+        last = np.searchsorted(times, t, side="right") - 1
+        for j in (last, last - 1):
+            ok = j >= 0
+            jj = j[ok]
+            out[ok] += peaks[jj] * impact_kernel(t[ok] - times[jj], tau, hz)
+        return out / kernel_peaks(tau, hz)[1]
 
-    def _state(self, t: np.ndarray) -> tuple[Rotation, np.ndarray]:
+    def _pelvis(self, t: np.ndarray, p: np.ndarray, env: np.ndarray) -> np.ndarray:
+        """Pelvis centre: progression, sway towards the stance leg, bounce (m)."""
         g = self.gait
-        env = self._envelope(t)
-        phi = self._phase(t)  # stride phase (rad): one stride = two steps
-        fwd = np.array([0.0, -1.0, 0.0])
-        hip_rad = np.radians(g.thigh_amp_deg) * env * (np.sin(phi) + 0.15 * np.sin(2 * phi) + 0.2)
-        thigh = Rotation.from_rotvec(np.outer(hip_rad, fwd))
-        # pelvis: forward progression, vertical bounce, lateral sway, heel-strike transients
-        step_period = 1.0 / g.step_hz
-        s = np.mod(2.0 * phi / (2 * np.pi), 1.0) * step_period  # time since the last strike
-        tau = 0.03
-        impact = (s / tau) ** 2 * np.exp(-s / tau) * np.sin(2 * np.pi * 9.0 * s)
-        impact *= _WALK_IMPACT_GAIN.get(self.placement, 0.3)
-        pelvis = np.stack(
+        return np.stack(
             [
-                g.step_hz * g.step_length_m * self._distance(t),
-                0.02 * env * np.sin(phi),
-                -g.bounce_m * env * np.cos(2 * phi) - g.impact_m * env * impact,
+                self.speed_m_s * self._distance(t),
+                0.02 * env * np.sin(2 * np.pi * p),
+                # lowest in double support just after each heel strike, highest mid-stance
+                -g.bounce_m * env * np.cos(4 * np.pi * (p - 0.05)),
             ],
             axis=1,
         )
+
+    def _sagittal(self, angle_deg: np.ndarray) -> Rotation:
+        return Rotation.from_rotvec(np.outer(np.radians(angle_deg), _SAGITTAL_AXIS))
+
+    def _yaw(self, angle_deg: np.ndarray) -> Rotation:
+        return Rotation.from_rotvec(np.outer(np.radians(angle_deg), _UP))
+
+    def _leg(self, p: np.ndarray, scale: np.ndarray, pelvis: np.ndarray
+             ) -> tuple[Rotation, np.ndarray]:
+        g = self.gait
+        frac = np.mod(p, 1.0)
+        # the sensed hip is furthest forward when its foot lands
+        yaw = self._yaw(-scale * g.pelvis_yaw_deg * np.cos(2 * np.pi * p))
+        thigh = yaw * self._sagittal(scale * g.thigh_scale * self._thigh(frac))
+        hip_joint = pelvis + yaw.apply([0.0, _HIP_OFFSET_M, 0.0])
         if self.placement == "thigh":
-            rot = thigh
-            pos = pelvis + rot.apply([0.06, 0.0, -0.20])
-        elif self.placement == "shank":
-            knee_rad = np.radians(g.shank_amp_deg) * env * (
-                np.sin(phi - 0.9) + 0.35 * np.sin(2 * phi - 0.9)
-            )
-            rot = Rotation.from_rotvec(np.outer(knee_rad, fwd))
-            knee = pelvis + thigh.apply([0.0, 0.0, -0.45])
-            pos = knee + rot.apply([0.04, 0.0, -0.20])
+            return thigh, hip_joint + thigh.apply(_LEG_LEVERS["thigh"])
+        shank = yaw * self._sagittal(scale * g.shank_scale * self._shank(frac))
+        knee = hip_joint + thigh.apply([0.0, 0.0, -_THIGH_M])
+        return shank, knee + shank.apply(_LEG_LEVERS["shank"])
+
+    def _arm(self, p: np.ndarray, scale: np.ndarray, pelvis: np.ndarray
+             ) -> tuple[Rotation, np.ndarray]:
+        g = self.gait
+        # the arm is furthest back when the ipsilateral heel lands (antiphase with the leg),
+        # swinging a little more backward than forward; the thorax counter-rotates the pelvis
+        swing = -np.cos(2 * np.pi * (p - 0.03))
+        shoulder_deg = scale * g.arm_amp_deg * (swing - 0.2)
+        thorax = self._yaw(scale * 0.6 * g.pelvis_yaw_deg * np.cos(2 * np.pi * p))
+        upper = thorax * self._sagittal(shoulder_deg)
+        shoulder = pelvis + thorax.apply(_SHOULDER_M)
+        if self.placement == "upper_arm":
+            return upper, shoulder + upper.apply(_ARM_LEVERS["upper_arm"])
+        # the elbow bends as the arm comes forward, lagging the shoulder slightly
+        lagged = -np.cos(2 * np.pi * (p - 0.08))
+        elbow_deg = g.elbow_deg + scale * g.elbow_gain * g.arm_amp_deg * (lagged + 1.0)
+        fore = thorax * self._sagittal(shoulder_deg + elbow_deg)
+        elbow = shoulder + upper.apply([0.0, 0.0, -_UPPER_ARM_M])
+        return fore, elbow + fore.apply(_ARM_LEVERS[self.placement])
+
+    def _state(self, t: np.ndarray) -> tuple[Rotation, np.ndarray]:
+        env = self._envelope(t)
+        p = self._phase(t)  # strides of the sensed leg since the first heel strike
+        scale = env * self._amp(p)
+        pelvis = self._pelvis(t, p, env)
+        if self.placement in _LEG_LEVERS:
+            rot, pos = self._leg(p, scale, pelvis)
+            direction = _HEEL_DIRECTION
         else:
-            arm_rad = -np.radians(g.arm_amp_deg) * env * np.sin(phi)
-            rot = Rotation.from_rotvec(np.outer(arm_rad, fwd))
-            pos = pelvis + np.array([0.0, 0.0, 0.5]) + rot.apply(_ARM_LEVERS[self.placement])
+            rot, pos = self._arm(p, scale, pelvis)
+            direction = _UP
+        pos = pos + np.outer(self._impact(t) * G0, direction)
         if self._wobble is not None and self._wobble_rad > 0:
             rot = rot * Rotation.from_rotvec(self._wobble(t) * self._wobble_rad)
         if self._mirrored:

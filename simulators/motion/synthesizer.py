@@ -30,6 +30,7 @@ from simulators.motion.kinematics import (
     RepSchedule,
     RestTrajectory,
     SmoothNoise,
+    Strides,
     Trajectory,
     WalkingTrajectory,
     ideal_imu,
@@ -341,6 +342,53 @@ def synthesize_rest(
     return SyntheticSet(t, acc, gyro, empty, empty.copy(), "rest", float(rate_hz), 0, placement)
 
 
+# Walking (healthy adults at a self-selected speed; gait literature, no walking recordings in
+# the shared datasets): cadence 95-125 steps/min, stride time CV 1.5-3.5 %.
+_CADENCE_SPM = (110.0, 7.0, 95.0, 125.0)  # mean, sd, min, max (steps/min)
+# peak heel-strike transient at the sensor (g): the sensed foot's own, the other foot's
+_LEG_IMPACT_G = {"thigh": ((1.0, 2.0), (0.2, 0.45)), "shank": ((2.0, 4.0), (0.2, 0.45))}
+_ARM_IMPACT_G = (0.1, 0.3)  # through the trunk and shoulder, both feet alike
+
+
+def _gait_params(person: Person, rng: np.random.Generator) -> tuple[GaitParams, float]:
+    """One person's gait and mean stride duration (s); slow movers walk slower."""
+    mean, sd, lo, hi = _CADENCE_SPM
+    cadence = float(np.clip(rng.normal(mean, sd) / person.tempo_scale**0.3, lo, hi))
+    # faster walkers take longer steps (larger leg excursions) and stand a shorter share
+    size = float(np.clip(rng.normal(1.0, 0.06) + 0.005 * (cadence - mean), 0.88, 1.12))
+    gait = GaitParams(
+        stance_fraction=float(np.clip(0.61 - 0.002 * (cadence - mean) + rng.normal(0, 0.01),
+                                      0.57, 0.65)),
+        thigh_scale=size,
+        # the knee takes up small differences; both together keep it out of hyperextension
+        shank_scale=size * float(np.clip(rng.normal(1.0, 0.03), 0.95, 1.05)),
+        arm_amp_deg=float(rng.uniform(8.0, 13.0)),
+        elbow_gain=float(rng.uniform(0.3, 0.6)),
+        elbow_deg=float(rng.uniform(5.0, 25.0)),
+        bounce_m=float(rng.uniform(0.015, 0.03)),
+        pelvis_yaw_deg=float(rng.uniform(3.0, 6.0)),
+        ramp_s=1.0,
+    )
+    return gait, 120.0 / cadence
+
+
+def _strides(
+    duration_s: float, stride_s: float, placement: str, rng: np.random.Generator
+) -> Strides:
+    """Heel strikes with stride-to-stride jitter, and per-stride amplitude and impacts."""
+    n = int(np.ceil(duration_s / stride_s)) + 6
+    durations = stride_s * rng.lognormal(0.0, rng.uniform(0.015, 0.035), n)
+    # strides start before the recording: it opens at a random point of the gait cycle
+    hs = np.concatenate([[0.0], np.cumsum(durations[:-1])]) - rng.uniform(2.0, 3.0) * stride_s
+    own, other = _LEG_IMPACT_G.get(placement, (_ARM_IMPACT_G, _ARM_IMPACT_G))
+    return Strides(
+        heel_strikes_s=hs,
+        amplitude=rng.normal(1.0, 0.03, n),
+        own_impact_g=rng.uniform(*own) * rng.lognormal(0.0, 0.2, n),
+        other_impact_g=rng.uniform(*other) * rng.lognormal(0.0, 0.2, n),
+    )
+
+
 def synthesize_walking(
     duration_s: float,
     person: Person,
@@ -350,8 +398,9 @@ def synthesize_walking(
 ) -> SyntheticSet:
     """Synthesize ``duration_s`` seconds of level walking (``reps == 0``).
 
-    Step frequency about 1.8 Hz (1.55-2.05 Hz, slower for slower people), i.e. a stride
-    (one swing of each limb) at about 0.9 Hz; walking starts and stops smoothly over 1 s.
+    Cadence 95-125 steps/min (slower for slower people), i.e. a stride (one swing of each
+    limb) of 0.95-1.25 s with 1.5-3.5 % stride-to-stride jitter; stance about 60 % of the
+    stride; walking starts and stops smoothly over 1 s. See :class:`WalkingTrajectory`.
     """
     if placement not in PLACEMENTS:
         raise ValueError(f"placement must be one of {PLACEMENTS}")
@@ -359,21 +408,11 @@ def synthesize_walking(
         raise ValueError("duration_s must be positive")
     _check_rate(rate_hz)
     rng = _rng(rng)
-    step_hz = float(np.clip(rng.normal(1.8, 0.08) / person.tempo_scale**0.3, 1.55, 2.05))
-    gait = GaitParams(
-        step_hz=step_hz,
-        step_length_m=float(rng.uniform(0.55, 0.75)),
-        thigh_amp_deg=float(rng.uniform(17.0, 24.0)),
-        shank_amp_deg=float(rng.uniform(28.0, 38.0)),
-        arm_amp_deg=float(rng.uniform(10.0, 25.0)),
-        bounce_m=float(rng.uniform(0.015, 0.03)),
-        impact_m=float(rng.uniform(0.002, 0.004)),
-        ramp_s=1.0,
-    )
-    phase_noise = SmoothNoise(rng, 0.0, duration_s, 1, 2.0)
+    gait, stride_s = _gait_params(person, rng)
+    strides = _strides(duration_s, stride_s, placement, rng)
     wobble, wobble_rad = _wobble(rng, duration_s, person)
     trajectory = WalkingTrajectory(
-        placement, gait, duration_s, phase_noise, wobble, wobble_rad, person.side == "right"
+        placement, gait, strides, duration_s, wobble, wobble_rad, person.side == "right"
     )
     t = _sample_times(duration_s, rate_hz, person, rng)
     acc, gyro = _measure(trajectory, person, t, duration_s, rng)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 from dataclasses import replace
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -321,6 +322,128 @@ def test_walking_and_rest_have_no_reps(placement: str) -> None:
     rest_mag = np.linalg.norm(rest.acc_g, axis=1)
     assert abs(np.median(rest_mag) - 1.0) < 0.06
     assert np.percentile(rest_mag, 99) - np.percentile(rest_mag, 1) < 0.3
+
+
+# --------------------------------------------------------------------------- walking gait
+#
+# There are no walking recordings in the shared datasets, so the walk is checked against
+# gait-literature figures for healthy adults at a self-selected speed (Winter; Perry;
+# Aminian et al. 2002 and Salarian et al. 2004 for shank gyroscopes; tibial accelerometry
+# for heel-strike transients). Ideal sensor, sensor axes = segment axes, left side: the
+# sagittal (flexion) rate is -gyro_y.
+
+_WALK_HZ = 400.0
+
+
+def _walk(seed: int, placement: str, duration_s: float = 30.0) -> SyntheticSet:
+    rng = np.random.default_rng(seed)
+    person = replace(Person.random(rng).with_perfect_sensor(), mounting=Rotation.identity(),
+                     side="left", wobble_deg=0.0)
+    return synthesize_walking(duration_s, person, _WALK_HZ, rng, placement=placement)
+
+
+def _mid_swings(s: SyntheticSet) -> np.ndarray:
+    """Indices of the shank's mid-swing peaks (fast forward rotation, > 150 deg/s)."""
+    w = -s.gyro_dps[:, 1]
+    peaks, _ = signal.find_peaks(w, height=150.0, distance=int(0.6 * _WALK_HZ))
+    return peaks[(s.t[peaks] > 2.0) & (s.t[peaks] < s.t[-1] - 2.0)]
+
+
+def _stride_ranges(s: SyntheticSet, mid_swings: np.ndarray) -> float:
+    """Median per-stride range (deg) of the segment's sagittal angle."""
+    angle = np.cumsum(-s.gyro_dps[:, 1]) / _WALK_HZ
+    return float(np.median([np.ptp(angle[a:b]) for a, b in pairwise(mid_swings)]))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_walking_cadence_and_stride_jitter(seed: int) -> None:
+    s = _walk(300 + seed, "shank")
+    strides = np.diff(s.t[_mid_swings(s)])
+    cadence = 120.0 / np.median(strides)  # steps per minute
+    assert 93.0 <= cadence <= 127.0
+    cv = np.std(strides) / np.mean(strides)
+    assert 0.005 < cv < 0.06  # neither a metronome nor irregular
+
+
+def test_walking_varies_between_people() -> None:
+    cadences, peaks = [], []
+    for k in range(8):
+        s = _walk(310 + k, "shank")
+        sw = _mid_swings(s)
+        cadences.append(120.0 / np.median(np.diff(s.t[sw])))
+        peaks.append(np.median(-s.gyro_dps[sw, 1]))
+    assert np.std(cadences) > 3.0  # per-person cadence, not one shared rhythm
+    assert np.std(peaks) > 10.0
+    # swing-phase peak angular rate of the shank: ~300-450 deg/s at normal speed
+    assert 300.0 <= np.median(peaks) <= 450.0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_walking_shank_has_quiet_stance_and_fast_swing(seed: int) -> None:
+    s = _walk(320 + seed, "shank")
+    w = -s.gyro_dps[:, 1]
+    sw = _mid_swings(s)
+    # swing-phase peak angular rate: ~300-450 deg/s at normal speed, less for slow walkers
+    assert 250.0 <= np.median(w[sw]) <= 480.0
+    # gait events as a shank gyroscope shows them (Aminian/Salarian): heel strike = first
+    # minimum after mid-swing, toe-off = last minimum before the next mid-swing
+    fractions = []
+    for a, b in pairwise(sw):
+        minima, _ = signal.find_peaks(-w[a:b])
+        fractions.append((minima[-1] - minima[0]) / (b - a))
+    stance = float(np.median(fractions))
+    assert 0.52 <= stance <= 0.66  # stance ~60 % of the stride (the detector reads a few % low)
+    # stance: slow backward rotation; swing: fast forward
+    # (mid-stance: 0.4-0.7 of the way from one mid-swing to the next)
+    stance_rate = np.median(
+        [np.median(np.abs(w[a + int(0.4 * (b - a)) : a + int(0.7 * (b - a))]))
+         for a, b in pairwise(sw)]
+    )
+    assert stance_rate < 0.25 * np.median(w[sw])
+    assert 58.0 <= _stride_ranges(s, sw) <= 85.0  # shank sagittal range ~60-75 deg
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_walking_thigh_flexes_and_extends(seed: int) -> None:
+    s = _walk(330 + seed, "thigh")
+    angle = np.cumsum(-s.gyro_dps[:, 1]) / _WALK_HZ  # standing still (0 deg) at t = 0
+    steady = (s.t > 3.0) & (s.t < s.t[-1] - 3.0)
+    hi, lo = np.percentile(angle[steady], 99.5), np.percentile(angle[steady], 0.5)
+    assert 20.0 <= hi <= 38.0 and -16.0 <= lo <= -5.0  # about -10 to +30 deg
+    assert 33.0 <= hi - lo <= 50.0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_walking_heel_strike_is_sharp_at_the_own_shank_faint_elsewhere(seed: int) -> None:
+    shank, wrist = _walk(340 + seed, "shank"), _walk(340 + seed, "wrist")
+    b, a = signal.butter(4, 8.0 / (_WALK_HZ / 2), "high")  # keep the transients only
+
+    def transients(s: SyntheticSet) -> np.ndarray:
+        return np.linalg.norm(signal.filtfilt(b, a, s.acc_g, axis=0), axis=1)
+
+    hs, hw = transients(shank), transients(wrist)
+    own, other, arm = [], [], []
+    sw = _mid_swings(shank)  # the same walk: the wrist's strides line up with the shank's
+    for i, j in pairwise(sw):
+        half = (i + j) // 2  # own heel strike ~0.2 stride after mid-swing, the other's ~0.7
+        own.append(hs[i:half].max())
+        other.append(hs[half:j].max())
+        arm.append(hw[i:j].max())
+    assert 2.0 <= np.median(own) <= 5.0  # tibial shock of walking: 2-5 g
+    assert np.median(other) <= 0.6  # the other foot's step: faint
+    assert np.median(arm) <= 0.4  # damped by the trunk and the shoulder
+    assert np.median(own) > 5.0 * np.median(arm)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_walking_arm_swing(seed: int) -> None:
+    sw = _mid_swings(_walk(350 + seed, "shank"))  # the same walk cut into strides
+    ranges = {
+        pl: _stride_ranges(_walk(350 + seed, pl), sw) for pl in ("upper_arm", "forearm", "wrist")
+    }
+    assert 15.0 <= ranges["upper_arm"] <= 32.0
+    assert 20.0 <= ranges["wrist"] <= 45.0  # ~20-40 deg with the stride
+    assert ranges["forearm"] > ranges["upper_arm"]  # the elbow bends as the arm comes forward
 
 
 # --------------------------------------------------------------------------- realism
