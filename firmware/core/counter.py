@@ -39,11 +39,15 @@ Method (generic mode: no exercise, axis or placement assumed):
      leg's own swing and heel strike dominate |a| and the other leg's step shows faintly:
      there |a| need only be above 0 at half the interval (with the same 0.3 above its value
      at a quarter) if it repeats at the full interval, the stride (above 0.45 from one
-     interval to the one before). Then every candidate of the next 4 s ends the run and is
-     not counted.
+     interval to the one before). With a gyroscope a stride is also known by |w|: in each
+     of the last two intervals it peaks above 200 deg/s, stays above half that peak for
+     less than half the interval and below an eighth of it for less than a quarter (a
+     short fast swing, then a stance in which the shank still turns over the foot; a rep
+     turns smoothly, or slowly, or fast between holds). Then every candidate of the next
+     4 s ends the run and is not counted.
   5. Episodes: reps done one at a time, with a pause after each, are movements bounded by
      stillness (the acceleration within 12 mg of its ~150 ms mean for 0.4 s). An episode
-     0.5-6 s long that turned the limb by 3 deg or more, in which the detector saw no full
+     0.5-6 s long that turned the limb by 2 deg or more, in which the detector saw no full
      swing (a heel raise on the shank, a rep whose swing stayed inside the thresholds), is
      a candidate of its own, unless it went one way and stayed there with the detector's
      swing still out (the way out to a hold: the swing's return is the rep). It joins the
@@ -102,6 +106,9 @@ _GAIT_MAX_T = const(1600)  # swings slower than this are not strides
 _GAIT_R = const(77)  # autocorrelation (1/256) at half the interval above 0.3: walking
 _GAIT_PEAK = const(77)  # ... and 0.3 above that at a quarter of it (half a step)
 _GAIT_STRIDE = const(115)  # or only the latter, above 0, and above 0.45 at the full interval
+_GAIT_DUTY = const(128)  # with a gyroscope: |w| above half its peak for < 50% of an interval
+_GAIT_SWING = const(62500)  # ... peaking above 200 deg/s (|w|^2 in (0.8 deg/s)^2)
+_GAIT_STILL = const(64)  # ... and below 1/8 of the peak for < 25%: no holds, a stride
 _GAIT_HOLD_MS = const(4000)  # candidates this long after a walking verdict are steps
 # Its state lives in one array (few instance attributes keep MicroPython's lookups fast):
 # the |a|^2 ring, the deviations of a window (scratch), then these scalars.
@@ -127,7 +134,8 @@ _G_EP_LAST = const(280)  # last tick of the episode before
 _G_EP_LD = const(281)  # duration (ms) of the episode before, 0: none
 _G_SMIN = const(282)  # lowest and highest projection since the last full swing
 _G_SMAX = const(283)
-_G_LEN = const(284)
+_G_W = const(284)  # ring of |w|^2 ((0.8 deg/s)^2), one entry per block step, as the |a|^2 one
+_G_LEN = const(412)
 # Episodes; activity in mg << 4, summed over the three axes.
 _ACT_MS = const(100)
 _EP_QUIET = const(192)  # below 12 mg: still
@@ -218,6 +226,37 @@ def _deviations(g, n: int) -> None:
         sh += 1
     for k in range(_G_DEV, _G_DEV + n):
         g[k] = (g[k] - m) >> sh
+
+
+def _fast_swing(g, n: int) -> bool:
+    # With a gyroscope, per candidate: in each of the last two intervals (n block steps
+    # each, newest first in the |w|^2 ring), |w| peaked above _GAIT_SWING and stayed above
+    # half that peak for less than _GAIT_DUTY of the interval, and below an eighth of it for
+    # less than _GAIT_STILL. A stride is a short fast swing and a long stance in which the
+    # shank still turns over the foot, stride after stride; a rep turns the limb smoothly
+    # (high duty), or slowly, or fast between holds at its ends (still spells).
+    j = g[_G_I]
+    for _ in range(2):
+        pk = 0
+        k = j
+        for _ in range(n):
+            k = (k - 1) & (_GAIT_N - 1)
+            v = g[_G_W + k]
+            if v > pk:
+                pk = v
+        if pk < _GAIT_SWING:
+            return False
+        c = q = 0
+        for _ in range(n):
+            j = (j - 1) & (_GAIT_N - 1)
+            v = g[_G_W + j]
+            if v * 4 > pk:
+                c += 1
+            elif v < pk >> 6:
+                q += 1
+        if c * 256 >= n * _GAIT_DUTY or q * 256 >= n * _GAIT_STILL:
+            return False
+    return True
 
 
 def _dist2(g, at: int, x: int, y: int, z: int) -> int:
@@ -420,6 +459,7 @@ class RepCounter:
         g = self._g
         gi = g[_G_I]
         g[gi] = ((x >> 5) * (x >> 5) + (y >> 5) * (y >> 5) + (z >> 5) * (z >> 5)) >> 8
+        g[_G_W + gi] = (wx >> 3) * (wx >> 3) + (wy >> 3) * (wy >> 3) + (wz >> 3) * (wz >> 3)
         g[_G_I] = (gi + 1) & (_GAIT_N - 1)
         g[_G_T] = t_ms
         if self._primed == 0:
@@ -925,6 +965,9 @@ class RepCounter:
         el = (t_ms - g[_G_T0]) & _TICKS_MASK
         if el < _GAIT_N * 1000000 // mhz:
             filled = el * mhz // 1000000
+        n = iv * mhz // 1000000  # the interval in block steps
+        if self._gyro and n >= 8 and n * 2 <= filled and _fast_swing(g, n):
+            return True
         if w + lmax > filled:
             w = filled - lmax
         if w < 8 or lagc < 200:
