@@ -36,15 +36,13 @@ Method (generic mode: no exercise, axis or placement assumed):
      last two intervals is taken at half the interval (0.85, 1, 1.15 x). A stride holds two
      steps, so a walk's |a| repeats there (above 0.3, and 0.3 above its value at a quarter
      of the interval, where the steps are out of phase); reps do not. On the shank the
-     leg's own swing and heel strike dominate |a| and the other leg's step shows faintly:
-     there |a| need only be above 0 at half the interval (with the same 0.3 above its value
-     at a quarter) if it repeats at the full interval, the stride (above 0.45 from one
-     interval to the one before). With a gyroscope a stride is also known by |w|: in each
-     of the last two intervals it peaks above 200 deg/s, stays above half that peak for
-     less than half the interval and below an eighth of it for less than a quarter (a
-     short fast swing, then a stance in which the shank still turns over the foot; a rep
-     turns smoothly, or slowly, or fast between holds). Then every candidate of the next
-     4 s ends the run and is not counted.
+     leg's own swing and heel strike dominate |a| (out of phase at half the stride), so
+     with a gyroscope a stride is also known by |w|: in each of the last two intervals it
+     peaks above 200 deg/s, stays above half that peak for less than half the interval
+     and below an eighth of it for less than a quarter (a short fast swing, then a stance
+     in which the shank still turns over the foot; a rep turns smoothly, or slowly, or
+     fast between holds). Then every candidate of the next 4 s ends the run and is not
+     counted.
   5. Episodes: reps done one at a time, with a pause after each, are movements bounded by
      stillness (the acceleration within 12 mg of its ~150 ms mean for 0.4 s). An episode
      0.5-6 s long that turned the limb by 2 deg or more, in which the detector saw no full
@@ -105,7 +103,6 @@ _GAIT_N = const(128)  # ring of |a|^2, one entry per block step
 _GAIT_MAX_T = const(1600)  # swings slower than this are not strides
 _GAIT_R = const(77)  # autocorrelation (1/256) at half the interval above 0.3: walking
 _GAIT_PEAK = const(77)  # ... and 0.3 above that at a quarter of it (half a step)
-_GAIT_STRIDE = const(115)  # or only the latter, above 0, and above 0.45 at the full interval
 _GAIT_DUTY = const(128)  # with a gyroscope: |w| above half its peak for < 50% of an interval
 _GAIT_SWING = const(62500)  # ... peaking above 200 deg/s (|w|^2 in (0.8 deg/s)^2)
 _GAIT_STILL = const(64)  # ... and below 1/8 of the peak for < 25%: no holds, a stride
@@ -980,21 +977,7 @@ class RepCounter:
             r = self._corr(w, lag)
             if r > best:
                 best = r
-        if best <= 0 or best <= self._corr(w, (lagc + 100) // 200) + _GAIT_PEAK:
-            return False
-        if best > _GAIT_R:
-            return True
-        # The shank: the leg's own swing and heel strike dominate |a| and the other leg's
-        # step shows only faintly, so |a| is not much alike at half the interval; but it is
-        # still more alike there than at a quarter of it (above) and not out of phase there
-        # (as with an arm's fast raise: one |a| bump per rep), and it repeats at the full
-        # interval, stride after stride. Reps on the shank are smooth: they move |a| little
-        # and irregularly.
-        lag = (lagc + 25) // 50  # the last interval against the one before
-        if lag < 8 or lag * 2 > filled:
-            return False
-        _deviations(self._g, lag * 2)
-        return self._corr(lag, lag) > _GAIT_STRIDE
+        return best > _GAIT_R and best > self._corr(w, (lagc + 100) // 200) + _GAIT_PEAK
 
     def _corr(self, w: int, lag: int) -> int:
         # Normalised autocorrelation of the deviations at `lag`, in 1/256.
