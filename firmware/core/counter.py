@@ -123,16 +123,18 @@ _G_ACT = const(266)  # activity: |a - that average| summed over the axes, over ~
 _G_QUIET = const(267)  # tick since which the activity is below _EP_QUIET, -1: moving
 _G_CALM = const(268)  # 1: the last stillness was long enough to bound an episode
 _G_EP = const(269)  # 0: still; 1: an episode bounded by stillness; 2: a longer movement
-# An episode: first and last tick, gravity at its start and the gravity farthest from that
-# (mg << 4, x y z), that distance squared (mg^2).
-_G_EP_T = const(270)
-_G_EP_NB = const(279)  # full swings the detector made during it
-_G_EP_LAST = const(280)  # last tick of the episode before
-_G_EP_LD = const(281)  # duration (ms) of the episode before, 0: none
-_G_SMIN = const(282)  # lowest and highest projection since the last full swing
-_G_SMAX = const(283)
-_G_W = const(284)  # ring of |w|^2 ((0.8 deg/s)^2), one entry per block step, as the |a|^2 one
-_G_LEN = const(412)
+# The episode under way:
+_G_EP_T0 = const(270)  # its first tick
+_G_EP_R = const(271)  # the gravity at its start, mg << 4 (x, y, z)
+_G_EP_P = const(274)  # the gravity farthest from that, mg << 4 (x, y, z)
+_G_EP_C = const(277)  # that distance squared, mg^2
+_G_EP_NB = const(278)  # full swings the detector made during it
+_G_EP_LAST = const(279)  # last tick of the episode before
+_G_EP_LD = const(280)  # duration (ms) of the episode before, 0: none
+_G_SMIN = const(281)  # lowest and highest projection since the last full swing
+_G_SMAX = const(282)
+_G_W = const(283)  # ring of |w|^2 ((0.8 deg/s)^2), one entry per block step, as the |a|^2 one
+_G_LEN = const(411)
 # Episodes; activity in mg << 4, summed over the three axes.
 _ACT_MS = const(100)
 _EP_QUIET = const(192)  # below 12 mg: still
@@ -576,13 +578,13 @@ class RepCounter:
         g[_G_ACT] = act
         ep = g[_G_EP]
         if ep == 1:
-            c = _dist2(g, _G_EP_T + 2, self._gx, self._gy, self._gz)
-            if c > g[_G_EP_T + 8]:
-                g[_G_EP_T + 8] = c
-                g[_G_EP_T + 5] = self._gx
-                g[_G_EP_T + 6] = self._gy
-                g[_G_EP_T + 7] = self._gz
-            if (t_ms - g[_G_EP_T]) & _TICKS_MASK > _EP_MAX_MS:
+            c = _dist2(g, _G_EP_R, self._gx, self._gy, self._gz)
+            if c > g[_G_EP_C]:
+                g[_G_EP_C] = c
+                g[_G_EP_P] = self._gx
+                g[_G_EP_P + 1] = self._gy
+                g[_G_EP_P + 2] = self._gz
+            if (t_ms - g[_G_EP_T0]) & _TICKS_MASK > _EP_MAX_MS:
                 g[_G_EP] = 2  # longer than a rep: a bout of reps, the detector counts them
         if act < _EP_QUIET:
             q = g[_G_QUIET]
@@ -595,38 +597,36 @@ class RepCounter:
             if ep:
                 g[_G_EP] = 0
                 if ep == 1:
-                    g[_G_EP_T + 1] = q
-                    return self._episode_end()
+                    return self._episode_end(q)
             return EVENT_NONE
         g[_G_QUIET] = -1
         if act >= _EP_MOVE and ep == 0:
             if g[_G_CALM]:
                 g[_G_EP] = 1
-                g[_G_EP_T] = t_ms
-                g[_G_EP_T + 2] = g[_G_EP_T + 5] = self._gx
-                g[_G_EP_T + 3] = g[_G_EP_T + 6] = self._gy
-                g[_G_EP_T + 4] = g[_G_EP_T + 7] = self._gz
-                g[_G_EP_T + 8] = 0
+                g[_G_EP_T0] = t_ms
+                g[_G_EP_R] = g[_G_EP_P] = self._gx
+                g[_G_EP_R + 1] = g[_G_EP_P + 1] = self._gy
+                g[_G_EP_R + 2] = g[_G_EP_P + 2] = self._gz
+                g[_G_EP_C] = 0
                 g[_G_EP_NB] = 0
             else:
                 g[_G_EP] = 2  # no stillness before it: not an episode
             g[_G_CALM] = 0
         return EVENT_NONE
 
-    def _episode_end(self) -> int:
-        # Once per episode, not per sample: may allocate.
+    def _episode_end(self, t1: int) -> int:
+        # Once per episode (t1: its last tick), not per sample: may allocate.
         g = self._g
-        t0 = g[_G_EP_T]
-        t1 = g[_G_EP_T + 1]
+        t0 = g[_G_EP_T0]
         dur = (t1 - t0) & _TICKS_MASK
         ld = g[_G_EP_LD]
         gap = (t0 - g[_G_EP_LAST]) & _TICKS_MASK
         g[_G_EP_LD] = dur
         g[_G_EP_LAST] = t1
-        c = g[_G_EP_T + 8]
+        c = g[_G_EP_C]
         if g[_G_EP_NB] or dur < _EP_MIN_MS or dur > _EP_MAX_MS or c <= _EP_MIN_C:
             return EVENT_NONE  # the detector saw its swing, or not a rep's movement
-        if self._state == _OUT and _dist2(g, _G_EP_T + 2, self._gx, self._gy, self._gz) * 4 > c * 3:
+        if self._state == _OUT and _dist2(g, _G_EP_R, self._gx, self._gy, self._gz) * 4 > c * 3:
             # It went one way and stayed there with the detector's swing out: the way out
             # to a hold, whose return the detector will count.
             return EVENT_NONE
@@ -641,12 +641,12 @@ class RepCounter:
         # The episode as a candidate: from its start to its end, range of motion from the
         # gravity at its start to the one farthest from it.
         self._start_t = t0
-        self._rgx = g[_G_EP_T + 2]
-        self._rgy = g[_G_EP_T + 3]
-        self._rgz = g[_G_EP_T + 4]
-        self._pgx = g[_G_EP_T + 5]
-        self._pgy = g[_G_EP_T + 6]
-        self._pgz = g[_G_EP_T + 7]
+        self._rgx = g[_G_EP_R]
+        self._rgy = g[_G_EP_R + 1]
+        self._rgz = g[_G_EP_R + 2]
+        self._pgx = g[_G_EP_P]
+        self._pgy = g[_G_EP_P + 1]
+        self._pgz = g[_G_EP_P + 2]
         self._speed2 = 0
         if self._state == _OUT:
             # The detector's swing is this rep's: it must not come back as another one.
