@@ -30,12 +30,9 @@ _DIFF_STEP_S = 2e-3
 class Trajectory(Protocol):
     """Anything that places a body segment in the world over time."""
 
-    def orientation(self, t: np.ndarray) -> Rotation:
-        """Segment-to-world rotation at times ``t`` (one rotation per time)."""
-        ...
-
-    def position(self, t: np.ndarray) -> np.ndarray:
-        """Sensor position in the world at times ``t``, shape (n, 3), metres."""
+    def pose(self, t: np.ndarray) -> tuple[Rotation, np.ndarray]:
+        """At times ``t``: the segment-to-world rotation (one per time) and the sensor's
+        position in the world, shape (n, 3), metres. Both at once: they share the work."""
         ...
 
 
@@ -218,7 +215,7 @@ class ExerciseTrajectory:
             out[ok] += self._impact_s[jj] * impact_kernel(t[ok] - self._impact_t[jj])
         return out
 
-    def _state(self, t: np.ndarray) -> tuple[Rotation, np.ndarray]:
+    def pose(self, t: np.ndarray) -> tuple[Rotation, np.ndarray]:
         seg = self.segment
         progress, bumpy, idx = self.schedule.profiles(t)
         jolt = self._impacts(t)
@@ -253,14 +250,6 @@ class ExerciseTrajectory:
         if self._mirrored:
             return mirror_rotation(rot), mirror_position(pos)
         return rot, pos
-
-    def orientation(self, t: np.ndarray) -> Rotation:
-        """Segment-to-world rotation at times ``t``."""
-        return self._state(t)[0]
-
-    def position(self, t: np.ndarray) -> np.ndarray:
-        """Sensor position (m) at times ``t``."""
-        return self._state(t)[1]
 
 
 @dataclass(frozen=True)
@@ -297,7 +286,7 @@ class RestTrajectory:
         self._wobble = wobble
         self._wobble_rad = wobble_rad
 
-    def _state(self, t: np.ndarray) -> tuple[Rotation, np.ndarray]:
+    def pose(self, t: np.ndarray) -> tuple[Rotation, np.ndarray]:
         rot = self._neutral * Rotation.identity(len(t))
         shift = np.zeros((len(t), 3))
         for f in self._fidgets:
@@ -307,14 +296,6 @@ class RestTrajectory:
         if self._wobble is not None and self._wobble_rad > 0:
             rot = rot * Rotation.from_rotvec(self._wobble(t) * self._wobble_rad)
         return rot, shift + rot.apply(self._lever)
-
-    def orientation(self, t: np.ndarray) -> Rotation:
-        """Segment-to-world rotation at times ``t``."""
-        return self._state(t)[0]
-
-    def position(self, t: np.ndarray) -> np.ndarray:
-        """Sensor position (m) at times ``t``."""
-        return self._state(t)[1]
 
 
 # --------------------------------------------------------------------------- walking
@@ -581,7 +562,7 @@ class WalkingTrajectory:
         elbow = shoulder + upper.apply([0.0, 0.0, -_UPPER_ARM_M])
         return fore, elbow + fore.apply(_ARM_LEVERS[self.placement])
 
-    def _state(self, t: np.ndarray) -> tuple[Rotation, np.ndarray]:
+    def pose(self, t: np.ndarray) -> tuple[Rotation, np.ndarray]:
         env = self._envelope(t)
         p = self._phase(t)  # strides of the sensed leg since the first heel strike
         scale = env * self._amp(p)
@@ -599,14 +580,6 @@ class WalkingTrajectory:
             return mirror_rotation(rot), mirror_position(pos)
         return rot, pos
 
-    def orientation(self, t: np.ndarray) -> Rotation:
-        """Segment-to-world rotation at times ``t``."""
-        return self._state(t)[0]
-
-    def position(self, t: np.ndarray) -> np.ndarray:
-        """Sensor position (m) at times ``t``."""
-        return self._state(t)[1]
-
 
 def ideal_imu(
     trajectory: Trajectory, mounting: Rotation, t: np.ndarray, h: float = _DIFF_STEP_S
@@ -620,8 +593,8 @@ def ideal_imu(
     t = np.asarray(t, dtype=float)
     tt = np.concatenate([t - h, t, t + h])
     n = len(t)
-    rot = trajectory.orientation(tt) * mounting
-    pos = trajectory.position(tt)
+    rot, pos = trajectory.pose(tt)
+    rot = rot * mounting
     r_minus, r_mid, r_plus = rot[:n], rot[n : 2 * n], rot[2 * n :]
     gyro_dps = np.degrees((r_minus.inv() * r_plus).as_rotvec() / (2.0 * h))
     acc_world = (pos[2 * n :] - 2.0 * pos[n : 2 * n] + pos[:n]) / h**2

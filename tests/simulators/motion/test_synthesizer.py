@@ -121,7 +121,7 @@ def test_sensor_moves_the_anatomically_right_way(
     schedule = RepSchedule(np.array([1.0]), np.array([out]), np.array([hold]), np.array([back]))
     traj = ExerciseTrajectory(seg, schedule, np.ones(1), np.zeros((1, 3)), None, 0.0, False)
     peak = 1.0 + out + hold / 2 if seg.shape == "progress" else 1.0 + out
-    pos = traj.position(np.array([0.5, peak]))
+    pos = traj.pose(np.array([0.5, peak]))[1]
     dz = pos[1, 2] - pos[0, 2]
     assert np.sign(dz) == expected_dz and abs(dz) > 0.03
 
