@@ -53,20 +53,6 @@ def score(rows: list[tuple[int, int]]) -> str:
             f"±1 {np.mean(errors <= 1) * 100:5.1f}%  MAE {errors.mean():.2f}")
 
 
-def count_rate(rec: Recording, rate: float) -> int:
-    # As rtm-sim count does (one set, finished at the end), but at the exact rate: the
-    # synthesizer's 12.5 Hz is not rounded.
-    counter = counter_module.RepCounter(rate)
-    reps = 0
-    for x in rec.samples:
-        if counter.update(x[0], x[1], x[2], x[3], x[4], x[5], x[6]) == counter_module.EVENT_REP:
-            reps += 1
-    counter.finish()
-    while counter.report() == counter_module.EVENT_REP:
-        reps += 1
-    return reps
-
-
 def load_real(datasets: Path) -> list[tuple[dict, Recording]]:
     out = []
     with open(datasets / "sets.csv", newline="") as f:
@@ -158,7 +144,7 @@ def synthetic(n_per_exercise: int, seed: int) -> dict[str, list[tuple[int, int]]
             reps = int(rng.integers(5, 16))
             s = synthesize_set(name, reps, person, rate_hz=rate, rng=rng, placement=placement)
             for gyro in (True, False):
-                counted = count_rate(to_recording(s, with_gyro=gyro), rate)
+                counted = count_cpython(to_recording(s, with_gyro=gyro), rate)
                 results[f"exercise {name}"].append((counted, s.reps))
                 results["gyro " + ("yes" if gyro else "no")].append((counted, s.reps))
                 results[f"rate {rate:g} Hz"].append((counted, s.reps))
@@ -168,7 +154,7 @@ def synthetic(n_per_exercise: int, seed: int) -> dict[str, list[tuple[int, int]]
                 person = Person.random(rng)
                 rate = float(RATES[i % len(RATES)])
                 s = make(60.0, person, rate, rng, placement)
-                counted = count_rate(to_recording(s, bool(i % 2 == 0)), rate)
+                counted = count_cpython(to_recording(s, bool(i % 2 == 0)), rate)
                 results[f"{name} {placement}"].append((counted, 0))
     return results
 

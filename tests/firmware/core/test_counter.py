@@ -1,11 +1,14 @@
 """The streaming rep counter on synthesized motion: exercises, negatives, sensor orientation,
 gyroscope or not, sample rates, partial reps and the range of motion."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
 from firmware.core.counter import EVENT_PARTIAL, EVENT_REP, RepCounter
+from simulators.count import Recording, count_cpython
 from simulators.firmware_units import firmware_samples
 from simulators.motion import (
     EXERCISES,
@@ -189,31 +192,18 @@ def test_a_smaller_second_lobe_does_not_end_a_new_run(gap_s):
     assert run(*_double_lobes(8, gap_s=gap_s, rom2_deg=25.0), 52.0)[:2] == (8, 0)
 
 
+def _count_set(t, acc, gyro, rate_hz):
+    """Reps of a whole set, counted as rtm-sim count does (fed, then finished)."""
+    rec = Recording(Path("set"), firmware_samples(t, acc, gyro), gyro is not None)
+    return count_cpython(rec, rate_hz)
+
+
 def test_a_last_rep_cut_short_on_its_way_back_counts():
     # Six tilts of 3 s; the recording ends 2.4 s into the last one, well on its way back
     # (about 40% of its range left): the set's end counts it.
     t, acc, gyro = _tilts([60] * 6)
     keep = t < 1.0 + 5 * 4.0 + 2.4
-    counter = RepCounter(52.0)
-    reps = 0
-    for s in firmware_samples(t[keep], acc[keep], gyro[keep]):
-        reps += counter.update(*s) == EVENT_REP
-    counter.finish()
-    while counter.report() == EVENT_REP:
-        reps += 1
-    assert reps == 6
-
-
-def _count_set(t, acc, gyro, rate_hz):
-    """Reps of a whole set: fed sample by sample, then finished (as rtm-sim count does)."""
-    counter = RepCounter(rate_hz)
-    reps = 0
-    for s in firmware_samples(t, acc, gyro):
-        reps += counter.update(*s) == EVENT_REP
-    counter.finish()
-    while counter.report() == EVENT_REP:
-        reps += 1
-    return reps
+    assert _count_set(t[keep], acc[keep], gyro[keep], 52.0) == 6
 
 
 def _one_at_a_time(n, rate_hz, rom_deg=4.0, rep_s=1.6, pause_s=1.5, wobble_g=0.12):
