@@ -365,7 +365,6 @@ class RepCounter:
         self._g[_G_QUIET] = -1
         self._g[_G_CALM] = 0
         self._g[_G_EP] = 0
-        self._g[_G_EP_NB] = 0
         self._g[_G_EP_LAST] = -(1 << 29)
         self._g[_G_EP_LD] = 0
         self.reps = 0
@@ -624,7 +623,7 @@ class RepCounter:
         g[_G_EP_LD] = dur
         g[_G_EP_LAST] = t1
         c = g[_G_EP_C]
-        if g[_G_EP_NB] or dur < _EP_MIN_MS or dur > _EP_MAX_MS or c <= _EP_MIN_C:
+        if g[_G_EP_NB] or dur < _EP_MIN_MS or c <= _EP_MIN_C:
             return EVENT_NONE  # the detector saw its swing, or not a rep's movement
         if self._state == _OUT and _dist2(g, _G_EP_R, self._gx, self._gy, self._gz) * 4 > c * 3:
             # It went one way and stayed there with the detector's swing out: the way out
