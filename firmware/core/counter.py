@@ -30,7 +30,10 @@ Method (generic mode: no exercise, axis or placement assumed):
      event per sample. A pause longer than 2.5 rep periods ends the run; the next needs
      three regular candidates again. Within a run, a swing that comes sooner than the period
      with less than half the peak-to-peak of the last three candidates (their median) is the
-     lesser lobe of a slow rep and is not counted.
+     lesser lobe of a slow rep and is not counted. The same holds for the middle one of the
+     three candidates that would start a run, against the third (the first swing of a set
+     is measured while the axis still settles): the second lobe of a lead-in movement or of
+     a first rep, not a rep of its own.
      Gait gate: |a| of each block step goes into a ring; at a candidate that comes less
      than 1.6 s after the previous one, the normalised autocorrelation of |a| over the
      last two intervals is taken at half the interval (0.85, 1, 1.15 x). A stride holds two
@@ -927,6 +930,15 @@ class RepCounter:
         self._pending += 1
         if self._pending < _RUN_REPS:
             return EVENT_NONE
+        if prev < iv and self._c_amp[(i - 1) & 3] * 256 < amp * _LOBE_AMP:
+            # The middle candidate came sooner than this one and has less than half its
+            # peak-to-peak: the lesser lobe of the first (as within a run, but judged against
+            # the later swing, since the first was measured while the axis settled). The
+            # rhythm waits for one more candidate.
+            self._forget_before(i)
+            self._pending -= 1
+            self._iv = prev + iv
+            return EVENT_NONE
         if prev * _MAX_RATIO < iv * 256 or iv * _MAX_RATIO < prev * 256:
             self._pending = _RUN_REPS - 1  # irregular: drop the oldest candidate
             return EVENT_NONE
@@ -937,6 +949,16 @@ class RepCounter:
         self._held = self._pending
         self._pending = 0
         return EVENT_NONE
+
+    def _forget_before(self, i: int) -> None:
+        # Drops the candidate before ring[i]: the one before it takes its slot.
+        j = (i - 1) & 3
+        k = (i - 2) & 3
+        self._c_dur[j] = self._c_dur[k]
+        self._c_rom[j] = self._c_rom[k]
+        self._c_dps[j] = self._c_dps[k]
+        self._c_end[j] = self._c_end[k]
+        self._c_amp[j] = self._c_amp[k]
 
     def _walking(self, t_ms: int, iv: int) -> bool:
         # The gait gate: a walking verdict now, or one in the last _GAIT_HOLD_MS.

@@ -198,6 +198,30 @@ def _count_set(t, acc, gyro, rate_hz):
     return count_cpython(rec, rate_hz)
 
 
+def _tilts_at(spec, rate_hz):
+    """Tilts about the sensor x axis, each (start s, duration s, range in degrees)."""
+    t = np.arange(0.0, max(s + d for s, d, _ in spec) + 2.0, 1.0 / rate_hz)
+    ang = np.zeros_like(t)
+    for start, dur, rom in spec:
+        ph = t - start
+        inside = (ph >= 0) & (ph < dur)
+        ang[inside] += np.radians(rom) * 0.5 * (1 - np.cos(2 * np.pi * ph[inside] / dur))
+    acc = np.stack([np.zeros_like(t), np.sin(ang), np.cos(ang)], axis=1)
+    gyro = np.zeros_like(acc)
+    gyro[:, 0] = np.degrees(np.gradient(ang, t))
+    return t, acc, gyro
+
+
+@pytest.mark.parametrize("rate_hz", [12.5, 26.0, 52.0, 104.0])
+@pytest.mark.parametrize("gyro", [True, False])
+def test_a_lesser_lobe_before_the_rhythm_is_not_a_rep(rate_hz, gyro):
+    # A small first movement, a smaller one 1.3 s later (beyond the merge window), then
+    # five reps 3 s apart: the second swing is the first one's lesser lobe.
+    spec = [(1.0, 0.8, 20.0), (2.3, 0.9, 16.0)] + [(4.0 + 3.0 * i, 1.2, 60.0) for i in range(5)]
+    t, acc, g = _tilts_at(spec, rate_hz)
+    assert _count_set(t, acc, g if gyro else None, rate_hz) == 6
+
+
 def test_a_last_rep_cut_short_on_its_way_back_counts():
     # Six tilts of 3 s; the recording ends 2.4 s into the last one, well on its way back
     # (about 40% of its range left): the set's end counts it.
