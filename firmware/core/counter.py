@@ -48,13 +48,22 @@ Method (generic mode: no exercise, axis or placement assumed):
      counted.
   5. Episodes: reps done one at a time, with a pause after each, are movements bounded by
      stillness (the acceleration within 12 mg of its ~150 ms mean for 0.4 s). An episode
-     0.5-6 s long that turned the limb by 2 deg or more, in which the detector saw no full
+     0.5-8 s long that turned the limb by 2 deg or more, in which the detector saw no full
      swing (a heel raise on the shank, a rep whose swing stayed inside the thresholds), is
      a candidate of its own, unless it went one way and stayed there with the detector's
      swing still out (the way out to a hold: the swing's return is the rep). It joins the
      rhythm only as part of a chain: as long as the episode before it (within 1.4 x), after
      a pause of at most 4 episode lengths, with no swing of the detector in between;
      fidgets at rest vary and come after long still spells.
+     Chains: two such episodes in a row that each went and came back, as long as each
+     other, the pause between them no longer than the second, where the detector did not
+     see exactly one swing in each (a rep of several lobes, like a lunge seen at the thigh;
+     one too small for it), switch the counter to one candidate per episode: the detector's
+     candidates since the first of the two are taken back, the two episodes replace them,
+     and until the chain breaks each further episode is a candidate and the detector's
+     swings are not (nor are lesser lobes or steps looked for: stillness bounds each). With
+     a gyroscope, an episode whose gravity changed more than twice as much as the limb
+     turned came back all the same (the sensor resettled, or recordings were joined).
   6. Orientation: the gravity direction from a complementary filter (gyroscope integrated,
      pulled towards the accelerometer in ~1 s) or, without a gyroscope, the accelerometer
      low-passed (~0.15 s). The range of motion is the angle between the gravity directions
@@ -137,14 +146,29 @@ _G_EP_LD = const(280)  # duration (ms) of the episode before, 0: none
 _G_SMIN = const(281)  # lowest and highest projection since the last full swing
 _G_SMAX = const(282)
 _G_W = const(283)  # ring of |w|^2 ((0.8 deg/s)^2), one entry per block step, as the |a|^2 one
-_G_LEN = const(411)
+# Reps done one at a time: records of whole episodes (_R_* offsets), the last one and
+# the one before it.
+_G_PV = const(411)
+_G_CU = const(423)
+_G_CHAIN = const(435)  # 1: the episodes are the candidates, not the detector's swings
+_G_EP_W = const(436)  # angular rate summed over the episode under way (x, y, z)
+_G_HB = const(439)  # ticks of the detector's first swings in it, held back by a chain
+_HB_N = const(3)
+_G_LEN = const(442)
+_R_T0 = const(0)  # first tick
+_R_R = const(1)  # gravity at the start, mg << 4 (x, y, z)
+_R_P = const(4)  # gravity farthest from that (x, y, z)
+_R_C = const(7)  # that distance squared, mg^2
+_R_T1 = const(8)  # last tick
+_R_OK = const(9)  # 1: as long as a rep, turning the limb and back
+_R_NB = const(10)  # full swings the detector made during it
 # Episodes; activity in mg << 4, summed over the three axes.
 _ACT_MS = const(100)
 _EP_QUIET = const(192)  # below 12 mg: still
 _EP_MOVE = const(384)  # above 24 mg: moving
 _EP_STILL_MS = const(400)  # stillness that bounds an episode
 _EP_MIN_MS = const(500)  # an episode as long as a rep
-_EP_MAX_MS = const(6000)
+_EP_MAX_MS = const(8000)
 _EP_MIN_C = const(1225)  # mg^2: a gravity change of 2 deg (35 mg), above sway
 _EP_LIKE = const(358)  # an episode of a chain lasts within 1.4 x of the one before
 _EP_GAP_X = const(4)  # ... and comes at most 4 of its lengths after it
@@ -283,6 +307,246 @@ def _median_before(ring, i: int) -> int:
     return a if a > b else b
 
 
+# What runs once per candidate or episode, not per sample, is written as module functions
+# of the counter rather than methods: every method in the class slows MicroPython's
+# method lookups on the sample path (measured: four more methods, +20 % per sample).
+
+
+def _chain_break(rc: "RepCounter", t_ms: int) -> int:
+    # The movement under way cannot belong to the chain: the chain is over. The swings
+    # the detector saw in this movement so far, held back by it, are candidates again
+    # (with the movement's range of motion), in a rhythm of their own: the chain's
+    # pace is not theirs.
+    g = rc._g
+    g[_G_CHAIN] = 0
+    rc._owed += rc._held
+    rc._held = 0
+    rc._run = False
+    rc._pending = 0
+    rc._have_last = False
+    rc._iv = 0
+    n = g[_G_EP_NB]
+    if n > _HB_N:
+        n = _HB_N
+    lo = g[_G_SMIN]
+    hi = g[_G_SMAX]
+    e = EVENT_NONE
+    for k in range(n):
+        rc._start_t = g[_G_EP_T0] if k == 0 else g[_G_HB + k - 1]
+        rc._rgx = g[_G_EP_R]
+        rc._rgy = g[_G_EP_R + 1]
+        rc._rgz = g[_G_EP_R + 2]
+        rc._pgx = g[_G_EP_P]
+        rc._pgy = g[_G_EP_P + 1]
+        rc._pgz = g[_G_EP_P + 2]
+        rc._speed2 = 0
+        g[_G_SMIN] = lo  # alike: none is the lesser lobe of another
+        g[_G_SMAX] = hi
+        e = rc._candidate(g[_G_HB + k], False)
+    return e
+
+
+def _rewind(rc: "RepCounter", t0: int) -> None:
+    # Forgets the candidates waiting for the rhythm that came after tick t0.
+    e = rc._c_end
+    while rc._pending and (e[(rc._head - 1) & 3] - t0) & _TICKS_MASK < 1 << 29:
+        rc._head = (rc._head - 1) & 3
+        rc._pending -= 1
+    j = (rc._head - 1) & 3
+    rc._have_last = rc._pending > 0
+    rc._last_t = rc._g[_G_SWING] = e[j]
+    rc._iv = (e[j] - e[(j - 1) & 3]) & _TICKS_MASK if rc._pending > 1 else 0
+
+
+def _one_way(rc: "RepCounter", c: int) -> bool:
+    # The episode under way went one way and stayed there (out to a hold, or back from
+    # one): it ends near the farthest point from its start. With a gyroscope, not if
+    # the limb's net turn is less than half that change of the gravity: then the
+    # gravity moved without the limb (the sensor resettled, or recordings were joined)
+    # and the movement was a rep that came back.
+    g = rc._g
+    d = _dist2(g, _G_EP_R, rc._gx, rc._gy, rc._gz)
+    if d * 4 <= c * 3:
+        return False
+    if not rc._gyro:
+        return True
+    n = (g[_G_EP_R] >> _FRAC) ** 2 + (g[_G_EP_R + 1] >> _FRAC) ** 2 + (
+        g[_G_EP_R + 2] >> _FRAC) ** 2
+    if n < 40000:
+        return True
+    grav = chord_to_cdeg(isqrt(d) * 1000 // isqrt(n))
+    # The rates were summed in 0.1 deg/s per block step: x 10 / (block rate in 0.1 Hz)
+    # gives the net turn in 0.1 deg per axis (small ints: clamped to a turn).
+    k = g[_G_MHZ] // 100
+    w = 0
+    for i in range(_G_EP_W, _G_EP_W + 3):
+        a = g[i] * 10 // k
+        if a > 3600:
+            a = 3600
+        elif a < -3600:
+            a = -3600
+        w += a * a
+    return isqrt(w) * 20 >= grav
+
+
+def _episode_candidate(rc: "RepCounter", r: int) -> int:
+    # The episode recorded at g[r] as a candidate: from its start to its end, range of
+    # motion from the gravity at its start to the one farthest from it.
+    g = rc._g
+    rc._start_t = g[r + _R_T0]
+    rc._rgx = g[r + _R_R]
+    rc._rgy = g[r + _R_R + 1]
+    rc._rgz = g[r + _R_R + 2]
+    rc._pgx = g[r + _R_P]
+    rc._pgy = g[r + _R_P + 1]
+    rc._pgz = g[r + _R_P + 2]
+    rc._speed2 = 0
+    if rc._state == _OUT:
+        # The detector's swing is this rep's: it must not come back as another one.
+        rc._state = _REST
+        rc._qmin = 1 << 28
+    return rc._candidate(g[r + _R_T1], False)
+
+
+def _forget_before(rc: "RepCounter", i: int) -> None:
+    # Drops the candidate before ring[i]: the one before it takes its slot.
+    j = (i - 1) & 3
+    k = (i - 2) & 3
+    rc._c_dur[j] = rc._c_dur[k]
+    rc._c_rom[j] = rc._c_rom[k]
+    rc._c_dps[j] = rc._c_dps[k]
+    rc._c_end[j] = rc._c_end[k]
+    rc._c_amp[j] = rc._c_amp[k]
+
+
+def _walking(rc: "RepCounter", t_ms: int, iv: int) -> bool:
+    # The gait gate: a walking verdict now, or one in the last _GAIT_HOLD_MS.
+    g = rc._g
+    if _MIN_PERIOD_MS <= iv < _GAIT_MAX_T and _gait(rc, t_ms, iv):
+        g[_G_WALK] = t_ms
+    if g[_G_WALK] >= 0:
+        if (t_ms - g[_G_WALK]) & _TICKS_MASK < _GAIT_HOLD_MS:
+            return True
+        g[_G_WALK] = -1
+    return False
+
+
+def _gait(rc: "RepCounter", t_ms: int, iv: int) -> bool:
+    # Per candidate: does |a| over the last two intervals repeat at half the interval
+    # (lags 0.85, 1, 1.15 x iv / 2), with a normalised autocorrelation above 0.3?
+    g = rc._g
+    mhz = g[_G_MHZ]
+    lagc = iv * mhz // 20000  # half the interval in 1/100 block steps
+    w = iv * mhz // 500000  # two intervals in block steps
+    lmax = (lagc * 115 + 9999) // 10000
+    filled = _GAIT_N
+    el = (t_ms - g[_G_T0]) & _TICKS_MASK
+    if el < _GAIT_N * 1000000 // mhz:
+        filled = el * mhz // 1000000
+    n = iv * mhz // 1000000  # the interval in block steps
+    if rc._gyro and n >= 8 and n * 2 <= filled and _fast_swing(g, n):
+        return True
+    if w + lmax > filled:
+        w = filled - lmax
+    if w < 8 or lagc < 200:
+        return False
+    _deviations(rc._g, w + lmax)
+    # Walking: a peak at half the interval, above 0.3 and above the value at a quarter
+    # of it (half a step: |a| out of phase). A smooth rep decays from lag 0 instead.
+    best = -256
+    for lag in ((lagc * 85) // 10000, (lagc + 50) // 100, lmax):
+        r = _corr(rc, w, lag)
+        if r > best:
+            best = r
+    return best > _GAIT_R and best > _corr(rc, w, (lagc + 100) // 200) + _GAIT_PEAK
+
+
+def _corr(rc: "RepCounter", w: int, lag: int) -> int:
+    # Normalised autocorrelation of the deviations at `lag`, in 1/256.
+    g = rc._g
+    s = sxx = syy = 0
+    for k in range(_G_DEV, _G_DEV + w):
+        a = g[k]
+        b = g[k + lag]
+        s += a * b
+        sxx += a * a
+        syy += b * b
+    den = (isqrt(sxx) * isqrt(syy)) >> 8
+    if den <= 0:
+        return 0
+    return s // den
+
+
+def _end_run(rc: "RepCounter", t_ms: int) -> None:
+    # Swings faster than any rep: steps (walking) or shaking. Reps already confirmed
+    # stay counted; those of a run still held are dropped; the rhythm starts again.
+    rc._run = False
+    rc._held = 0
+    rc._last_t = t_ms
+    rc._g[_G_MERGED] = 0
+    rc._pending = 1
+    rc._iv = 0
+
+
+def _episode_end(rc: "RepCounter", t1: int) -> int:
+    # Once per episode (t1: its last tick), not per sample: may allocate.
+    g = rc._g
+    t0 = g[_G_EP_T0]
+    dur = (t1 - t0) & _TICKS_MASK
+    ld = g[_G_EP_LD]
+    gap = (t0 - g[_G_EP_LAST]) & _TICKS_MASK
+    g[_G_EP_LD] = dur
+    g[_G_EP_LAST] = t1
+    c = g[_G_EP_C]
+    one_way = _one_way(rc, c)
+    # The episode as a record; the one before it stays in _G_PV.
+    for k in range(8):
+        g[_G_CU + k] = g[_G_EP_T0 + k]
+    g[_G_CU + _R_T1] = t1
+    g[_G_CU + _R_OK] = 1 if dur >= _EP_MIN_MS and c > _EP_MIN_C and not one_way else 0
+    g[_G_CU + _R_NB] = g[_G_EP_NB]
+    # Reps done one at a time come as a chain of like movements that go and come back,
+    # with pauses no longer than themselves. Fidgets vary and come after long still
+    # spells; a movement out to a hold stays there (the detector counts those reps).
+    chained = g[_G_CU + _R_OK] and g[_G_PV + _R_OK] and not (
+        gap > dur or dur * 256 > ld * _EP_LIKE or ld * 256 > dur * _EP_LIKE)
+    e = EVENT_NONE
+    held_back = False
+    if g[_G_CHAIN] and not chained:
+        # The chain ends; the detector's swings in this movement were held back by it.
+        g[_G_CHAIN] = 0
+        held_back = g[_G_EP_NB] > 0
+    if g[_G_CHAIN] or held_back:
+        e = _episode_candidate(rc, _G_CU)
+    elif chained and not rc._run and not rc._held and (
+            g[_G_CU + _R_NB] != 1 or g[_G_PV + _R_NB] != 1):
+        # Two such movements in which the detector did not see one swing each (a rep too
+        # small for it, or one of several lobes): from now on each movement is a rep,
+        # whatever the detector's swings inside it did, and so were these two.
+        g[_G_CHAIN] = 1
+        _rewind(rc, g[_G_PV + _R_T0])
+        g[_G_MERGED] = 0
+        lo = g[_G_SMIN]
+        hi = g[_G_SMAX]
+        _episode_candidate(rc, _G_PV)
+        g[_G_SMIN] = lo  # both as big as the detector's swings in them
+        g[_G_SMAX] = hi
+        e = _episode_candidate(rc, _G_CU)
+    elif (dur >= _EP_MIN_MS and c > _EP_MIN_C and not g[_G_EP_NB]
+          and not (rc._state == _OUT and one_way) and not (
+              (ld and (gap > dur * _EP_GAP_X or dur * 256 > ld * _EP_LIKE
+                       or ld * 256 > dur * _EP_LIKE))
+              or (rc._have_last and (t0 - rc._last_t) & _TICKS_MASK < gap))):
+        # One movement in which the detector saw no swing (a small rep), unless it went
+        # one way and stayed there with the detector's swing out (the way out to a
+        # hold, whose return the detector will count), or it is unlike the one before,
+        # or the detector's swings came between them (other movements).
+        e = _episode_candidate(rc, _G_CU)
+    for k in range(11):
+        g[_G_PV + k] = g[_G_CU + k]
+    return e
+
+
 class RepCounter:
     """Counts reps in a stream of samples; see the module docstring for the method.
 
@@ -370,6 +634,8 @@ class RepCounter:
         self._g[_G_EP] = 0
         self._g[_G_EP_LAST] = -(1 << 29)
         self._g[_G_EP_LD] = 0
+        self._g[_G_PV + _R_OK] = 0
+        self._g[_G_CHAIN] = 0
         self.reps = 0
         self.partials = 0
         self.rep_lag = 0
@@ -389,7 +655,15 @@ class RepCounter:
         least two came at a pace like the set's (a short set of 2 reps), and a last swing
         cut short on its way back counts if it is half way back and at least half as long
         as the rep before. Returns how many reps are now owed; report() them."""
-        if self._state == _OUT and self._primed:
+        g = self._g
+        chain = g[_G_CHAIN]
+        if chain:
+            # Reps done one at a time: the movement under way ends here.
+            if g[_G_EP] == 1:
+                g[_G_EP] = 0
+                _episode_end(self, g[_G_T])
+            g[_G_CHAIN] = 0
+        elif self._state == _OUT and self._primed:
             # The last rep's return, cut short by the end of the recording: half way back.
             hx = (self._l2x - self._mx) >> 5
             hy = (self._l2y - self._my) >> 5
@@ -528,6 +802,10 @@ class RepCounter:
         if p > g[_G_SMAX]:
             g[_G_SMAX] = p
         self._track_gravity(x, y, z, wx, wy, wz)
+        if g[_G_EP] == 1:
+            g[_G_EP_W] += wx  # the limb's net turn over the episode under way
+            g[_G_EP_W + 1] += wy
+            g[_G_EP_W + 2] += wz
         episode_event = self._episode(t_ms, x, y, z)
 
         # Envelope: follows a new extreme at once and decays towards the signal, 8 times
@@ -586,8 +864,18 @@ class RepCounter:
                 g[_G_EP_P] = self._gx
                 g[_G_EP_P + 1] = self._gy
                 g[_G_EP_P + 2] = self._gz
-            if (t_ms - g[_G_EP_T0]) & _TICKS_MASK > _EP_MAX_MS:
+            el = (t_ms - g[_G_EP_T0]) & _TICKS_MASK
+            if g[_G_CHAIN] and el * 256 > g[_G_EP_LD] * _EP_LIKE:
+                e = _chain_break(self, t_ms)  # longer than the chain's movements
+                if e:
+                    return e
+            if g[_G_QUIET] < 0 and el > _EP_MAX_MS:
                 g[_G_EP] = 2  # longer than a rep: a bout of reps, the detector counts them
+                g[_G_PV + _R_OK] = 0
+                if g[_G_CHAIN]:
+                    e = _chain_break(self, t_ms)
+                    if e:
+                        return e
         if act < _EP_QUIET:
             q = g[_G_QUIET]
             if q < 0:
@@ -599,7 +887,7 @@ class RepCounter:
             if ep:
                 g[_G_EP] = 0
                 if ep == 1:
-                    return self._episode_end(q)
+                    return _episode_end(self, q)
             return EVENT_NONE
         g[_G_QUIET] = -1
         if act >= _EP_MOVE and ep == 0:
@@ -611,54 +899,28 @@ class RepCounter:
                 g[_G_EP_R + 2] = g[_G_EP_P + 2] = self._gz
                 g[_G_EP_C] = 0
                 g[_G_EP_NB] = 0
+                g[_G_EP_W] = g[_G_EP_W + 1] = g[_G_EP_W + 2] = 0
+                if g[_G_CHAIN]:
+                    # Its size is the detector's peak-to-peak over it (no swings count).
+                    g[_G_SMIN] = 1 << 29
+                    g[_G_SMAX] = -(1 << 29)
             else:
                 g[_G_EP] = 2  # no stillness before it: not an episode
+                g[_G_PV + _R_OK] = 0
+                g[_G_CHAIN] = 0
             g[_G_CALM] = 0
         return EVENT_NONE
-
-    def _episode_end(self, t1: int) -> int:
-        # Once per episode (t1: its last tick), not per sample: may allocate.
-        g = self._g
-        t0 = g[_G_EP_T0]
-        dur = (t1 - t0) & _TICKS_MASK
-        ld = g[_G_EP_LD]
-        gap = (t0 - g[_G_EP_LAST]) & _TICKS_MASK
-        g[_G_EP_LD] = dur
-        g[_G_EP_LAST] = t1
-        c = g[_G_EP_C]
-        if g[_G_EP_NB] or dur < _EP_MIN_MS or c <= _EP_MIN_C:
-            return EVENT_NONE  # the detector saw its swing, or not a rep's movement
-        if self._state == _OUT and _dist2(g, _G_EP_R, self._gx, self._gy, self._gz) * 4 > c * 3:
-            # It went one way and stayed there with the detector's swing out: the way out
-            # to a hold, whose return the detector will count.
-            return EVENT_NONE
-        if (ld and (gap > dur * _EP_GAP_X or dur * 256 > ld * _EP_LIKE
-                   or ld * 256 > dur * _EP_LIKE)) or (
-                       self._have_last and (t0 - self._last_t) & _TICKS_MASK < gap):
-            # Reps done one at a time come as a chain of episodes that take about as long
-            # as each other, after pauses about as long as themselves. Fidgets at rest vary
-            # and come after long still spells; the detector's swings between episodes
-            # belong to other movements. Only the detector counts this one.
-            return EVENT_NONE
-        # The episode as a candidate: from its start to its end, range of motion from the
-        # gravity at its start to the one farthest from it.
-        self._start_t = t0
-        self._rgx = g[_G_EP_R]
-        self._rgy = g[_G_EP_R + 1]
-        self._rgz = g[_G_EP_R + 2]
-        self._pgx = g[_G_EP_P]
-        self._pgy = g[_G_EP_P + 1]
-        self._pgz = g[_G_EP_P + 2]
-        self._speed2 = 0
-        if self._state == _OUT:
-            # The detector's swing is this rep's: it must not come back as another one.
-            self._state = _REST
-            self._qmin = 1 << 28
-        return self._candidate(t1, False)
 
     def _swing(self, t_ms: int, partial: bool) -> int:
         # A swing of the detector; the episode running notes that it saw one. A partial
         # one that the rhythm takes as a partial rep is the episode's verdict too.
+        g = self._g
+        if g[_G_CHAIN]:
+            if not partial:
+                if g[_G_EP_NB] < _HB_N:
+                    g[_G_HB + g[_G_EP_NB]] = t_ms
+                g[_G_EP_NB] += 1
+            return EVENT_NONE
         e = self._candidate(t_ms, partial)
         if not partial or e == EVENT_PARTIAL:
             self._g[_G_EP_NB] += 1
@@ -843,9 +1105,9 @@ class RepCounter:
                 # (a heel's landing shakes a rep done one at a time).
                 if g[_G_MERGED] and g[_G_EP] == 1:
                     g[_G_SWING] = t_ms
-                elif g[_G_MERGED] or self._walking(
+                elif g[_G_MERGED] or _walking(self,
                         t_ms, (t_ms - self._last_t) & _TICKS_MASK):
-                    self._end_run(t_ms)
+                    _end_run(self, t_ms)
                 else:
                     g[_G_MERGED] = 1
                     g[_G_SWING] = t_ms
@@ -857,9 +1119,9 @@ class RepCounter:
             # press or a squat seen at the wrist, a lunge), merged into it. One soon after
             # that lobe, or one the gait gate calls a walk, is a step.
             g[_G_SWING] = t_ms
-            if g[_G_MERGED] or self._walking(
+            if g[_G_MERGED] or _walking(self,
                     t_ms, (t_ms - self._last_t) & _TICKS_MASK):
-                self._end_run(t_ms)
+                _end_run(self, t_ms)
             else:
                 g[_G_MERGED] = 1
             return EVENT_NONE
@@ -877,8 +1139,9 @@ class RepCounter:
             self.rep_end_ms = t_ms
             self.partials += 1
             return EVENT_PARTIAL
-        if self._have_last and self._walking(t_ms, (t_ms - self._last_t) & _TICKS_MASK):
-            self._end_run(t_ms)  # a step of a walk
+        if self._have_last and not g[_G_CHAIN] and _walking(self,
+                t_ms, (t_ms - self._last_t) & _TICKS_MASK):
+            _end_run(self, t_ms)  # a step of a walk (not a movement between still spells)
             return EVENT_NONE
         g[_G_MERGED] = 0
         g[_G_SWING] = t_ms
@@ -897,12 +1160,13 @@ class RepCounter:
         iv = (t_ms - self._last_t) & _TICKS_MASK
         if self._run:
             if iv < _MIN_PERIOD_MS:
-                self._end_run(t_ms)
+                _end_run(self, t_ms)
                 return EVENT_NONE
             if iv * 256 < self._period * _MIN_SPLIT:
                 self._head = i  # a split swing: forget it
                 return EVENT_NONE
-            if iv < self._period and amp * 256 < _median_before(self._c_amp, i) * _LOBE_AMP:
+            if iv < self._period and amp * 256 < _median_before(
+                    self._c_amp, i) * _LOBE_AMP and not g[_G_CHAIN]:
                 # Sooner than the next rep is due and much smaller than the run's reps: the
                 # lesser lobe of a slow rep (a squat or a press at the wrist), not a rep.
                 self._head = i
@@ -925,17 +1189,17 @@ class RepCounter:
         prev = self._iv
         self._iv = iv
         if iv < _MIN_PERIOD_MS:
-            self._end_run(t_ms)
+            _end_run(self, t_ms)
             return EVENT_NONE
         self._pending += 1
         if self._pending < _RUN_REPS:
             return EVENT_NONE
-        if prev < iv and self._c_amp[(i - 1) & 3] * 256 < amp * _LOBE_AMP:
+        if prev < iv and self._c_amp[(i - 1) & 3] * 256 < amp * _LOBE_AMP and not g[_G_CHAIN]:
             # The middle candidate came sooner than this one and has less than half its
             # peak-to-peak: the lesser lobe of the first (as within a run, but judged against
             # the later swing, since the first was measured while the axis settled). The
             # rhythm waits for one more candidate.
-            self._forget_before(i)
+            _forget_before(self, i)
             self._pending -= 1
             self._iv = prev + iv
             return EVENT_NONE
@@ -949,81 +1213,6 @@ class RepCounter:
         self._held = self._pending
         self._pending = 0
         return EVENT_NONE
-
-    def _forget_before(self, i: int) -> None:
-        # Drops the candidate before ring[i]: the one before it takes its slot.
-        j = (i - 1) & 3
-        k = (i - 2) & 3
-        self._c_dur[j] = self._c_dur[k]
-        self._c_rom[j] = self._c_rom[k]
-        self._c_dps[j] = self._c_dps[k]
-        self._c_end[j] = self._c_end[k]
-        self._c_amp[j] = self._c_amp[k]
-
-    def _walking(self, t_ms: int, iv: int) -> bool:
-        # The gait gate: a walking verdict now, or one in the last _GAIT_HOLD_MS.
-        g = self._g
-        if _MIN_PERIOD_MS <= iv < _GAIT_MAX_T and self._gait(t_ms, iv):
-            g[_G_WALK] = t_ms
-        if g[_G_WALK] >= 0:
-            if (t_ms - g[_G_WALK]) & _TICKS_MASK < _GAIT_HOLD_MS:
-                return True
-            g[_G_WALK] = -1
-        return False
-
-    def _gait(self, t_ms: int, iv: int) -> bool:
-        # Per candidate: does |a| over the last two intervals repeat at half the interval
-        # (lags 0.85, 1, 1.15 x iv / 2), with a normalised autocorrelation above 0.3?
-        g = self._g
-        mhz = g[_G_MHZ]
-        lagc = iv * mhz // 20000  # half the interval in 1/100 block steps
-        w = iv * mhz // 500000  # two intervals in block steps
-        lmax = (lagc * 115 + 9999) // 10000
-        filled = _GAIT_N
-        el = (t_ms - g[_G_T0]) & _TICKS_MASK
-        if el < _GAIT_N * 1000000 // mhz:
-            filled = el * mhz // 1000000
-        n = iv * mhz // 1000000  # the interval in block steps
-        if self._gyro and n >= 8 and n * 2 <= filled and _fast_swing(g, n):
-            return True
-        if w + lmax > filled:
-            w = filled - lmax
-        if w < 8 or lagc < 200:
-            return False
-        _deviations(self._g, w + lmax)
-        # Walking: a peak at half the interval, above 0.3 and above the value at a quarter
-        # of it (half a step: |a| out of phase). A smooth rep decays from lag 0 instead.
-        best = -256
-        for lag in ((lagc * 85) // 10000, (lagc + 50) // 100, lmax):
-            r = self._corr(w, lag)
-            if r > best:
-                best = r
-        return best > _GAIT_R and best > self._corr(w, (lagc + 100) // 200) + _GAIT_PEAK
-
-    def _corr(self, w: int, lag: int) -> int:
-        # Normalised autocorrelation of the deviations at `lag`, in 1/256.
-        g = self._g
-        s = sxx = syy = 0
-        for k in range(_G_DEV, _G_DEV + w):
-            a = g[k]
-            b = g[k + lag]
-            s += a * b
-            sxx += a * a
-            syy += b * b
-        den = (isqrt(sxx) * isqrt(syy)) >> 8
-        if den <= 0:
-            return 0
-        return s // den
-
-    def _end_run(self, t_ms: int) -> None:
-        # Swings faster than any rep: steps (walking) or shaking. Reps already confirmed
-        # stay counted; those of a run still held are dropped; the rhythm starts again.
-        self._run = False
-        self._held = 0
-        self._last_t = t_ms
-        self._g[_G_MERGED] = 0
-        self._pending = 1
-        self._iv = 0
 
     def _rom_cdeg(self) -> int:
         dx = (self._pgx - self._rgx) >> _FRAC

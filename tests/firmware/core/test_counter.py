@@ -222,6 +222,71 @@ def test_a_lesser_lobe_before_the_rhythm_is_not_a_rep(rate_hz, gyro):
     assert _count_set(t, acc, g if gyro else None, rate_hz) == 6
 
 
+def _one_at_a_time_with_lobes(n, rate_hz, move_s, pause_s=1.0, rom_deg=40.0):
+    """Reps done one at a time, each one unbroken movement out and back with a dip in the
+    middle (two swings for the detector, over a second apart: a lunge at the thigh)."""
+    rng = np.random.default_rng(5)
+    t = np.arange(0.0, 3.0 + n * (move_s + pause_s), 1.0 / rate_hz)
+    ang = np.zeros_like(t)
+    for i in range(n):
+        x = (t - 1.5 - i * (move_s + pause_s)) / move_s
+        inside = (x >= 0) & (x < 1)
+        b = np.sin(np.pi * x[inside]) ** 2
+        ang[inside] = np.radians(rom_deg) * b * (1 - 0.8 * b ** 4)
+    acc = np.stack([np.zeros_like(t), np.sin(ang), np.cos(ang)], axis=1)
+    acc += rng.normal(0.0, 0.002, acc.shape)
+    gyro = np.zeros_like(acc)
+    gyro[:, 0] = np.degrees(np.gradient(ang, t))
+    return t, acc, gyro
+
+
+@pytest.mark.parametrize("rate_hz", [12.5, 26.0, 52.0, 104.0])
+@pytest.mark.parametrize("gyro", [True, False])
+@pytest.mark.parametrize("move_s", [3.0, 4.0, 5.0])
+def test_reps_of_several_lobes_done_one_at_a_time_count_once_each(rate_hz, gyro, move_s):
+    t, acc, g = _one_at_a_time_with_lobes(7, rate_hz, move_s)
+    assert _count_set(t, acc, g if gyro else None, rate_hz) == 7
+
+
+@pytest.mark.parametrize("rate_hz", [12.5, 26.0, 52.0, 104.0])
+@pytest.mark.parametrize("gyro", [True, False])
+def test_reps_without_pauses_after_reps_done_one_at_a_time_are_counted(rate_hz, gyro):
+    # Five reps one at a time (each movement of two lobes), then eight without pauses:
+    # the chain of movements ends, and the detector's swings count again.
+    t1, acc1, g1 = _one_at_a_time_with_lobes(5, rate_hz, 4.0)
+    t2, acc2, g2 = _tilts([60.0] * 8, rate_hz=rate_hz, period_s=2.5, pause_s=0.0)
+    t = np.concatenate([t1, t1[-1] + 1.0 / rate_hz + t2])
+    acc = np.concatenate([acc1, acc2])
+    g = np.concatenate([g1, g2])
+    assert _count_set(t, acc, g if gyro else None, rate_hz) == 13
+
+
+@pytest.mark.parametrize("rate_hz", [12.5, 26.0, 52.0, 104.0])
+def test_posture_jumps_between_small_reps_do_not_hide_them(rate_hz):
+    # Small tilts (5 deg) done one at a time, each starting with a jump of the gravity by
+    # 8 deg that the gyroscope does not see (the sensor resettling; single-rep recordings
+    # joined): each movement still went and came back.
+    rng = np.random.default_rng(11)
+    n, move_s, pause_s = 10, 1.6, 0.9
+    t = np.arange(0.0, 3.0 + n * (move_s + pause_s), 1.0 / rate_hz)
+    tilt = np.zeros_like(t)
+    base = np.zeros_like(t)
+    b = 0.0
+    for i in range(n):
+        s0 = 1.5 + i * (move_s + pause_s)
+        ph = t - s0
+        inside = (ph >= 0) & (ph < move_s)
+        tilt[inside] = np.radians(5.0) * 0.5 * (1 - np.cos(2 * np.pi * ph[inside] / move_s))
+        b += np.radians(8.0) * rng.choice([-1, 1])
+        base[t >= s0 + 0.2] = b
+    ang = tilt + base
+    acc = np.stack([np.zeros_like(t), np.sin(ang), np.cos(ang)], axis=1)
+    acc += rng.normal(0.0, 0.002, acc.shape)
+    gyro = np.zeros_like(acc)
+    gyro[:, 0] = np.degrees(np.gradient(tilt, t))
+    assert _count_set(t, acc, gyro, rate_hz) == n
+
+
 def test_a_last_rep_cut_short_on_its_way_back_counts():
     # Six tilts of 3 s; the recording ends 2.4 s into the last one, well on its way back
     # (about 40% of its range left): the set's end counts it.
