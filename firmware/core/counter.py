@@ -162,6 +162,8 @@ _R_C = const(7)  # that distance squared, mg^2
 _R_T1 = const(8)  # last tick
 _R_OK = const(9)  # 1: as long as a rep, turning the limb and back
 _R_NB = const(10)  # full swings the detector made during it
+_R_BEFORE = const(11)  # last tick of the episode before it
+_NONE_BEFORE = const(-536870912)  # _G_EP_LAST before the first episode: long ago
 # Episodes; activity in mg << 4, summed over the three axes.
 _ACT_MS = const(100)
 _EP_QUIET = const(192)  # below 12 mg: still
@@ -494,6 +496,9 @@ def _episode_end(rc: "RepCounter", t1: int) -> int:
     t0 = g[_G_EP_T0]
     dur = (t1 - t0) & _TICKS_MASK
     ld = g[_G_EP_LD]
+    before = g[_G_EP_LAST]
+    if before == _NONE_BEFORE:
+        before = g[_G_T0]  # the first episode: since the counter started
     gap = (t0 - g[_G_EP_LAST]) & _TICKS_MASK
     g[_G_EP_LD] = dur
     g[_G_EP_LAST] = t1
@@ -505,6 +510,7 @@ def _episode_end(rc: "RepCounter", t1: int) -> int:
     g[_G_CU + _R_T1] = t1
     g[_G_CU + _R_OK] = 1 if dur >= _EP_MIN_MS and c > _EP_MIN_C and not one_way else 0
     g[_G_CU + _R_NB] = g[_G_EP_NB]
+    g[_G_CU + _R_BEFORE] = before
     # Reps done one at a time come as a chain of like movements that go and come back,
     # with pauses no longer than themselves. Fidgets vary and come after long still
     # spells; a movement out to a hold stays there (the detector counts those reps).
@@ -522,9 +528,10 @@ def _episode_end(rc: "RepCounter", t1: int) -> int:
             g[_G_CU + _R_NB] != 1 or g[_G_PV + _R_NB] != 1):
         # Two such movements in which the detector did not see one swing each (a rep too
         # small for it, or one of several lobes): from now on each movement is a rep,
-        # whatever the detector's swings inside it did, and so were these two.
+        # whatever the detector's swings inside it did, and so were these two: they
+        # replace the detector's candidates since the movement before them.
         g[_G_CHAIN] = 1
-        _rewind(rc, g[_G_PV + _R_T0])
+        _rewind(rc, g[_G_PV + _R_BEFORE])
         g[_G_MERGED] = 0
         lo = g[_G_SMIN]
         hi = g[_G_SMAX]
@@ -542,7 +549,7 @@ def _episode_end(rc: "RepCounter", t1: int) -> int:
         # hold, whose return the detector will count), or it is unlike the one before,
         # or the detector's swings came between them (other movements).
         e = _episode_candidate(rc, _G_CU)
-    for k in range(11):
+    for k in range(12):
         g[_G_PV + k] = g[_G_CU + k]
     return e
 
@@ -632,7 +639,7 @@ class RepCounter:
         self._g[_G_QUIET] = -1
         self._g[_G_CALM] = 0
         self._g[_G_EP] = 0
-        self._g[_G_EP_LAST] = -(1 << 29)
+        self._g[_G_EP_LAST] = _NONE_BEFORE
         self._g[_G_EP_LD] = 0
         self._g[_G_PV + _R_OK] = 0
         self._g[_G_CHAIN] = 0
@@ -1194,7 +1201,8 @@ class RepCounter:
         self._pending += 1
         if self._pending < _RUN_REPS:
             return EVENT_NONE
-        if prev < iv and self._c_amp[(i - 1) & 3] * 256 < amp * _LOBE_AMP and not g[_G_CHAIN]:
+        if prev * 4 < iv * 3 and self._c_amp[(i - 1) & 3] * 256 < amp * _LOBE_AMP and not g[
+                _G_CHAIN]:
             # The middle candidate came sooner than this one and has less than half its
             # peak-to-peak: the lesser lobe of the first (as within a run, but judged against
             # the later swing, since the first was measured while the axis settled). The
