@@ -32,8 +32,9 @@ Method (generic mode: no exercise, axis or placement assumed):
      with less than half the peak-to-peak of the last three candidates (their median) is the
      lesser lobe of a slow rep and is not counted. The same holds for the middle one of the
      three candidates that would start a run, against the third (the first swing of a set
-     is measured while the axis still settles): the second lobe of a lead-in movement or of
-     a first rep, not a rep of its own.
+     is measured while the axis still settles), if it came well before the pace (less than
+     3/4 of the next interval, beyond a rhythm's own variation): the second lobe of a
+     lead-in movement or of a first rep, not a rep of its own.
      Gait gate: |a| of each block step goes into a ring; at a candidate that comes less
      than 1.6 s after the previous one, the normalised autocorrelation of |a| over the
      last two intervals is taken at half the interval (0.85, 1, 1.15 x). A stride holds two
@@ -1203,10 +1204,10 @@ class RepCounter:
             return EVENT_NONE
         if prev * 4 < iv * 3 and self._c_amp[(i - 1) & 3] * 256 < amp * _LOBE_AMP and not g[
                 _G_CHAIN]:
-            # The middle candidate came sooner than this one and has less than half its
-            # peak-to-peak: the lesser lobe of the first (as within a run, but judged against
-            # the later swing, since the first was measured while the axis settled). The
-            # rhythm waits for one more candidate.
+            # The middle candidate came well before the pace of the next and has less than
+            # half its peak-to-peak: the lesser lobe of the first (as within a run, but
+            # judged against the later swing, since the first was measured while the axis
+            # settled). The rhythm waits for one more candidate.
             _forget_before(self, i)
             self._pending -= 1
             self._iv = prev + iv
