@@ -54,7 +54,7 @@ Method (generic mode: no exercise, axis or placement assumed):
      a candidate of its own, unless it went one way and stayed there with the detector's
      swing still out (the way out to a hold: the swing's return is the rep). It joins the
      rhythm only as part of a chain: as long as the episode before it (within 1.4 x), after
-     a pause of at most 4 episode lengths, with no swing of the detector in between;
+     a pause of at most 2 episode lengths, with no swing of the detector in between;
      fidgets at rest vary and come after long still spells.
      Chains: two such episodes in a row that each went and came back, as long as each
      other, the pause between them no longer than the second, where the detector did not
@@ -174,7 +174,7 @@ _EP_MIN_MS = const(500)  # an episode as long as a rep
 _EP_MAX_MS = const(8000)
 _EP_MIN_C = const(1225)  # mg^2: a gravity change of 2 deg (35 mg), above sway
 _EP_LIKE = const(358)  # an episode of a chain lasts within 1.4 x of the one before
-_EP_GAP_X = const(4)  # ... and comes at most 4 of its lengths after it
+_EP_GAP_X = const(2)  # ... and comes at most 2 of its lengths after it
 _SHORT_LEAD_MS = const(4000)  # a short set's first rep comes within 4 s + 1 interval
 _LOBE_AMP = const(128)  # a swing of a run below 50% of its reps' amplitude is a lobe
 _END_LOW = const(128)  # at a set's end, a return to 50% of the envelope ends a rep
