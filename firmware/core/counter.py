@@ -500,7 +500,7 @@ def _episode_end(rc: "RepCounter", t1: int) -> int:
     before = g[_G_EP_LAST]
     if before == _NONE_BEFORE:
         before = g[_G_T0]  # the first episode: since the counter started
-    gap = (t0 - g[_G_EP_LAST]) & _TICKS_MASK
+    gap = (t0 - before) & _TICKS_MASK
     g[_G_EP_LD] = dur
     g[_G_EP_LAST] = t1
     c = g[_G_EP_C]
@@ -525,7 +525,7 @@ def _episode_end(rc: "RepCounter", t1: int) -> int:
         held_back = g[_G_EP_NB] > 0
     if g[_G_CHAIN] or held_back:
         e = _episode_candidate(rc, _G_CU)
-    elif chained and not rc._run and not rc._held and (
+    elif chained and not rc._run and not rc._held and not rc._owed and (
             g[_G_CU + _R_NB] != 1 or g[_G_PV + _R_NB] != 1):
         # Two such movements in which the detector did not see one swing each (a rep too
         # small for it, or one of several lobes): from now on each movement is a rep,
@@ -746,9 +746,14 @@ class RepCounter:
         g[_G_I] = (gi + 1) & (_GAIT_N - 1)
         g[_G_T] = t_ms
         if self._primed == 0:
-            self._l1x = self._l2x = self._mx = self._gx = self._rgx = x
-            self._l1y = self._l2y = self._my = self._gy = self._rgy = y
-            self._l1z = self._l2z = self._mz = self._gz = self._rgz = z
+            self._l1x = self._l2x = self._mx = x
+            self._l1y = self._l2y = self._my = y
+            self._l1z = self._l2z = self._mz = z
+            # Gravity is about 1 g: within 2 g, as _track_gravity keeps it (small ints in
+            # its products even if the first sample is a jolt).
+            self._gx = self._rgx = x if -32000 <= x <= 32000 else (32000 if x > 0 else -32000)
+            self._gy = self._rgy = y if -32000 <= y <= 32000 else (32000 if y > 0 else -32000)
+            self._gz = self._rgz = z if -32000 <= z <= 32000 else (32000 if z > 0 else -32000)
             self._rest_t = self._start_t = g[_G_T0] = t_ms
             g[_G_EX] = x
             g[_G_EX + 1] = y
@@ -873,7 +878,7 @@ class RepCounter:
                 g[_G_EP_P + 1] = self._gy
                 g[_G_EP_P + 2] = self._gz
             el = (t_ms - g[_G_EP_T0]) & _TICKS_MASK
-            if g[_G_CHAIN] and el * 256 > g[_G_EP_LD] * _EP_LIKE:
+            if g[_G_CHAIN] and g[_G_QUIET] < 0 and el * 256 > g[_G_EP_LD] * _EP_LIKE:
                 e = _chain_break(self, t_ms)  # longer than the chain's movements
                 if e:
                     return e

@@ -323,6 +323,41 @@ def test_small_reps_done_one_at_a_time_are_counted(gyro, rate_hz):
     assert _count_set(t, acc, gyro_dps if gyro else None, rate_hz) == 8
 
 
+@pytest.mark.parametrize("rate_hz, gyro, rep_s",
+                         [(52.0, False, 0.8), (104.0, False, 0.95), (26.0, True, 1.0),
+                          (104.0, True, 1.0)])
+def test_short_reps_one_at_a_time_keep_their_chain(rate_hz, gyro, rep_s):
+    # Movements under a second: the 0.4 s of stillness that ends one must not count as
+    # part of it (the chain would break on every rep and count some twice).
+    t, acc, g = _one_at_a_time(8, rate_hz, rep_s=rep_s, pause_s=1.0)
+    assert _count_set(t, acc, g if gyro else None, rate_hz) == 8
+
+
+@pytest.mark.parametrize("rate_hz", [26.0, 52.0])
+def test_count_does_not_depend_on_the_tick_at_start(rate_hz):
+    # A swing, then a small rep between still spells; the device's tick counter may be
+    # anywhere when a set starts, here so that 2**29 falls between the two.
+    rng = np.random.default_rng(5)
+    t = np.arange(0.0, 7.5, 1.0 / rate_hz)
+    ang = np.zeros_like(t)
+    wobble = np.zeros_like(t)
+    big = t < 1.2
+    ang[big] = np.radians(60.0) * 0.5 * (1 - np.cos(2 * np.pi * t[big] / 1.2))
+    ph = t - 3.5
+    inside = (ph >= 0) & (ph < 1.6)
+    env = np.sin(np.pi * ph[inside] / 1.6)
+    ang[inside] = np.radians(4.0) * env ** 2
+    wobble[inside] = 0.12 * np.sin(8 * np.pi * ph[inside]) * env
+    acc = np.stack([wobble, np.sin(ang), np.cos(ang)], axis=1) + rng.normal(0, 0.003, (len(t), 3))
+    gyro = np.zeros_like(acc)
+    gyro[:, 0] = np.degrees(np.gradient(ang, t))
+    samples = firmware_samples(t, acc, gyro)
+    offset = (1 << 29) - 2000
+    shifted = [((s[0] + offset) & 0x3FFFFFFF, *s[1:]) for s in samples]
+    assert count_cpython(Recording(Path("a"), samples, True), rate_hz) == count_cpython(
+        Recording(Path("b"), shifted, True), rate_hz)
+
+
 def _holds(n, rate_hz, rom_deg=40.0, move_s=1.0, hold_s=2.0, pause_s=1.5):
     """Tilt out, hold perfectly still, tilt back, pause: two movements per rep."""
     per = 2 * move_s + hold_s + pause_s
@@ -357,3 +392,13 @@ def test_two_movements_at_the_end_of_a_long_rest_are_not_a_short_set():
     # The same two tilts right at the start of a set are one.
     t, acc, gyro = _tilts([40, 40], period_s=2.0, pause_s=1.0)
     assert _count_set(t, acc, gyro, 52.0) == 2
+
+
+def test_a_jolt_as_the_first_sample_keeps_gravity_within_2_g():
+    # The gravity estimate's products must stay small ints on a 32-bit MicroPython port
+    # (below 2**30): it is kept within 2 g, from the very first sample on.
+    c = RepCounter(12.5)  # a block step per sample
+    c.update(0, 16000, -16000, 9000, 20000, -20000, 20000)  # +-16 g, 2000 deg/s
+    for i in range(1, 60):
+        assert max(abs(c._gx), abs(c._gy), abs(c._gz)) <= 32000  # mg << 4
+        c.update(i * 80, 0, 0, 1000, 20000, -20000, 20000)
