@@ -47,6 +47,15 @@ Method (generic mode: no exercise, axis or placement assumed):
      in which the shank still turns over the foot; a rep turns smoothly, or slowly, or
      fast between holds). Then every candidate of the next 4 s ends the run and is not
      counted.
+     Half reps: a lift that moves the wrist along a line (a press, a squat with the bar)
+     can make two like swings per rep, its way up and its way down, too far apart to
+     merge. |a| does not depend on the orientation and tells the halves apart: at a
+     candidate of a run less than 2.2 s after the last one, if |a| varied by 1.2 g^2 or
+     more over the last two intervals and its normalised autocorrelation is below 0.15 at
+     the interval (0.85, 1, 1.15 x) but above 0.2, and 0.3 above that, at twice the
+     interval, the candidate is the other half of the last rep and not counted; reps of
+     the run still held were halves too (half of them, rounded up, are kept). A limb's
+     rotation changes |a| little, and alike at every swing.
   5. Episodes: reps done one at a time, with a pause after each, are movements bounded by
      stillness (the acceleration within 12 mg of its ~150 ms mean for 0.4 s). An episode
      0.5-8 s long that turned the limb by 2 deg or more, in which the detector saw no full
@@ -112,7 +121,7 @@ _QUIET_X = const(384)  # a new run's reps count once 1.5 rep periods passed quie
 _MIN_PERIOD_MS = const(800)  # a faster swing is a second lobe of the rep (or a step)
 
 # Gait gate: |a| of a walk repeats at half the swing interval (a stride holds two steps).
-_GAIT_N = const(128)  # ring of |a|^2, one entry per block step
+_GAIT_N = const(256)  # ring of |a|^2, one entry per block step (~10 s at 26 Hz)
 _GAIT_MAX_T = const(1600)  # swings slower than this are not strides
 _GAIT_R = const(77)  # autocorrelation (1/256) at half the interval above 0.3: walking
 _GAIT_PEAK = const(77)  # ... and 0.3 above that at a quarter of it (half a step)
@@ -120,42 +129,48 @@ _GAIT_DUTY = const(128)  # with a gyroscope: |w| above half its peak for < 50% o
 _GAIT_SWING = const(62500)  # ... peaking above 200 deg/s (|w|^2 in (0.8 deg/s)^2)
 _GAIT_STILL = const(64)  # ... and below 1/8 of the peak for < 25%: no holds, a stride
 _GAIT_HOLD_MS = const(4000)  # candidates this long after a walking verdict are steps
+# Half reps: |a| of a lift along a line repeats once per rep, not at every swing.
+_HALF_MAX_T = const(2200)  # candidates of a run this close are checked (reps < 4.4 s)
+_HALF_R1 = const(38)  # |a| below 0.15 alike one interval back
+_HALF_R2 = const(51)  # and above 0.2 alike two intervals back
+_HALF_GAP = const(77)  # and 0.3 more: a half rep
+_HALF_RANGE = const(1200)  # |a|^2 (mg^2 / 1024) varies by 1.2 g^2 at least: a lift
 # Its state lives in one array (few instance attributes keep MicroPython's lookups fast):
 # the |a|^2 ring, the deviations of a window (scratch), then these scalars.
-_G_DEV = const(128)
-_G_I = const(256)  # ring index of the next |a|^2
-_G_T0 = const(257)  # tick of the first block: how full the ring is
-_G_WALK = const(258)  # tick of the last walking verdict, -1: none
-_G_MHZ = const(259)  # block rate, mHz
-_G_SWING = const(260)  # tick of the last candidate or merged lobe
-_G_MERGED = const(261)  # a second lobe was merged into the last candidate
-_G_T = const(262)  # tick of the last block step
+_G_DEV = const(256)
+_G_I = const(512)  # ring index of the next |a|^2
+_G_T0 = const(513)  # tick of the first block: how full the ring is
+_G_WALK = const(514)  # tick of the last walking verdict, -1: none
+_G_MHZ = const(515)  # block rate, mHz
+_G_SWING = const(516)  # tick of the last candidate or merged lobe
+_G_MERGED = const(517)  # a second lobe was merged into the last candidate
+_G_T = const(518)  # tick of the last block step
 # Episodes: movements with stillness before and after them (reps done one at a time).
-_G_EX = const(263)  # acceleration averaged over ~150 ms, mg << 4 (x, y, z)
-_G_ACT = const(266)  # activity: |a - that average| summed over the axes, over ~100 ms
-_G_QUIET = const(267)  # tick since which the activity is below _EP_QUIET, -1: moving
-_G_CALM = const(268)  # 1: the last stillness was long enough to bound an episode
-_G_EP = const(269)  # 0: still; 1: an episode bounded by stillness; 2: a longer movement
+_G_EX = const(519)  # acceleration averaged over ~150 ms, mg << 4 (x, y, z)
+_G_ACT = const(522)  # activity: |a - that average| summed over the axes, over ~100 ms
+_G_QUIET = const(523)  # tick since which the activity is below _EP_QUIET, -1: moving
+_G_CALM = const(524)  # 1: the last stillness was long enough to bound an episode
+_G_EP = const(525)  # 0: still; 1: an episode bounded by stillness; 2: a longer movement
 # The episode under way:
-_G_EP_T0 = const(270)  # its first tick
-_G_EP_R = const(271)  # the gravity at its start, mg << 4 (x, y, z)
-_G_EP_P = const(274)  # the gravity farthest from that, mg << 4 (x, y, z)
-_G_EP_C = const(277)  # that distance squared, mg^2
-_G_EP_NB = const(278)  # full swings the detector made during it
-_G_EP_LAST = const(279)  # last tick of the episode before
-_G_EP_LD = const(280)  # duration (ms) of the episode before, 0: none
-_G_SMIN = const(281)  # lowest and highest projection since the last full swing
-_G_SMAX = const(282)
-_G_W = const(283)  # ring of |w|^2 ((0.8 deg/s)^2), one entry per block step, as the |a|^2 one
+_G_EP_T0 = const(526)  # its first tick
+_G_EP_R = const(527)  # the gravity at its start, mg << 4 (x, y, z)
+_G_EP_P = const(530)  # the gravity farthest from that, mg << 4 (x, y, z)
+_G_EP_C = const(533)  # that distance squared, mg^2
+_G_EP_NB = const(534)  # full swings the detector made during it
+_G_EP_LAST = const(535)  # last tick of the episode before
+_G_EP_LD = const(536)  # duration (ms) of the episode before, 0: none
+_G_SMIN = const(537)  # lowest and highest projection since the last full swing
+_G_SMAX = const(538)
+_G_W = const(539)  # ring of |w|^2 ((0.8 deg/s)^2), one entry per block step, as the |a|^2 one
 # Reps done one at a time: records of whole episodes (_R_* offsets), the last one and
 # the one before it.
-_G_PV = const(411)
-_G_CU = const(423)
-_G_CHAIN = const(435)  # 1: the episodes are the candidates, not the detector's swings
-_G_EP_W = const(436)  # angular rate summed over the episode under way (x, y, z)
-_G_HB = const(439)  # ticks of the detector's first swings in it, held back by a chain
+_G_PV = const(795)
+_G_CU = const(807)
+_G_CHAIN = const(819)  # 1: the episodes are the candidates, not the detector's swings
+_G_EP_W = const(820)  # angular rate summed over the episode under way (x, y, z)
+_G_HB = const(823)  # ticks of the detector's first swings in it, held back by a chain
 _HB_N = const(3)
-_G_LEN = const(442)
+_G_LEN = const(826)
 _R_T0 = const(0)  # first tick
 _R_R = const(1)  # gravity at the start, mg << 4 (x, y, z)
 _R_P = const(4)  # gravity farthest from that (x, y, z)
@@ -235,8 +250,9 @@ def _shift_for(samples: int) -> int:
     return k
 
 
-def _deviations(g, n: int) -> None:
-    # The last n |a|^2, newest first, minus their mean, scaled to |dev| < 512.
+def _deviations(g, n: int) -> int:
+    # The last n |a|^2, newest first, minus their mean, scaled to |dev| < 512. Returns
+    # their range (mg^2 / 1024).
     j = g[_G_I]
     tot = 0
     lo = hi = g[(j - 1) & (_GAIT_N - 1)]
@@ -255,6 +271,7 @@ def _deviations(g, n: int) -> None:
         sh += 1
     for k in range(_G_DEV, _G_DEV + n):
         g[k] = (g[k] - m) >> sh
+    return hi - lo
 
 
 def _fast_swing(g, n: int) -> bool:
@@ -462,6 +479,46 @@ def _gait(rc: "RepCounter", t_ms: int, iv: int) -> bool:
         if r > best:
             best = r
     return best > _GAIT_R and best > _corr(rc, w, (lagc + 100) // 200) + _GAIT_PEAK
+
+
+def _best_corr(rc: "RepCounter", w: int, lagc: int) -> int:
+    # The highest autocorrelation of the deviations at 0.85, 1 and 1.15 x lagc (1/100
+    # block steps).
+    best = -256
+    for lag in ((lagc * 85) // 10000, (lagc + 50) // 100, (lagc * 115 + 9999) // 10000):
+        r = _corr(rc, w, lag)
+        if r > best:
+            best = r
+    return best
+
+
+def _half(rc: "RepCounter", t_ms: int, iv: int) -> bool:
+    # Per candidate of a run: a half rep? |a| does not depend on the orientation; a lift
+    # that moves the wrist along a line (a press, a squat) changes it once per rep, but its
+    # way up and its way down can both make a full swing of the counting signal. Then |a|
+    # over the last two intervals is not alike one interval back (the other half of the
+    # rep) but is two intervals back (the same half of the rep before). A limb's rotation
+    # changes |a| little and alike at every swing: it needs both, clearly.
+    g = rc._g
+    mhz = g[_G_MHZ]
+    lagc = iv * mhz // 10000  # the interval in 1/100 block steps
+    lmax = (lagc * 230 + 9999) // 10000
+    w = (lagc + 50) // 50  # two intervals
+    filled = _GAIT_N
+    el = (t_ms - g[_G_T0]) & _TICKS_MASK
+    if el < _GAIT_N * 1000000 // mhz:
+        filled = el * mhz // 1000000
+    if w + lmax > filled:
+        w = filled - lmax
+    if w * 100 < lagc or lagc < 800:
+        return False
+    if _deviations(g, w + lmax) < _HALF_RANGE:
+        return False
+    r1 = _best_corr(rc, w, lagc)
+    if r1 >= _HALF_R1:
+        return False
+    r2 = _best_corr(rc, w, lagc * 2)
+    return r2 > _HALF_R2 and r2 > r1 + _HALF_GAP
 
 
 def _corr(rc: "RepCounter", w: int, lag: int) -> int:
@@ -1183,6 +1240,12 @@ class RepCounter:
                 # Sooner than the next rep is due and much smaller than the run's reps: the
                 # lesser lobe of a slow rep (a squat or a press at the wrist), not a rep.
                 self._head = i
+                return EVENT_NONE
+            if iv < _HALF_MAX_T and not g[_G_CHAIN] and _half(self, t_ms, iv):
+                # The other half of the last rep: not a rep. Reps of the run still held
+                # came at the same pace: halves too.
+                self._head = i
+                self._held = (self._held + 1) >> 1
                 return EVENT_NONE
             self._last_t = t_ms
             if iv * 256 > self._period * _GAP_X:

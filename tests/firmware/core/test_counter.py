@@ -198,6 +198,39 @@ def _count_set(t, acc, gyro, rate_hz):
     return count_cpython(rec, rate_hz)
 
 
+def _presses(n, rate_hz, half_s=0.8, hold_s=0.3, rise_m=0.5, tilt_deg=40.0):
+    """Each rep: the wrist rises 0.5 m while it tilts out and back (the press), holds,
+    sinks 0.5 m while it tilts out and back again (the way down), holds: two like swings
+    of the orientation per rep, told apart only by the vertical acceleration."""
+    rng = np.random.default_rng(3)
+    period = 2 * (half_s + hold_s)
+    t = np.arange(0.0, 4.0 + n * period, 1.0 / rate_hz)
+    z = np.zeros_like(t)
+    ang = np.zeros_like(t)
+    for i in range(n):
+        for k, (z0, z1) in enumerate(((0.0, rise_m), (rise_m, 0.0))):
+            t0 = 2.0 + i * period + k * (half_s + hold_s)
+            moving = (t >= t0) & (t < t0 + half_s)
+            x = (t[moving] - t0) / half_s
+            z[moving] = z0 + (z1 - z0) * 0.5 * (1 - np.cos(np.pi * x))
+            ang[moving] = np.radians(tilt_deg) * 0.5 * (1 - np.cos(2 * np.pi * x))
+            z[(t >= t0 + half_s) & (t < t0 + half_s + hold_s)] = z1
+    up_g = np.gradient(np.gradient(z, t), t) / 9.81
+    acc = np.stack([np.zeros_like(t), np.sin(ang), np.cos(ang)], axis=1) * (1 + up_g)[:, None]
+    acc += rng.normal(0.0, 0.003, acc.shape)
+    gyro = np.zeros_like(acc)
+    gyro[:, 0] = np.degrees(np.gradient(ang, t))
+    return t, acc, gyro
+
+
+@pytest.mark.parametrize("rate_hz", [12.5, 26.0, 52.0, 104.0])
+@pytest.mark.parametrize("gyro", [True, False])
+@pytest.mark.parametrize("half_s, tilt_deg", [(0.8, 40.0), (0.7, 60.0)])
+def test_a_press_with_two_like_swings_per_rep_counts_once(rate_hz, gyro, half_s, tilt_deg):
+    t, acc, g = _presses(8, rate_hz, half_s=half_s, tilt_deg=tilt_deg)
+    assert _count_set(t, acc, g if gyro else None, rate_hz) == 8
+
+
 def _tilts_at(spec, rate_hz):
     """Tilts about the sensor x axis, each (start s, duration s, range in degrees)."""
     t = np.arange(0.0, max(s + d for s, d, _ in spec) + 2.0, 1.0 / rate_hz)
