@@ -20,6 +20,16 @@ from simulators.motion import (
 from simulators.motion.person import random_rotation
 
 
+def _turning_about_x(t, ang, side=None):
+    """Readings of a sensor turned by `ang` (radians) about its x axis: gravity in y and z,
+    `side` (g) along x if given, and the turn's rate on the x gyro (deg/s)."""
+    acc = np.stack([np.zeros_like(t) if side is None else side, np.sin(ang), np.cos(ang)],
+                   axis=1)
+    gyro = np.zeros_like(acc)
+    gyro[:, 0] = np.degrees(np.gradient(ang, t))
+    return acc, gyro
+
+
 def run(t_s, acc_g, gyro_dps, rate_hz, gyro=True):
     """Feed a recording to a fresh counter; (reps reported, partials, rep ROMs in degrees)."""
     counter = RepCounter(rate_hz)
@@ -130,9 +140,7 @@ def _tilts(roms_deg, rate_hz=52.0, period_s=3.0, pause_s=1.0):
         ph = t - 1.0 - i * (period_s + pause_s)
         inside = (ph >= 0) & (ph < period_s)
         ang[inside] = np.radians(rom) * 0.5 * (1 - np.cos(2 * np.pi * ph[inside] / period_s))
-    acc = np.stack([np.zeros_like(t), np.sin(ang), np.cos(ang)], axis=1)
-    gyro = np.zeros_like(acc)
-    gyro[:, 0] = np.degrees(np.gradient(ang, t))
+    acc, gyro = _turning_about_x(t, ang)
     return t, acc, gyro
 
 
@@ -174,9 +182,7 @@ def _double_lobes(n, rate_hz=52.0, rom_deg=50.0, lobe_s=0.6, gap_s=0.1, period_s
             ph = t - 1.0 - i * period_s - start
             inside = (ph >= 0) & (ph < lobe_s)
             ang[inside] = np.radians(rom) * 0.5 * (1 - np.cos(2 * np.pi * ph[inside] / lobe_s))
-    acc = np.stack([np.zeros_like(t), np.sin(ang), np.cos(ang)], axis=1)
-    gyro = np.zeros_like(acc)
-    gyro[:, 0] = np.degrees(np.gradient(ang, t))
+    acc, gyro = _turning_about_x(t, ang)
     return t, acc, gyro
 
 
@@ -216,10 +222,9 @@ def _presses(n, rate_hz, half_s=0.8, hold_s=0.3, rise_m=0.5, tilt_deg=40.0):
             ang[moving] = np.radians(tilt_deg) * 0.5 * (1 - np.cos(2 * np.pi * x))
             z[(t >= t0 + half_s) & (t < t0 + half_s + hold_s)] = z1
     up_g = np.gradient(np.gradient(z, t), t) / 9.81
-    acc = np.stack([np.zeros_like(t), np.sin(ang), np.cos(ang)], axis=1) * (1 + up_g)[:, None]
+    acc, gyro = _turning_about_x(t, ang)
+    acc *= (1 + up_g)[:, None]
     acc += rng.normal(0.0, 0.003, acc.shape)
-    gyro = np.zeros_like(acc)
-    gyro[:, 0] = np.degrees(np.gradient(ang, t))
     return t, acc, gyro
 
 
@@ -239,9 +244,7 @@ def _tilts_at(spec, rate_hz):
         ph = t - start
         inside = (ph >= 0) & (ph < dur)
         ang[inside] += np.radians(rom) * 0.5 * (1 - np.cos(2 * np.pi * ph[inside] / dur))
-    acc = np.stack([np.zeros_like(t), np.sin(ang), np.cos(ang)], axis=1)
-    gyro = np.zeros_like(acc)
-    gyro[:, 0] = np.degrees(np.gradient(ang, t))
+    acc, gyro = _turning_about_x(t, ang)
     return t, acc, gyro
 
 
@@ -266,10 +269,8 @@ def _one_at_a_time_with_lobes(n, rate_hz, move_s, pause_s=1.0, rom_deg=40.0):
         inside = (x >= 0) & (x < 1)
         b = np.sin(np.pi * x[inside]) ** 2
         ang[inside] = np.radians(rom_deg) * b * (1 - 0.8 * b ** 4)
-    acc = np.stack([np.zeros_like(t), np.sin(ang), np.cos(ang)], axis=1)
+    acc, gyro = _turning_about_x(t, ang)
     acc += rng.normal(0.0, 0.002, acc.shape)
-    gyro = np.zeros_like(acc)
-    gyro[:, 0] = np.degrees(np.gradient(ang, t))
     return t, acc, gyro
 
 
@@ -342,10 +343,8 @@ def _one_at_a_time(n, rate_hz, rom_deg=4.0, rep_s=1.6, pause_s=1.5, wobble_g=0.1
         env = np.sin(np.pi * ph[inside] / rep_s)
         ang[inside] = np.radians(rom_deg) * env ** 2
         wobble[inside] = wobble_g * np.sin(2 * np.pi * 4.0 * ph[inside]) * env
-    acc = np.stack([wobble, np.sin(ang), np.cos(ang)], axis=1)
+    acc, gyro = _turning_about_x(t, ang, side=wobble)
     acc += rng.normal(0.0, 0.003, acc.shape)
-    gyro = np.zeros_like(acc)
-    gyro[:, 0] = np.degrees(np.gradient(ang, t))
     return t, acc, gyro
 
 
@@ -381,9 +380,8 @@ def test_count_does_not_depend_on_the_tick_at_start(rate_hz):
     env = np.sin(np.pi * ph[inside] / 1.6)
     ang[inside] = np.radians(4.0) * env ** 2
     wobble[inside] = 0.12 * np.sin(8 * np.pi * ph[inside]) * env
-    acc = np.stack([wobble, np.sin(ang), np.cos(ang)], axis=1) + rng.normal(0, 0.003, (len(t), 3))
-    gyro = np.zeros_like(acc)
-    gyro[:, 0] = np.degrees(np.gradient(ang, t))
+    acc, gyro = _turning_about_x(t, ang, side=wobble)
+    acc += rng.normal(0, 0.003, acc.shape)
     samples = firmware_samples(t, acc, gyro)
     offset = (1 << 29) - 2000
     shifted = [((s[0] + offset) & 0x3FFFFFFF, *s[1:]) for s in samples]
@@ -404,10 +402,8 @@ def _holds(n, rate_hz, rom_deg=40.0, move_s=1.0, hold_s=2.0, pause_s=1.5):
         back = (ph >= move_s + hold_s) & (ph < 2 * move_s + hold_s)
         frac[back] = 0.5 * (1 + np.cos(np.pi * (ph[back] - move_s - hold_s) / move_s))
     ang = np.radians(rom_deg) * frac
-    acc = np.stack([np.zeros_like(t), np.sin(ang), np.cos(ang)], axis=1)
+    acc, gyro = _turning_about_x(t, ang)
     acc += np.random.default_rng(6).normal(0.0, 0.003, acc.shape)
-    gyro = np.zeros_like(acc)
-    gyro[:, 0] = np.degrees(np.gradient(ang, t))
     return t, acc, gyro
 
 
