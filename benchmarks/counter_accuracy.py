@@ -78,11 +78,13 @@ def real_recordings(recs, verbose: bool = True) -> list[tuple[dict, int, int]]:
 
 
 # Leave-one-subject-out grid: the constants a person's motion could tune (envelope decay,
-# Schmitt thresholds, rhythm tolerance), each at its shipped value and one either side.
+# Schmitt thresholds, rhythm tolerance, how much |a| must vary for half reps), each at its
+# shipped value and one either side.
 GRID = {
     "_ENV_MS": (3000, 4000, 6000),
     "_HIGH": (154, 166, 179),
     "_MAX_RATIO": (448, 512, 640),
+    "_HALF_RANGE": (900, 1200, 1600),
 }
 
 
