@@ -305,6 +305,11 @@ def _fast_swing(g, n: int) -> bool:
     return True
 
 
+def _within_2g(v: int) -> int:
+    # An acceleration (mg << 4) clamped to +-2 g.
+    return -32000 if v < -32000 else (32000 if v > 32000 else v)
+
+
 def _dist2(g, at: int, x: int, y: int, z: int) -> int:
     # Squared distance, mg^2, of the gravity (x, y, z), mg << 4, from the one at g[at].
     dx = (x - g[at]) >> _FRAC
@@ -352,14 +357,9 @@ def _chain_break(rc: "RepCounter", t_ms: int) -> int:
     hi = g[_G_SMAX]
     e = EVENT_NONE
     for k in range(n):
-        rc._start_t = g[_G_EP_T0] if k == 0 else g[_G_HB + k - 1]
-        rc._rgx = g[_G_EP_R]
-        rc._rgy = g[_G_EP_R + 1]
-        rc._rgz = g[_G_EP_R + 2]
-        rc._pgx = g[_G_EP_P]
-        rc._pgy = g[_G_EP_P + 1]
-        rc._pgz = g[_G_EP_P + 2]
-        rc._speed2 = 0
+        _take_motion(rc, _G_EP_T0)  # the episode under way has a record's layout
+        if k:
+            rc._start_t = g[_G_HB + k - 1]
         g[_G_SMIN] = lo  # alike: none is the lesser lobe of another
         g[_G_SMAX] = hi
         e = rc._candidate(g[_G_HB + k], False)
@@ -409,9 +409,9 @@ def _one_way(rc: "RepCounter", c: int) -> bool:
     return isqrt(w) * 20 >= grav
 
 
-def _episode_candidate(rc: "RepCounter", r: int) -> int:
-    # The episode recorded at g[r] as a candidate: from its start to its end, range of
-    # motion from the gravity at its start to the one farthest from it.
+def _take_motion(rc: "RepCounter", r: int) -> None:
+    # The next candidate's start and range of motion are those of the episode recorded
+    # at g[r]: from its start, from the gravity at its start to the one farthest from it.
     g = rc._g
     rc._start_t = g[r + _R_T0]
     rc._rgx = g[r + _R_R]
@@ -421,6 +421,12 @@ def _episode_candidate(rc: "RepCounter", r: int) -> int:
     rc._pgy = g[r + _R_P + 1]
     rc._pgz = g[r + _R_P + 2]
     rc._speed2 = 0
+
+
+def _episode_candidate(rc: "RepCounter", r: int) -> int:
+    # The episode recorded at g[r] as a candidate, from its start to its end.
+    g = rc._g
+    _take_motion(rc, r)
     if rc._state == _OUT:
         # The detector's swing is this rep's: it must not come back as another one.
         rc._state = _REST
@@ -437,6 +443,14 @@ def _forget_before(rc: "RepCounter", i: int) -> None:
     rc._c_dps[j] = rc._c_dps[k]
     rc._c_end[j] = rc._c_end[k]
     rc._c_amp[j] = rc._c_amp[k]
+
+
+def _filled(g, t_ms: int) -> int:
+    # How many block steps of the |a|^2 and |w|^2 rings hold data of this set.
+    el = (t_ms - g[_G_T0]) & _TICKS_MASK
+    if el < _GAIT_N * 1000000 // g[_G_MHZ]:
+        return el * g[_G_MHZ] // 1000000
+    return _GAIT_N
 
 
 def _walking(rc: "RepCounter", t_ms: int, iv: int) -> bool:
@@ -459,10 +473,7 @@ def _gait(rc: "RepCounter", t_ms: int, iv: int) -> bool:
     lagc = iv * mhz // 20000  # half the interval in 1/100 block steps
     w = iv * mhz // 500000  # two intervals in block steps
     lmax = (lagc * 115 + 9999) // 10000
-    filled = _GAIT_N
-    el = (t_ms - g[_G_T0]) & _TICKS_MASK
-    if el < _GAIT_N * 1000000 // mhz:
-        filled = el * mhz // 1000000
+    filled = _filled(g, t_ms)
     n = iv * mhz // 1000000  # the interval in block steps
     if rc._gyro and n >= 8 and n * 2 <= filled and _fast_swing(g, n):
         return True
@@ -470,14 +481,10 @@ def _gait(rc: "RepCounter", t_ms: int, iv: int) -> bool:
         w = filled - lmax
     if w < 8 or lagc < 200:
         return False
-    _deviations(rc._g, w + lmax)
+    _deviations(g, w + lmax)
     # Walking: a peak at half the interval, above 0.3 and above the value at a quarter
     # of it (half a step: |a| out of phase). A smooth rep decays from lag 0 instead.
-    best = -256
-    for lag in ((lagc * 85) // 10000, (lagc + 50) // 100, lmax):
-        r = _corr(rc, w, lag)
-        if r > best:
-            best = r
+    best = _best_corr(rc, w, lagc)
     return best > _GAIT_R and best > _corr(rc, w, (lagc + 100) // 200) + _GAIT_PEAK
 
 
@@ -504,10 +511,7 @@ def _half(rc: "RepCounter", t_ms: int, iv: int) -> bool:
     lagc = iv * mhz // 10000  # the interval in 1/100 block steps
     lmax = (lagc * 230 + 9999) // 10000
     w = (lagc + 50) // 50  # two intervals
-    filled = _GAIT_N
-    el = (t_ms - g[_G_T0]) & _TICKS_MASK
-    if el < _GAIT_N * 1000000 // mhz:
-        filled = el * mhz // 1000000
+    filled = _filled(g, t_ms)
     if w + lmax > filled:
         w = filled - lmax
     if w * 100 < lagc or lagc < 800:
@@ -562,18 +566,19 @@ def _episode_end(rc: "RepCounter", t1: int) -> int:
     g[_G_EP_LAST] = t1
     c = g[_G_EP_C]
     one_way = _one_way(rc, c)
+    moved = dur >= _EP_MIN_MS and c > _EP_MIN_C  # as long as a rep, turning the limb
+    unlike = dur * 256 > ld * _EP_LIKE or ld * 256 > dur * _EP_LIKE
     # The episode as a record; the one before it stays in _G_PV.
     for k in range(8):
         g[_G_CU + k] = g[_G_EP_T0 + k]
     g[_G_CU + _R_T1] = t1
-    g[_G_CU + _R_OK] = 1 if dur >= _EP_MIN_MS and c > _EP_MIN_C and not one_way else 0
+    g[_G_CU + _R_OK] = 1 if moved and not one_way else 0
     g[_G_CU + _R_NB] = g[_G_EP_NB]
     g[_G_CU + _R_BEFORE] = before
     # Reps done one at a time come as a chain of like movements that go and come back,
     # with pauses no longer than themselves. Fidgets vary and come after long still
     # spells; a movement out to a hold stays there (the detector counts those reps).
-    chained = g[_G_CU + _R_OK] and g[_G_PV + _R_OK] and not (
-        gap > dur or dur * 256 > ld * _EP_LIKE or ld * 256 > dur * _EP_LIKE)
+    chained = g[_G_CU + _R_OK] and g[_G_PV + _R_OK] and not (gap > dur or unlike)
     e = EVENT_NONE
     held_back = False
     if g[_G_CHAIN] and not chained:
@@ -597,11 +602,9 @@ def _episode_end(rc: "RepCounter", t1: int) -> int:
         g[_G_SMIN] = lo  # both as big as the detector's swings in them
         g[_G_SMAX] = hi
         e = _episode_candidate(rc, _G_CU)
-    elif (dur >= _EP_MIN_MS and c > _EP_MIN_C and not g[_G_EP_NB]
-          and not (rc._state == _OUT and one_way) and not (
-              (ld and (gap > dur * _EP_GAP_X or dur * 256 > ld * _EP_LIKE
-                       or ld * 256 > dur * _EP_LIKE))
-              or (rc._have_last and (t0 - rc._last_t) & _TICKS_MASK < gap))):
+    elif (moved and not g[_G_EP_NB] and not (rc._state == _OUT and one_way)
+          and not (ld and (gap > dur * _EP_GAP_X or unlike))
+          and not (rc._have_last and (t0 - rc._last_t) & _TICKS_MASK < gap)):
         # One movement in which the detector saw no swing (a small rep), unless it went
         # one way and stayed there with the detector's swing out (the way out to a
         # hold, whose return the detector will count), or it is unlike the one before,
@@ -678,7 +681,6 @@ class RepCounter:
         self._rgx = self._rgy = self._rgz = 0  # gravity at the rest end of the swing
         self._pgx = self._pgy = self._pgz = 0  # gravity at its peak
         self._speed2 = 0
-        self._turn2 = 0
         # Rhythm gate.
         self._last_t = 0
         self._have_last = False
@@ -721,8 +723,7 @@ class RepCounter:
         cut short on its way back counts if it is half way back and at least half as long
         as the rep before. Returns how many reps are now owed; report() them."""
         g = self._g
-        chain = g[_G_CHAIN]
-        if chain:
+        if g[_G_CHAIN]:
             # Reps done one at a time: the movement under way ends here.
             if g[_G_EP] == 1:
                 g[_G_EP] = 0
@@ -808,9 +809,9 @@ class RepCounter:
             self._l1z = self._l2z = self._mz = z
             # Gravity is about 1 g: within 2 g, as _track_gravity keeps it (small ints in
             # its products even if the first sample is a jolt).
-            self._gx = self._rgx = x if -32000 <= x <= 32000 else (32000 if x > 0 else -32000)
-            self._gy = self._rgy = y if -32000 <= y <= 32000 else (32000 if y > 0 else -32000)
-            self._gz = self._rgz = z if -32000 <= z <= 32000 else (32000 if z > 0 else -32000)
+            self._gx = self._rgx = _within_2g(x)
+            self._gy = self._rgy = _within_2g(y)
+            self._gz = self._rgz = _within_2g(z)
             self._rest_t = self._start_t = g[_G_T0] = t_ms
             g[_G_EX] = x
             g[_G_EX + 1] = y
@@ -934,16 +935,13 @@ class RepCounter:
                 g[_G_EP_P] = self._gx
                 g[_G_EP_P + 1] = self._gy
                 g[_G_EP_P + 2] = self._gz
-            el = (t_ms - g[_G_EP_T0]) & _TICKS_MASK
-            if g[_G_CHAIN] and g[_G_QUIET] < 0 and el * 256 > g[_G_EP_LD] * _EP_LIKE:
-                e = _chain_break(self, t_ms)  # longer than the chain's movements
-                if e:
-                    return e
-            if g[_G_QUIET] < 0 and el > _EP_MAX_MS:
-                g[_G_EP] = 2  # longer than a rep: a bout of reps, the detector counts them
-                g[_G_PV + _R_OK] = 0
-                if g[_G_CHAIN]:
-                    e = _chain_break(self, t_ms)
+            if g[_G_QUIET] < 0:  # still moving: judged while it moves, not as it ends
+                el = (t_ms - g[_G_EP_T0]) & _TICKS_MASK
+                if el > _EP_MAX_MS:
+                    g[_G_EP] = 2  # longer than a rep: a bout of reps, the detector counts
+                    g[_G_PV + _R_OK] = 0
+                if g[_G_CHAIN] and (g[_G_EP] == 2 or el * 256 > g[_G_EP_LD] * _EP_LIKE):
+                    e = _chain_break(self, t_ms)  # longer than the chain's movements
                     if e:
                         return e
         if act < _EP_QUIET:
@@ -993,7 +991,7 @@ class RepCounter:
             return EVENT_NONE
         e = self._candidate(t_ms, partial)
         if not partial or e == EVENT_PARTIAL:
-            self._g[_G_EP_NB] += 1
+            g[_G_EP_NB] += 1
         return e
 
     def _power_step(self) -> None:
@@ -1270,8 +1268,8 @@ class RepCounter:
         self._pending += 1
         if self._pending < _RUN_REPS:
             return EVENT_NONE
-        if prev * 4 < iv * 3 and self._c_amp[(i - 1) & 3] * 256 < amp * _LOBE_AMP and not g[
-                _G_CHAIN]:
+        if (prev * 4 < iv * 3 and self._c_amp[(i - 1) & 3] * 256 < amp * _LOBE_AMP
+                and not g[_G_CHAIN]):
             # The middle candidate came well before the pace of the next and has less than
             # half its peak-to-peak: the lesser lobe of the first (as within a run, but
             # judged against the later swing, since the first was measured while the axis
