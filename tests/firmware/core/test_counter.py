@@ -9,7 +9,7 @@ from scipy.spatial.transform import Rotation
 
 from firmware.core.counter import EVENT_PARTIAL, EVENT_REP, RepCounter
 from simulators.count import Recording, count_cpython
-from simulators.firmware_units import firmware_samples
+from simulators.firmware_units import TICKS_MASK, firmware_samples
 from simulators.motion import (
     EXERCISES,
     Person,
@@ -384,7 +384,7 @@ def test_count_does_not_depend_on_the_tick_at_start(rate_hz):
     acc += rng.normal(0, 0.003, acc.shape)
     samples = firmware_samples(t, acc, gyro)
     offset = (1 << 29) - 2000
-    shifted = [((s[0] + offset) & 0x3FFFFFFF, *s[1:]) for s in samples]
+    shifted = [((s[0] + offset) & TICKS_MASK, *s[1:]) for s in samples]
     assert count_cpython(Recording(Path("a"), samples, True), rate_hz) == count_cpython(
         Recording(Path("b"), shifted, True), rate_hz)
 
