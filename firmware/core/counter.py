@@ -1173,8 +1173,7 @@ class RepCounter:
                 # (a heel's landing shakes a rep done one at a time).
                 if g[_G_MERGED] and g[_G_EP] == 1:
                     g[_G_SWING] = t_ms
-                elif g[_G_MERGED] or _walking(self,
-                        t_ms, (t_ms - self._last_t) & _TICKS_MASK):
+                elif g[_G_MERGED] or _walking(self, t_ms, (t_ms - self._last_t) & _TICKS_MASK):
                     _end_run(self, t_ms)
                 else:
                     g[_G_MERGED] = 1
@@ -1187,8 +1186,7 @@ class RepCounter:
             # press or a squat seen at the wrist, a lunge), merged into it. One soon after
             # that lobe, or one the gait gate calls a walk, is a step.
             g[_G_SWING] = t_ms
-            if g[_G_MERGED] or _walking(self,
-                    t_ms, (t_ms - self._last_t) & _TICKS_MASK):
+            if g[_G_MERGED] or _walking(self, t_ms, (t_ms - self._last_t) & _TICKS_MASK):
                 _end_run(self, t_ms)
             else:
                 g[_G_MERGED] = 1
@@ -1207,8 +1205,8 @@ class RepCounter:
             self.rep_end_ms = t_ms
             self.partials += 1
             return EVENT_PARTIAL
-        if self._have_last and not g[_G_CHAIN] and _walking(self,
-                t_ms, (t_ms - self._last_t) & _TICKS_MASK):
+        if (self._have_last and not g[_G_CHAIN]
+                and _walking(self, t_ms, (t_ms - self._last_t) & _TICKS_MASK)):
             _end_run(self, t_ms)  # a step of a walk (not a movement between still spells)
             return EVENT_NONE
         g[_G_MERGED] = 0
