@@ -10,6 +10,16 @@ def test_defaults_and_relative_outbox(tmp_path):
     assert cfg.outbox == tmp_path / "outbox.db"
     assert cfg.mqtt.client_id == "rtm-gw-home-1" and cfg.mqtt.port == 1883
     assert cfg.sync.batch_records == 256
+    assert (str(cfg.sync.window_start), str(cfg.sync.window_end)) == ("01:00:00", "05:00:00")
+    assert not cfg.mqtt.tls and cfg.log_format == "json"
+
+
+def test_window_may_wrap_midnight_and_paths_resolve(tmp_path):
+    (tmp_path / "ca.pem").write_text("x")
+    cfg = parse({**GOOD, "sync": {"window": "23:30-04:00"}, "mqtt": {"ca_file": "ca.pem"}},
+                tmp_path)
+    assert str(cfg.sync.window_start) == "23:30:00" and cfg.mqtt.ca_file == tmp_path / "ca.pem"
+    assert cfg.mqtt.tls
 
 
 @pytest.mark.parametrize("change, message", [
@@ -22,6 +32,16 @@ def test_defaults_and_relative_outbox(tmp_path):
     ({"sync": {"batch_records": 0}}, "sync.batch_records must be 1..512"),
     ({"sync": {"interval_s": -1}}, "sync.interval_s must be positive"),
     ({"colour": "blue"}, "unknown key colour"),
+    ({"sync": {"window": "1:00-5:00"}}, r"sync.window must be \"HH:MM-HH:MM\""),
+    ({"sync": {"window": "02:00-02:00"}}, "sync.window must not be empty"),
+    ({"sync": {"adapter": "/dev/hci0"}}, "sync.adapter must name"),
+    ({"sync": {"max_connections": 9}}, "sync.max_connections must be 1..7"),
+    ({"sync": {"connect_deadline_s": 5}}, "connect_deadline_s must be longer"),
+    ({"mqtt": {"ca_file": "nope.pem"}}, "mqtt.ca_file: file .*nope.pem does not exist"),
+    ({"mqtt": {"username": "gw"}}, "mqtt.username and mqtt.password_file go together"),
+    ({"mqtt": {"reconnect_min_s": 10, "reconnect_max_s": 5}}, "reconnect_max_s must be at"),
+    ({"outbox_max_mb": 0.5}, "outbox_max_mb must be more than 1"),
+    ({"log_format": "xml"}, "log_format must be"),
 ])
 def test_bad_config_names_the_key(change, message):
     with pytest.raises(ConfigError, match=message):
