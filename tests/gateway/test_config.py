@@ -60,3 +60,24 @@ def test_missing_key_and_bad_files(tmp_path):
     ok = tmp_path / "ok.toml"
     ok.write_text('gateway_id = "gw"\noutbox = "o.db"\nenrolled = []\n[mqtt]\nport = 1884\n')
     assert load(ok).mqtt.port == 1884
+
+
+def test_the_shipped_example_is_valid(tmp_path):
+    import tomllib
+    from pathlib import Path
+    example = Path(__file__).parents[2] / "docs" / "deploy" / "gateway.toml"
+    data = tomllib.loads(example.read_text())
+    for key in ("ca_file", "password_file"):  # files of a real deployment
+        data["mqtt"][key] = str(tmp_path / key)
+        (tmp_path / key).write_text("x")
+    cfg = parse(data, tmp_path)
+    assert cfg.mqtt.tls and cfg.sync.max_connections == 2
+
+
+def test_the_shipped_systemd_unit_runs_the_gateway_hardened():
+    from pathlib import Path
+    unit = (Path(__file__).parents[2] / "docs" / "deploy" / "rtm-gateway.service").read_text()
+    assert "rtm-gateway run --config" in unit
+    for line in ("NoNewPrivileges=yes", "ProtectSystem=strict", "Restart=always",
+                 "RestartPreventExitStatus=2", "User=rtm-gateway"):
+        assert line in unit
