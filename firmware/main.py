@@ -47,7 +47,7 @@ import machine
 from machine import ADC, I2C, Pin
 from micropython import const
 
-from firmware.core import program
+from firmware.core import program, protocol
 from firmware.core.clock import DeviceClock
 from firmware.core.counter import EVENT_NONE
 from firmware.core.protocol import ProtocolHandler
@@ -84,6 +84,7 @@ _LOG_PATH = "/rtm_log"  # a directory of 2 KB page files
 _LOG_BYTES = const(64 + 32 * 4096)  # 4096 records: weeks of sessions without a sync
 _PROGRAM_PATH = "/rtm_program.bin"  # the program as received (firmware/core/program.py)
 _PROGRESS_PATH = "/rtm_progress.bin"  # the day's progress, rewritten a few times a day
+_SECRET_PATH = "/rtm_secret.bin"  # the per-device secret from enrollment (write-once)
 _IDLE_TIMEOUT_MS = const(120_000)
 _MOTION_WINDOW_MS = const(30_000)
 _SYNC_WINDOW_MS = const(60_000)
@@ -151,6 +152,13 @@ def _save_progress(data: bytes) -> None:
         print("progress:", exc)
 
 
+def _load_secret():
+    data = _read_file(_SECRET_PATH)
+    if data is None or len(data) != protocol.SECRET_SIZE:
+        return None
+    return data
+
+
 def _true_random(n: int) -> bytes:
     # The ESP32-S3 RNG is only truly random while RF runs: switch the radio on first (the
     # same BLE singleton aioble takes over later). Used once, on the very first boot.
@@ -202,6 +210,19 @@ class Wearable:
         _write_atomic(_PROGRAM_PATH, data)
         self.session.load(program.decode(data))
         self._check_day()
+
+    def secret_received(self, secret: bytes) -> None:
+        """ProtocolHandler's on_secret: the per-device secret from enrollment, kept through
+        a temporary file like the program. Only a factory reset removes it."""
+        _write_atomic(_SECRET_PATH, secret)
+
+    def forget_gateway(self) -> None:
+        """ProtocolHandler's on_forget: unenrolled, so no gateway stays bonded."""
+        self.periph.forget_bonds()
+
+    def advert_state(self) -> tuple:
+        """(charging, unsynced records) for the advertisement: the gateway's sync policy."""
+        return self.battery.charging(), self.log.unacked()
 
     async def run(self, greet: bool) -> None:
         self._check_day()
@@ -489,7 +510,8 @@ def main() -> None:
     recorder = Recorder(log, clock, _RATE_HZ, uptime.uptime_at)
     session = Session(recorder, _load_program(), _load_progress(), _save_progress)
     dev_id = device_id.load_or_create(random_bytes=_true_random)
-    handler = ProtocolHandler(log, clock, dev_id, uptime.ms, battery.percent)
+    handler = ProtocolHandler(log, clock, dev_id, uptime.ms, battery.percent,
+                              secret=_load_secret())
 
     periph = Peripheral(handler, dev_id, battery.percent, manufacturer=MANUFACTURER,
                         model=MODEL, firmware=FIRMWARE_VERSION)
@@ -497,7 +519,10 @@ def main() -> None:
                    uptime=uptime, battery=battery, feedback=feedback, button=button,
                    periph=periph, int1_pin=int1_pin, button_pin=button_pin, awake_ms=awake_ms)
     periph.on_activity = app.link_activity
+    periph.advert_state = app.advert_state
     handler.on_program = app.program_received
+    handler.on_secret = app.secret_received
+    handler.on_forget = app.forget_gateway
     if imu is None:
         feedback.play(ui.ERROR, ui.PRIO_HIGH)
     greet = not woke or machine.wake_reason() != machine.TIMER_WAKE  # no blink at night

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from firmware.core import codec
+from firmware.core import advert, codec
 from firmware.core.clock import DeviceClock
 from firmware.core.exercises import code_of
 from firmware.core.protocol import DEVICE_NAME_PREFIX, ProtocolHandler
@@ -61,6 +61,9 @@ class VirtualWearable:
         self.in_range = True
         self.log_id = log_id  # used when the log is created; the device draws it at random
         self.rtc_valid = False
+        self.charging = False  # advertised (firmware/core/advert.py) for the sync policy
+        self.secret: bytes | None = None  # in "flash": kept across reboots, like the device
+        self.forgotten = 0  # FORGET commands served (unenrollment)
         self._boot()
 
     def _boot(self, rtc_unix_ms: int | None = None) -> None:
@@ -74,7 +77,25 @@ class VirtualWearable:
         self._uptime = 0
         self.recorder = Recorder(self.log, self.clock, self.rate_hz, self._uptime_at)
         self.handler = ProtocolHandler(self.log, self.clock, self.device_id,
-                                       self.uptime_ms, lambda: self.battery_pct)
+                                       self.uptime_ms, lambda: self.battery_pct,
+                                       on_secret=self._store_secret, secret=self.secret,
+                                       on_forget=self._forget)
+
+    def _store_secret(self, secret: bytes) -> None:
+        self.secret = secret
+
+    def _forget(self) -> None:
+        self.forgotten += 1
+
+    def factory_reset_secret(self) -> None:
+        """What clinic staff do with physical access (firmware/README.md): the wearable may
+        be enrolled again."""
+        self.secret = None
+        self.handler.secret = None
+
+    def advertisement_manufacturer_data(self) -> dict[int, bytes]:
+        """Manufacturer data as a scanner reports it (company id -> bytes after it)."""
+        return {advert.COMPANY_ID: advert.encode(self.charging, self.log.unacked())}
 
     def _rtc_set(self, unix_ms: int) -> None:
         self.rtc_valid = True  # the RTC now runs in step with the world clock
@@ -82,6 +103,9 @@ class VirtualWearable:
     def reboot(self) -> None:
         """Power loss and power-up: the RTC stops, so the time is unknown until a sync."""
         self.rtc_valid = False
+        self.charging = False  # advertised (firmware/core/advert.py) for the sync policy
+        self.secret: bytes | None = None  # in "flash": kept across reboots, like the device
+        self.forgotten = 0  # FORGET commands served (unenrollment)
         self._boot()
 
     def wake_from_deep_sleep(self) -> None:

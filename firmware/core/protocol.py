@@ -25,6 +25,8 @@ CMD_SET_TIME = const(0x02)
 CMD_FETCH = const(0x03)
 CMD_ACK = const(0x04)
 CMD_SET_PROGRAM = const(0x05)  # body: the program bytes (firmware/core/program.py)
+CMD_SET_SECRET = const(0x06)  # body: the 32-byte per-device secret; write-once
+CMD_FORGET = const(0x07)  # no body: unenrolled, forget the bonded gateway (not the secret)
 RESPONSE_BIT = const(0x80)  # a response to command X starts with X | RESPONSE_BIT
 FRAME_RECORDS = const(0xD0)  # a notification carrying records: 0xD0, count, count * 32 bytes
 
@@ -32,6 +34,9 @@ STATUS_OK = const(0)
 STATUS_BAD_LENGTH = const(1)
 STATUS_UNKNOWN_COMMAND = const(2)
 STATUS_BAD_ARGUMENT = const(3)
+STATUS_REFUSED = const(4)  # well formed but not allowed now (provisioned, link not encrypted)
+
+SECRET_SIZE = const(32)
 
 # INFO response after (opcode, status): version, device id, log id, boot, uptime, unix time
 # (0 = unknown), first readable seq, last seq, acked seq, battery %, refused records.
@@ -55,10 +60,19 @@ class ProtocolHandler:
     `uptime_ms` and `battery_pct` are callables supplied by the device shell (or the
     simulator), so this class never touches hardware. `on_program(bytes)`, if given (or set
     later), stores a checked program (SET_PROGRAM); without it the command is unknown.
+
+    Enrollment: `on_secret(bytes)` stores the per-device secret (SET_SECRET) and `secret` is
+    what is stored (the shell loads it at boot; None until provisioned). The secret is
+    write-once: a different one is refused until the wearable is factory-reset, so a gateway
+    (even a stolen one with the bond keys) cannot replace the key the records are signed
+    with. `on_forget()` drops the bonded gateway (FORGET). `link_encrypted` is set by the
+    shell before each write: True/False when the BLE stack tells, None when it cannot; a
+    link known to be unencrypted may neither provision nor forget.
     """
 
     def __init__(self, log, clock, device_id: bytes, uptime_ms, battery_pct,
-                 max_notify_payload: int = 20 + 224, on_program=None) -> None:
+                 max_notify_payload: int = 20 + 224, on_program=None, on_secret=None,
+                 secret=None, on_forget=None) -> None:
         if len(device_id) != 6:
             raise ValueError("device id must be 6 bytes")
         self.log = log
@@ -69,6 +83,10 @@ class ProtocolHandler:
         self.set_notify_payload(max_notify_payload)
         self.errors = 0
         self.on_program = on_program
+        self.on_secret = on_secret
+        self.secret = secret
+        self.on_forget = on_forget
+        self.link_encrypted = None
 
     def set_notify_payload(self, max_payload: int) -> None:
         """Adapt to the negotiated ATT MTU (payload = MTU - 3)."""
@@ -92,6 +110,10 @@ class ProtocolHandler:
             return [self._ack(data)]
         if op == CMD_SET_PROGRAM and self.on_program is not None:
             return [self._set_program(data)]
+        if op == CMD_SET_SECRET and self.on_secret is not None:
+            return [self._set_secret(data)]
+        if op == CMD_FORGET and self.on_forget is not None:
+            return [self._forget(data)]
         self.errors += 1
         return [bytes((op | RESPONSE_BIT, STATUS_UNKNOWN_COMMAND))]
 
@@ -175,6 +197,42 @@ class ProtocolHandler:
         self.on_program(body)
         return self._status(CMD_SET_PROGRAM, STATUS_OK)
 
+    def _set_secret(self, data) -> bytes:
+        if len(data) != 1 + SECRET_SIZE:
+            return self._status(CMD_SET_SECRET, STATUS_BAD_LENGTH)
+        if self.link_encrypted is False:
+            return self._status(CMD_SET_SECRET, STATUS_REFUSED)
+        body = bytes(data[1:])
+        if self.secret is not None:
+            # The same secret again is a gateway retrying after a lost answer: OK. Any
+            # other is refused, compared in constant time.
+            same = _same_bytes(self.secret, body)
+            return self._status(CMD_SET_SECRET, STATUS_OK if same else STATUS_REFUSED)
+        if body == bytes(SECRET_SIZE):
+            return self._status(CMD_SET_SECRET, STATUS_BAD_ARGUMENT)
+        # OK only once stored: a storage error propagates and the gateway gets no answer.
+        self.on_secret(body)
+        self.secret = body
+        return self._status(CMD_SET_SECRET, STATUS_OK)
+
+    def _forget(self, data) -> bytes:
+        if len(data) != 1:
+            return self._status(CMD_FORGET, STATUS_BAD_LENGTH)
+        if self.link_encrypted is False:
+            return self._status(CMD_FORGET, STATUS_REFUSED)
+        self.on_forget()
+        return self._status(CMD_FORGET, STATUS_OK)
+
+
+def _same_bytes(a, b) -> bool:
+    """Equal, in a time that does not depend on where they differ."""
+    if len(a) != len(b):
+        return False
+    diff = 0
+    for i in range(len(a)):
+        diff |= a[i] ^ b[i]
+    return diff == 0
+
 
 # -- the gateway's end: building commands and parsing what comes back ----------------------
 
@@ -198,6 +256,16 @@ def cmd_set_program(program_bytes) -> bytes:
     """SET_PROGRAM with bytes from firmware.core.program.encode (checked here too)."""
     program.decode(program_bytes)
     return bytes((CMD_SET_PROGRAM,)) + bytes(program_bytes)
+
+
+def cmd_set_secret(secret) -> bytes:
+    if len(secret) != SECRET_SIZE:
+        raise ValueError("secret must be %d bytes, got %d" % (SECRET_SIZE, len(secret)))
+    return bytes((CMD_SET_SECRET,)) + bytes(secret)
+
+
+def cmd_forget() -> bytes:
+    return bytes((CMD_FORGET,))
 
 
 def parse_response(frame, op: int) -> bytes:

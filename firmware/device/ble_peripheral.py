@@ -17,15 +17,24 @@ GATT layout:
          protocol needs an MTU of at least 37.
 
 Advertising: name DEVICE_NAME_PREFIX + device id hex and the RTM service UUID. Flags and the
-128-bit UUID fill the advertising packet, so the name goes into the scan response: the
-gateway scans actively (or filters on the service UUID). Fast advertising for the first 30 s
-after the radio comes on, then slow.
+128-bit UUID take 21 of the advertising packet's 31 bytes; the advertisement state
+(firmware/core/advert.py: charging, unsynced records; 8 bytes) fills it, and the name goes
+into the scan response: the gateway scans actively (or filters on the service UUID). Fast
+advertising for the first 30 s after the radio comes on, then slow, restarted every minute
+so the advertised state stays current.
+
+Link security: LE Secure Connections "just works" pairing with bonding (no input, no
+output on the wearable), so the enrolled gateway's link is encrypted against a passive
+listener. Just works has no MITM protection: whoever pairs first during enrollment is
+trusted. aioble learns whether a link is encrypted (its security module's encryption IRQ),
+and the handler is told before each write; firmware builds without pairing support reject
+the configuration, and then the link state is unknown (None) and nothing is encrypted.
 """
 
 import asyncio
 import struct
 
-from firmware.core import program, protocol
+from firmware.core import advert, program, protocol
 from firmware.core.compat import const
 from firmware.device.device_id import hex_id
 
@@ -34,11 +43,14 @@ _DEFAULT_MTU = const(23)
 _ADV_FAST_US = const(100_000)
 _ADV_SLOW_US = const(1_000_000)
 _ADV_FAST_MS = const(30_000)
+_ADV_REFRESH_MS = const(60_000)  # slow advertising restarts this often with fresh state
 _MTU_TIMEOUT_MS = const(2_000)
 _LINK_IDLE_MS = const(30_000)  # a gateway silent this long is disconnected
 _NOTIFY_TRIES = const(50)
 _NOTIFY_RETRY_MS = const(20)  # NimBLE out of buffers: give the stack time to send
 _ADDR_RANDOM = const(1)  # random static address: the public MAC is never on the air
+_IO_NO_INPUT_OUTPUT = const(3)  # no display, no keyboard: LESC "just works"
+_BOND_FILE = "ble_secrets.json"  # where aioble.security keeps the bonds (its default)
 # The longest Control write: SET_PROGRAM, opcode + program (46 bytes). MicroPython keeps only
 # the first 20 bytes of a write unless the value buffer is enlarged (BufferedCharacteristic).
 _CONTROL_MAX_LEN = 1 + program.MAX_PROGRAM_BYTES
@@ -66,11 +78,12 @@ class _Gatt:
 
 class Peripheral:
     """`handler` is a firmware.core.protocol.ProtocolHandler; `on_activity()` is called when a
-    gateway connects or writes (the main loop postpones sleep); it may be set after
+    gateway connects or writes (the main loop postpones sleep); `advert_state()` returns
+    (charging, unsynced records) for the advertisement. Both may be set after
     construction."""
 
     def __init__(self, handler, device_id: bytes, battery_pct, *, manufacturer: str,
-                 model: str, firmware: str, on_activity=None, aioble=None,
+                 model: str, firmware: str, on_activity=None, advert_state=None, aioble=None,
                  bluetooth=None) -> None:
         self._handler = handler
         self.serial = hex_id(device_id)
@@ -78,6 +91,9 @@ class Peripheral:
         self._battery_pct = battery_pct
         self._info = (manufacturer, model, firmware)
         self.on_activity = on_activity
+        self.advert_state = advert_state
+        self.link_security = False  # True once the stack accepted the pairing configuration
+        self._warned = False
         self._aioble = aioble
         self._bt = bluetooth
         self._on = False
@@ -102,8 +118,38 @@ class Peripheral:
         ab.config(addr_mode=_ADDR_RANDOM)
         ab.config(gap_name=self.name)
         ab.config(mtu=_MTU)  # our preferred MTU, used in every exchange
+        self._configure_security()
         self._register()
         self._on = True
+
+    def _configure_security(self) -> None:
+        """LESC just-works bonding, if this MicroPython build supports pairing (its config
+        rejects the keys otherwise: 'unknown config param')."""
+        ab = self._aioble
+        try:
+            if getattr(ab, "security", None) is None:
+                import aioble.security  # type: ignore[import-not-found]  # noqa: F401
+            ab.config(bond=True, le_secure=True, mitm=False, io=_IO_NO_INPUT_OUTPUT)
+        except (ImportError, ValueError, OSError) as exc:
+            if not self._warned:
+                print("ble: no pairing on this firmware, links stay unencrypted:", exc)
+                self._warned = True
+            self.link_security = False
+            return
+        self.link_security = True
+
+    def forget_bonds(self) -> None:
+        """Drop every bonded gateway (FORGET): the bond file and aioble's copy of it. The
+        controller may keep a resolving key until the radio restarts."""
+        import os
+
+        try:
+            os.remove(_BOND_FILE)
+        except OSError:
+            pass  # none stored
+        security = getattr(self._aioble, "security", None)
+        if security is not None:
+            security.load_secrets()  # reads the now missing file: an empty table
 
     def radio_off(self) -> None:
         """Controller off (drops any connection). aioble forgets the registered services and
@@ -157,21 +203,35 @@ class Peripheral:
             await conn.disconnect()
         return True
 
-    async def _advertise(self, timeout_ms):
-        ab = self._aioble
-        services = [self._bt.UUID(protocol.RTM_SERVICE_UUID)]
-        fast_ms = _ADV_FAST_MS if timeout_ms is None or timeout_ms > _ADV_FAST_MS else timeout_ms
-        try:
-            return await ab.advertise(_ADV_FAST_US, name=self.name, services=services,
-                                      timeout_ms=fast_ms)
-        except _Timeout:
-            pass
-        if timeout_ms is not None and timeout_ms <= fast_ms:
+    def manufacturer_data(self):
+        """(company id, bytes) of the advertisement state, or None without a source."""
+        if self.advert_state is None:
             return None
+        charging, unsynced = self.advert_state()
+        return advert.manufacturer(charging, unsynced)
+
+    async def _advertise(self, timeout_ms):
+        fast_ms = _ADV_FAST_MS if timeout_ms is None or timeout_ms > _ADV_FAST_MS else timeout_ms
+        conn = await self._advertise_once(_ADV_FAST_US, fast_ms)
+        if conn is not None or (timeout_ms is not None and timeout_ms <= fast_ms):
+            return conn
+        left = None if timeout_ms is None else timeout_ms - fast_ms
+        while left is None or left > 0:
+            chunk = _ADV_REFRESH_MS if left is None or left > _ADV_REFRESH_MS else left
+            conn = await self._advertise_once(_ADV_SLOW_US, chunk)
+            if conn is not None:
+                return conn
+            if left is not None:
+                left -= chunk
+        return None
+
+    async def _advertise_once(self, interval_us, timeout_ms):
+        """One advertising run with the current state; the connection, or None."""
+        services = [self._bt.UUID(protocol.RTM_SERVICE_UUID)]
         try:
-            return await ab.advertise(_ADV_SLOW_US, name=self.name, services=services,
-                                      timeout_ms=None if timeout_ms is None
-                                      else timeout_ms - fast_ms)
+            return await self._aioble.advertise(interval_us, name=self.name, services=services,
+                                                manufacturer=self.manufacturer_data(),
+                                                timeout_ms=timeout_ms)
         except _Timeout:
             return None
 
@@ -205,8 +265,12 @@ class Peripheral:
         """Hand one Control write to the handler, notify its frames in order; False if the
         link cannot carry them."""
         payload = self.notify_payload(conn)
-        self._handler.set_notify_payload(payload)
-        for frame in self._handler.on_write(data):
+        handler = self._handler
+        handler.set_notify_payload(payload)
+        # Known only when the stack does pairing; an unknown state is None, not False.
+        handler.link_encrypted = bool(getattr(conn, "encrypted", False)) \
+            if self.link_security else None
+        for frame in handler.on_write(data):
             if len(frame) > payload:
                 self.refused_frames += 1
                 print("ble: %d-byte frame exceeds the %d-byte notification payload; the "

@@ -31,6 +31,7 @@ class Connection:
         self._exchanged_mtu = exchanged_mtu
         self.connected = True
         self.disconnect_calls = 0
+        self.encrypted = False  # aioble's security IRQ sets it once the link is encrypted
 
     def is_connected(self) -> bool:
         return self.connected
@@ -95,13 +96,28 @@ class Characteristic:
         radio.notified.append(bytes(data))
 
 
+class FakeSecurity:
+    """aioble.security: the bond table, reloaded from its file."""
+
+    def __init__(self) -> None:
+        self.loads = 0
+
+    def load_secrets(self, path=None) -> None:
+        self.loads += 1
+
+
 class FakeAioble:
-    """Module-like object: pass as `aioble=`; `bluetooth` above as `bluetooth=`."""
+    """Module-like object: pass as `aioble=`; `bluetooth` above as `bluetooth=`. With
+    `pairing=False` it is a MicroPython build without pairing: the security keys of
+    config() are unknown, as MicroPython says."""
 
     DeviceDisconnectedError = DeviceDisconnectedError
     Service = Service
 
-    def __init__(self, *, mtu: int | None = 247, exchanged_mtu: int | None = None) -> None:
+    def __init__(self, *, mtu: int | None = 247, exchanged_mtu: int | None = None,
+                 pairing: bool = True) -> None:
+        self.pairing = pairing
+        self.security = FakeSecurity() if pairing else None
         self.configs: list[dict] = []
         self.registered: tuple[Service, ...] = ()
         self.adverts: list[dict] = []
@@ -128,6 +144,8 @@ class FakeAioble:
         return char
 
     def config(self, **kwargs) -> None:
+        if not self.pairing and "bond" in kwargs:
+            raise ValueError("unknown config param")
         self.configs.append(kwargs)
 
     def register_services(self, *services: Service) -> None:
@@ -136,9 +154,10 @@ class FakeAioble:
     def stop(self) -> None:
         self.stopped += 1
 
-    async def advertise(self, interval_us, name=None, services=None, timeout_ms=None, **_):
+    async def advertise(self, interval_us, name=None, services=None, timeout_ms=None,
+                        manufacturer=None, **_):
         self.adverts.append({"interval_us": interval_us, "name": name, "services": services,
-                             "timeout_ms": timeout_ms})
+                             "timeout_ms": timeout_ms, "manufacturer": manufacturer})
         await asyncio.sleep(0)
         if not self.script:
             raise TimeoutError  # asyncio.TimeoutError on CPython 3.11+
