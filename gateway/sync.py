@@ -1,8 +1,11 @@
-"""Syncing one wearable: set its clock, fetch what the gateway has not committed yet, commit
-each batch to the outbox, and only then acknowledge it to the wearable.
+"""Syncing one wearable: set its clock, send the program waiting for it, fetch what the
+gateway has not committed yet, commit each batch to the outbox, and only then acknowledge it
+to the wearable.
 
 A crash between commit and acknowledgement is harmless: the outbox remembers the committed
-sequence number, so the next sync acknowledges first and never fetches a record twice.
+sequence number, so the next sync acknowledges first and never fetches a record twice. A
+full outbox stops the fetching without acknowledging anything more: the records wait on the
+wearable.
 """
 
 from __future__ import annotations
@@ -11,11 +14,23 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from firmware.core import protocol
+from gateway import outbox as outbox_mod
 from gateway import payload
+from gateway.devices import DeviceRegistry
+from gateway.downlink import APPLIED, REJECTED, ack_topic, build_ack
 from gateway.outbox import Outbox
-from gateway.wearable_session import WearableSession
+from gateway.wearable_session import SessionError, WearableSession
 
 log = logging.getLogger(__name__)
+
+
+class _OutboxFullPlaceholder(Exception):
+    """Stands for gateway.outbox.OutboxFull until that exists."""
+
+
+# TODO(merge): from gateway.outbox import OutboxFull
+OutboxFull: type[Exception] = getattr(outbox_mod, "OutboxFull", _OutboxFullPlaceholder)
 
 
 @dataclass(frozen=True)
@@ -26,17 +41,53 @@ class SyncResult:
     last_seq: int
     battery_pct: int
     refused: int
+    outbox_full: bool = False  # fetching stopped: the records wait on the wearable
+    program_version: int | None = None  # a program offered in this sync, if any
+    program_status: str | None = None  # "applied" or "rejected"
+
+
+async def _command(session: WearableSession, command: bytes) -> bytes:
+    # TODO(merge): session.command(command)
+    _, frame = await session._command(command)
+    return frame
 
 
 async def sync_wearable(session: WearableSession, outbox: Outbox, gateway_id: str,
                         expected_device_id: str, now_ms: Callable[[], int],
-                        batch_records: int = 256) -> SyncResult:
+                        batch_records: int = 256, *,
+                        devices: DeviceRegistry | None = None) -> SyncResult:
+    """One sync. With `devices`, the waiting program is sent after SET_TIME and its ack
+    enqueued (the outbox then needs the generic `enqueue`), and the device's status is
+    recorded: the sync's figures, or the failure (then the exception goes on up)."""
+    try:
+        result = await _sync(session, outbox, gateway_id, expected_device_id, now_ms,
+                             batch_records, devices)
+    except Exception as e:
+        if devices is not None:
+            devices.record_failure(expected_device_id, now_ms(), f"{type(e).__name__}: {e}")
+        raise
+    if devices is not None:
+        devices.record_sync(result.device_id, now_ms(), battery_pct=result.battery_pct,
+                            last_seq=result.last_seq, acked_seq=result.acked_seq,
+                            refused=result.refused,
+                            error="outbox full: records wait on the wearable"
+                            if result.outbox_full else None)
+    return result
+
+
+async def _sync(session: WearableSession, outbox: Outbox, gateway_id: str,
+                expected_device_id: str, now_ms: Callable[[], int], batch_records: int,
+                devices: DeviceRegistry | None) -> SyncResult:
     info = await session.info()
     device_id = info["device_id"].hex()
     if device_id != expected_device_id:
         raise ValueError(f"wearable reports id {device_id}, expected {expected_device_id}")
     info_unix_ms = now_ms()
     await session.set_time(info_unix_ms)
+    program_version = program_status = None
+    if devices is not None:
+        program_version, program_status = await _send_program(session, outbox, gateway_id,
+                                                              device_id, devices, now_ms)
     acked = info["acked_seq"]
     last = info["last_seq"]
     state = outbox.device_state(device_id)
@@ -55,6 +106,7 @@ async def sync_wearable(session: WearableSession, outbox: Outbox, gateway_id: st
         acked = await session.ack(committed)  # committed earlier, ack was lost
     topic = payload.records_topic(gateway_id, device_id)
     fetched = 0
+    full = False
     next_seq = max(acked, committed) + 1
     while next_seq <= last:
         batch = await session.fetch(next_seq, batch_records)
@@ -64,11 +116,59 @@ async def sync_wearable(session: WearableSession, outbox: Outbox, gateway_id: st
         last_seq = int.from_bytes(batch.records[-1][:4], "little")
         body = payload.build(gateway_id, device_id, batch.records, info["boot"],
                              info["uptime_ms"], info_unix_ms)
-        outbox.commit_batch(device_id, info["log_id"], first_seq, last_seq, topic, body,
-                            now_ms())
+        try:
+            outbox.commit_batch(device_id, info["log_id"], first_seq, last_seq, topic, body,
+                                now_ms())
+        except OutboxFull as e:
+            # Nothing of this batch is committed, so nothing is acknowledged: the wearable
+            # keeps the records until the broker has drained the outbox.
+            log.warning("wearable %s: outbox full (%s); %d records stay on the wearable",
+                        device_id, e, last - last_seq + len(batch.records))
+            full = True
+            break
         acked = await session.ack(last_seq)
         fetched += len(batch.records)
         next_seq = last_seq + 1
     log.info("wearable %s: fetched %d records, acknowledged up to %d, battery %d%%",
              device_id, fetched, acked, info["battery_pct"])
-    return SyncResult(device_id, fetched, acked, last, info["battery_pct"], info["refused"])
+    return SyncResult(device_id, fetched, acked, last, info["battery_pct"], info["refused"],
+                      full, program_version, program_status)
+
+
+async def _send_program(session: WearableSession, outbox: Outbox, gateway_id: str,
+                        device_id: str, devices: DeviceRegistry,
+                        now_ms: Callable[[], int]) -> tuple[int | None, str | None]:
+    """SET_PROGRAM with the program waiting for this wearable, if any; the ack is enqueued
+    before the registry forgets the program, so a crash between the two repeats the ack
+    (harmless), never loses it. A lost answer raises: the program stays for the next sync."""
+    pending = devices.pending_program(device_id)
+    if pending is None:
+        return None, None
+    frame = await _command(session, protocol.cmd_set_program(pending.program))
+    if len(frame) < 2 or frame[0] != protocol.CMD_SET_PROGRAM | protocol.RESPONSE_BIT:
+        raise SessionError(f"unexpected answer {frame[:2].hex()} to SET_PROGRAM")
+    code = frame[1]
+    if code == protocol.STATUS_OK:
+        status, reason = APPLIED, None
+    elif code == protocol.STATUS_UNKNOWN_COMMAND:
+        status, reason = REJECTED, "the wearable's firmware has no program storage"
+    elif code == protocol.STATUS_BAD_ARGUMENT:
+        status, reason = REJECTED, "the wearable found the program malformed"
+    else:
+        status, reason = REJECTED, f"the wearable answered status {code}"
+    now = now_ms()
+    try:
+        outbox.enqueue(ack_topic(gateway_id, device_id),  # type: ignore[attr-defined]
+                       build_ack(device_id, pending.version, status, reason, now), now,
+                       device_id=device_id)
+    except OutboxFull as e:
+        # The wearable has answered but the clinic cannot be told yet: keep the program
+        # waiting, so the next sync sends it again (the same program keeps the day's
+        # progress) and acknowledges then.
+        log.warning("wearable %s: program version %d %s, but its ack cannot be queued (%s)",
+                    device_id, pending.version, status, e)
+        return pending.version, status
+    devices.program_done(device_id, pending.version, status, now)
+    log.info("wearable %s: program version %d %s%s", device_id, pending.version, status,
+             f" ({reason})" if reason else "")
+    return pending.version, status

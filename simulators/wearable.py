@@ -63,6 +63,7 @@ class VirtualWearable:
         self.rtc_valid = False
         self.charging = False  # advertised (firmware/core/advert.py) for the sync policy
         self.secret: bytes | None = None  # in "flash": kept across reboots, like the device
+        self.program: bytes | None = None  # the last program received (SET_PROGRAM), in flash
         self.forgotten = 0  # FORGET commands served (unenrollment)
         self._boot()
 
@@ -78,8 +79,12 @@ class VirtualWearable:
         self.recorder = Recorder(self.log, self.clock, self.rate_hz, self._uptime_at)
         self.handler = ProtocolHandler(self.log, self.clock, self.device_id,
                                        self.uptime_ms, lambda: self.battery_pct,
+                                       on_program=self._store_program,
                                        on_secret=self._store_secret, secret=self.secret,
                                        on_forget=self._forget)
+
+    def _store_program(self, data: bytes) -> None:
+        self.program = data
 
     def _store_secret(self, secret: bytes) -> None:
         self.secret = secret
@@ -105,6 +110,7 @@ class VirtualWearable:
         self.rtc_valid = False
         self.charging = False  # advertised (firmware/core/advert.py) for the sync policy
         self.secret: bytes | None = None  # in "flash": kept across reboots, like the device
+        self.program: bytes | None = None  # the last program received (SET_PROGRAM), in flash
         self.forgotten = 0  # FORGET commands served (unenrollment)
         self._boot()
 
