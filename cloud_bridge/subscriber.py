@@ -4,6 +4,9 @@ only after the store has them.
 paho's network thread only queues each message; a worker thread validates it, writes it to
 the store (retrying while the store is unavailable) and then sends the PUBACK with
 `client.ack()`. A message the broker delivers twice is harmless: writes are idempotent.
+
+Enrollment messages (``rtm/v1/+/+/enrollment``) go to the device-key table
+(cloud_bridge/device_keys.py) on the same worker, in order with the records.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from cloud_bridge import device_keys as keys_mod
+from cloud_bridge.device_keys import DeviceKeys, EnrollmentRejected
 from cloud_bridge.payload import TOPIC_FILTER, PayloadError, parse_message
 from cloud_bridge.records import StoredRecord
 from cloud_bridge.stores.base import Store, StoreRejected, StoreUnavailable
@@ -41,6 +46,8 @@ class BridgeStats:
         self.messages = 0
         self.records_stored = 0
         self.rejected: Counter[str] = Counter()  # by reason
+        self.enrollments: Counter[str] = Counter()  # applied, by state
+        self.enrollments_rejected: Counter[str] = Counter()  # by reason
 
     def reject(self, reason: str) -> None:
         with self.lock:
@@ -49,13 +56,29 @@ class BridgeStats:
     def snapshot(self) -> dict[str, object]:
         with self.lock:
             return {"messages": self.messages, "records_stored": self.records_stored,
-                    "rejected": dict(self.rejected)}
+                    "rejected": dict(self.rejected), "enrollments": dict(self.enrollments),
+                    "enrollments_rejected": dict(self.enrollments_rejected)}
+
+
+def _default_keys(store: Store) -> DeviceKeys:
+    path = getattr(store, "path", None)
+    if isinstance(path, str) and path != ":memory:":
+        return DeviceKeys(keys_mod.keys_path_for(path))
+    # TODO(merge): rtm-bridge --device-keys PATH for stores without a file of their own.
+    log.warning("device keys are kept in memory only (no file for this store): "
+                "enrollments are lost at a restart")
+    return DeviceKeys(":memory:")
 
 
 class Bridge:
+    """`device_keys` holds enrollments; by default a file next to a SQLite store's."""
+
     def __init__(self, store: Store, host: str, port: int, client_id: str = "rtm-bridge",
-                 queue_size: int = 1000, retry_max_s: float = 30.0) -> None:
+                 queue_size: int = 1000, retry_max_s: float = 30.0,
+                 device_keys: DeviceKeys | None = None) -> None:
         self.store = store
+        self._own_keys = device_keys is None
+        self.device_keys = device_keys if device_keys is not None else _default_keys(store)
         self.host = host
         self.port = port
         self.stats = BridgeStats()
@@ -77,9 +100,10 @@ class Bridge:
         if reason_code.is_failure:
             log.error("broker refused the bridge: %s", reason_code)
             return
-        client.subscribe(TOPIC_FILTER, qos=1)
+        client.subscribe([(TOPIC_FILTER, 1), (keys_mod.TOPIC_FILTER, 1)])
         self._connected.set()
-        log.info("bridge subscribed to %s on %s:%d", TOPIC_FILTER, self.host, self.port)
+        log.info("bridge subscribed to %s and %s on %s:%d", TOPIC_FILTER,
+                 keys_mod.TOPIC_FILTER, self.host, self.port)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self._connected.clear()
@@ -116,6 +140,8 @@ class Bridge:
         may be acknowledged); False if the bridge is stopping before the store took it."""
         with self.stats.lock:
             self.stats.messages += 1
+        if topic.endswith("/enrollment"):
+            return self._enrollment(topic, payload)
         try:
             parsed = parse_message(topic, payload)
         except PayloadError as e:
@@ -136,6 +162,22 @@ class Bridge:
                       len(parsed.records), parsed.device_id, e)
             return self._write_singly(parsed.records)
         return stored
+
+    def _enrollment(self, topic: str, payload: bytes) -> bool:
+        """Apply an enrollment to the key table; a rejected one is counted and acknowledged
+        (redelivery would not make it better). A key-table error propagates: the message
+        is not acknowledged and comes again."""
+        try:
+            key = self.device_keys.apply_message(topic, payload)
+        except EnrollmentRejected as e:
+            with self.stats.lock:
+                self.stats.enrollments_rejected[e.reason] += 1
+            log.warning("rejected enrollment on %s: %s", topic, e)
+            return True
+        with self.stats.lock:
+            self.stats.enrollments[key.state] += 1
+        log.info("device %s %s at gateway %s", key.device_id, key.state, key.gateway_id)
+        return True
 
     def _write(self, records: list[StoredRecord]) -> bool:
         """Write, retrying with back-off while the store is unavailable. True once stored;
@@ -186,3 +228,5 @@ class Bridge:
         self.client.loop_stop()
         self._queue.put(None)
         self._worker.join(timeout=10)
+        if self._own_keys and not self._worker.is_alive():
+            self.device_keys.close()

@@ -1,0 +1,229 @@
+"""The bridge's table of device keys: each wearable's secret from its enrollment, the gateway
+it is enrolled at, and its state (docs/mqtt.md, "Enrollment").
+
+Gateways publish on ``rtm/v1/<gateway>/<device>/enrollment``; the secret is the key the
+wearable will sign its records with (issue 5: the bridge verifies, a gateway cannot forge).
+Rules, so a key only changes in the open:
+- a device enrolled at one gateway cannot be enrolled at another until that one unenrolls
+  it (`other_gateway`);
+- an enrolled device keeps its secret: a different one is refused until it is unenrolled
+  (`rekey`); the same one again is a redelivery and changes nothing;
+- unenrolling keeps the secret (records signed before stay verifiable) and marks the state.
+Every rejection has a reason and is counted by the caller; nothing here raises on input.
+
+Storage: SQLite, one small file. The bridge keeps it next to a SQLite store
+(`rtm.db` -> `rtm-device-keys.db`, `keys_path_for`); with another store the caller names the
+file. It holds secrets: readable by the bridge's user only (mode 0600 on creation).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = "rtm.enrollment.v1"
+TOPIC_FILTER = "rtm/v1/+/+/enrollment"
+MAX_MESSAGE_BYTES = 4096
+SECRET_SIZE = 32
+ENROLLED = "enrolled"
+UNENROLLED = "unenrolled"
+_TOPIC = re.compile(r"^rtm/v1/([A-Za-z0-9_-]{1,64})/([0-9a-f]{12})/enrollment$")
+_EARLIEST_UNIX_MS = 1_600_000_000_000
+_LATEST_UNIX_MS = 4_102_444_800_000
+
+_TABLE = """
+CREATE TABLE IF NOT EXISTS device_keys (
+    device_id TEXT PRIMARY KEY,
+    gateway_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    secret BLOB,
+    firmware TEXT,
+    at_ms INTEGER NOT NULL,
+    changes INTEGER NOT NULL DEFAULT 1
+)
+"""
+
+
+class EnrollmentRejected(ValueError):
+    """An enrollment message the bridge will not apply; `reason` is a short category."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class EnrollmentMessage:
+    gateway_id: str
+    device_id: str
+    state: str
+    secret: bytes | None
+    firmware: str | None
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class DeviceKey:
+    device_id: str
+    gateway_id: str
+    state: str  # "enrolled" or "unenrolled"
+    secret: bytes | None
+    firmware: str | None
+    at_ms: int  # when the gateway made the last applied change
+    changes: int  # enrollments and unenrollments applied
+
+    def __repr__(self) -> str:  # never print a secret into a log
+        return (f"DeviceKey({self.device_id}, gateway={self.gateway_id}, state={self.state}, "
+                f"secret={'set' if self.secret else 'none'}, at_ms={self.at_ms})")
+
+
+def keys_path_for(store_path: str | Path) -> Path:
+    """The key table's file next to a SQLite store's file."""
+    p = Path(store_path)
+    return p.with_name(f"{p.stem}-device-keys.db")
+
+
+def parse_enrollment(topic: str, payload: bytes) -> EnrollmentMessage:
+    m = _TOPIC.match(topic)
+    if not m:
+        raise EnrollmentRejected("bad_topic", f"topic {topic!r} is not "
+                                              f"rtm/v1/<gateway>/<device>/enrollment")
+    gateway_id, device_id = m.group(1), m.group(2)
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise EnrollmentRejected("too_large", f"{len(payload)} bytes, limit "
+                                              f"{MAX_MESSAGE_BYTES}")
+    try:
+        body = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise EnrollmentRejected("not_json", f"payload is not JSON ({type(e).__name__})") \
+            from None
+    if not isinstance(body, dict):
+        raise EnrollmentRejected("not_object", f"payload is a JSON {type(body).__name__}")
+    if body.get("schema") != SCHEMA:
+        raise EnrollmentRejected("bad_schema", f"schema {body.get('schema')!r}, expected "
+                                               f"{SCHEMA!r}")
+    if body.get("gateway") != gateway_id or body.get("device") != device_id:
+        raise EnrollmentRejected("topic_mismatch", f"payload gateway/device "
+                                                   f"{body.get('gateway')!r}/"
+                                                   f"{body.get('device')!r} differ from topic")
+    state = body.get("state")
+    if state not in (ENROLLED, UNENROLLED):
+        raise EnrollmentRejected("bad_field", f"state must be \"enrolled\" or "
+                                              f"\"unenrolled\", got {state!r}")
+    at_ms = body.get("at_ms")
+    if isinstance(at_ms, bool) or not isinstance(at_ms, int) \
+            or not _EARLIEST_UNIX_MS <= at_ms <= _LATEST_UNIX_MS:
+        raise EnrollmentRejected("bad_field", f"at_ms must be Unix ms in 2020..2100, "
+                                              f"got {at_ms!r}")
+    firmware = body.get("firmware")
+    if firmware is not None and (not isinstance(firmware, str) or len(firmware) > 64):
+        raise EnrollmentRejected("bad_field", "firmware must be null or a string of at most "
+                                              "64 characters")
+    secret = _secret(body.get("secret"), state)
+    return EnrollmentMessage(gateway_id, device_id, state, secret, firmware, at_ms)
+
+
+def _secret(value: object, state: str) -> bytes | None:
+    if state == UNENROLLED:
+        if value is not None:
+            # A secret has no business in an unenrollment: do not store or spread it.
+            raise EnrollmentRejected("bad_field", "an unenrollment must not carry a secret")
+        return None
+    try:
+        if not isinstance(value, str):
+            raise ValueError("missing or not a string")
+        raw = base64.b64decode(value, validate=True)
+    except (ValueError, binascii.Error) as e:
+        raise EnrollmentRejected("bad_field", f"secret must be base64: {e}") from None
+    if len(raw) != SECRET_SIZE or raw == bytes(SECRET_SIZE):
+        raise EnrollmentRejected("bad_field", f"secret must be {SECRET_SIZE} random bytes, "
+                                              f"got {len(raw)}")
+    return raw
+
+
+class DeviceKeys:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:" and not os.path.exists(self.path):
+            # Create it private before SQLite writes a secret into it.
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                   timeout=10.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(_TABLE)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def get(self, device_id: str) -> DeviceKey | None:
+        with self._lock:
+            row = self._db.execute("SELECT device_id, gateway_id, state, secret, firmware, "
+                                   "at_ms, changes FROM device_keys WHERE device_id = ?",
+                                   (device_id,)).fetchone()
+        if row is None:
+            return None
+        return DeviceKey(row[0], row[1], row[2], bytes(row[3]) if row[3] is not None else None,
+                         row[4], row[5], row[6])
+
+    def secret_of(self, device_id: str) -> bytes | None:
+        """The key to verify this device's records with, while it is enrolled."""
+        key = self.get(device_id)
+        return key.secret if key is not None and key.state == ENROLLED else None
+
+    def apply_message(self, topic: str, payload: bytes) -> DeviceKey:
+        """Check and apply one enrollment message; EnrollmentRejected says why not."""
+        return self.apply(parse_enrollment(topic, payload))
+
+    def apply(self, msg: EnrollmentMessage) -> DeviceKey:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT gateway_id, state, secret FROM device_keys "
+                                       "WHERE device_id = ?", (msg.device_id,)).fetchone()
+                if self._changes(msg, row):
+                    self._db.execute(
+                        "INSERT INTO device_keys (device_id, gateway_id, state, secret, "
+                        "firmware, at_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(device_id) "
+                        "DO UPDATE SET gateway_id = excluded.gateway_id, "
+                        "state = excluded.state, "
+                        "secret = coalesce(excluded.secret, secret), "
+                        "firmware = coalesce(excluded.firmware, firmware), "
+                        "at_ms = excluded.at_ms, changes = changes + 1",
+                        (msg.device_id, msg.gateway_id, msg.state, msg.secret, msg.firmware,
+                         msg.at_ms))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        key = self.get(msg.device_id)
+        assert key is not None
+        return key
+
+    @staticmethod
+    def _changes(msg: EnrollmentMessage, row: tuple | None) -> bool:
+        """Whether `msg` changes the row; raises EnrollmentRejected if it may not."""
+        if row is None:
+            return True
+        gateway_id, state, secret = row[0], row[1], row[2]
+        if state == ENROLLED and gateway_id != msg.gateway_id:
+            raise EnrollmentRejected("other_gateway", f"device {msg.device_id} is enrolled at "
+                                                      f"gateway {gateway_id}; it must be "
+                                                      f"unenrolled there first")
+        if msg.state == UNENROLLED:
+            return state != UNENROLLED
+        if state == ENROLLED:
+            if secret is not None and bytes(secret) == msg.secret:
+                return False  # the same enrollment delivered again
+            raise EnrollmentRejected("rekey", f"device {msg.device_id} is enrolled with "
+                                              f"another secret; unenroll it first")
+        return True
