@@ -197,11 +197,11 @@ class DeviceRegistry:
             "s.last_seq, s.acked_seq, s.refused, s.last_error, s.consecutive_failures "
             "FROM device_status s LEFT JOIN enrolled_devices e USING (device_id)")
         known = {r[0]: DeviceStatus(*r) for r in rows}
-        for dev in (device_ids or set()) | self.enrolled():
+        firmware = {e.device_id: e.firmware for e in self.devices()}
+        for dev in (device_ids or set()) | set(firmware):
             if dev not in known:
-                firmware = self.device(dev).firmware if self.device(dev) else None
-                known[dev] = DeviceStatus(dev, None, None, None, firmware, None, None, None,
-                                          None, 0)
+                known[dev] = DeviceStatus(dev, None, None, None, firmware.get(dev), None, None,
+                                          None, None, 0)
         return [known[d] for d in sorted(known)]
 
     # -- programs (downlink) ------------------------------------------------------------------

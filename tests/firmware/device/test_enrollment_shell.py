@@ -135,3 +135,11 @@ def test_the_advertised_state_is_charging_and_unacknowledged_records(
     rig.log.acknowledge(2)
     rig.battery.is_charging = False
     assert rig.app.advert_state() == (False, 1)
+
+
+def test_forget_drops_the_bonds(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    rig = Rig(monkeypatch, tmp_path)
+    calls: list[str] = []
+    rig.periph.forget_bonds = lambda: calls.append("forget")  # type: ignore[attr-defined]
+    rig.app.forget_gateway()
+    assert calls == ["forget"]
