@@ -29,7 +29,7 @@ class Rig:
         self.air = SimAir()
         self.air.add(self.w)
         self.cfg = parse({"gateway_id": "home-1", "outbox": "gw.db", "enrolled": list(enrolled),
-                          "sync": {"scan_timeout_s": 0.3, "response_timeout_s": 1.0}},
+                          "sync": {"scan_timeout_s": 0.3, "response_timeout_s": 0.2}},
                          tmp_path)
         self.devices = DeviceRegistry(self.cfg.outbox)
         self.outbox = MessageOutbox(self.cfg.outbox)

@@ -27,7 +27,7 @@ def run_sync(w, outbox, devices, batch=8):
 
     async def go():
         async with BleakClient(w.address, backend=client_cls, timeout=1.0) as client:
-            session = WearableSession(client, 1.0)
+            session = WearableSession(client, 0.2)
             await session.open()
             return await sync.sync_wearable(session, outbox, GW, DEV, lambda: w.world.now_ms,
                                             batch, devices=devices)
