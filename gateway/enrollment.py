@@ -116,6 +116,9 @@ async def _command(session: WearableSession, command: bytes) -> bytes:
 async def _pair(client: BleakClient) -> None:
     try:
         await client.pair()
+    except BleakError as e:
+        raise EnrollmentError(f"pairing with the wearable failed ({e}); nothing was sent to "
+                              f"it: keep it near the gateway and try again") from None
     except NotImplementedError:
         # macOS pairs by itself when a characteristic asks for it; the wearable refuses the
         # secret if it knows the link is not encrypted.

@@ -6,6 +6,7 @@ import asyncio
 import base64
 
 import pytest
+from bleak.exc import BleakError
 
 from firmware.core import protocol
 from gateway import enrollment
@@ -89,6 +90,16 @@ def test_the_real_secret_source_gives_distinct_32_byte_secrets(tmp_path) -> None
         assert result.device_id == DEV
         secrets_seen.append(rig.w.secret)
     assert all(len(s) == 32 for s in secrets_seen) and secrets_seen[0] != secrets_seen[1]
+
+
+def test_a_pairing_failure_sends_nothing(rig, monkeypatch) -> None:
+    async def refuse(self, *args, **kwargs):
+        raise BleakError("org.bluez.Error.AuthenticationFailed")
+
+    monkeypatch.setattr(SimBleakClient, "pair", refuse)
+    with pytest.raises(EnrollmentError, match=r"pairing .* failed .*nothing was sent"):
+        rig.enroll()
+    assert rig.w.secret is None and rig.outbox.queued == []
 
 
 def test_plaintext_mqtt_is_refused_before_any_radio_work(rig) -> None:
