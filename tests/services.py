@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 START_TIMEOUT_S = 20.0
@@ -163,21 +164,98 @@ class Service:
         return "\n".join(text.splitlines()[-lines:])
 
 
+@dataclass(frozen=True)
+class TestPki:
+    """Throwaway certificates: a CA, a server certificate for 127.0.0.1 and localhost, a
+    client certificate, and a second CA that signed none of them (for "wrong CA" tests)."""
+
+    __test__ = False  # not a test class, whatever its name
+
+    ca_cert: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    other_ca_cert: Path
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    binary = find_binary("openssl", "openssl")
+    done = subprocess.run([binary, *args], cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ServiceError(f"openssl {' '.join(args)} failed:\n{done.stderr}")
+
+
+def _make_ca(directory: Path, name: str) -> tuple[Path, Path]:
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
+             "-subj", f"/CN={name}", "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=directory)
+    return cert, key
+
+
+def _make_leaf(directory: Path, name: str, ca: tuple[Path, Path], extensions: str) -> Path:
+    csr, key, cert = (directory / f"{name}.{ext}" for ext in ("csr", "key", "crt"))
+    _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={name}",
+             cwd=directory)
+    ext_file = directory / f"{name}.ext"
+    ext_file.write_text(extensions + "\nbasicConstraints=CA:FALSE\n"
+                        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
+    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]),
+             "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(ext_file),
+             cwd=directory)
+    return cert
+
+
+def make_test_pki(directory: Path) -> TestPki:
+    """Generate a TestPki in `directory` with openssl (EC keys: fast to make)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = _make_ca(directory, "rtm-test-ca")
+    other_ca, _ = _make_ca(directory, "rtm-other-ca")
+    server = _make_leaf(directory, "server", ca, "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                        "extendedKeyUsage=serverAuth")
+    client = _make_leaf(directory, "client", ca, "extendedKeyUsage=clientAuth")
+    return TestPki(ca[0], server, directory / "server.key", client, directory / "client.key",
+                   other_ca)
+
+
+def write_password_file(path: Path, users: dict[str, str]) -> None:
+    """A mosquitto password file (its PBKDF2 hashes) made with mosquitto_passwd."""
+    binary = find_binary("mosquitto_passwd", "mosquitto")
+    path.write_text("")
+    for user, password in users.items():
+        done = subprocess.run([binary, "-b", str(path), user, password], capture_output=True,
+                              text=True)
+        if done.returncode != 0:
+            raise ServiceError(f"mosquitto_passwd failed for {user}: {done.stderr}")
+
+
 class Mosquitto(Service):
-    """A mosquitto broker on 127.0.0.1:`port`, anonymous, with persistence in its workdir."""
+    """A mosquitto broker on 127.0.0.1:`port`, with persistence in its workdir.
+
+    By default plain and anonymous. `pki`: the listener speaks TLS only (server certificate
+    from it; a client certificate is accepted, not required). `users` (name -> password):
+    `allow_anonymous false` and a password file. `acl`: the text of an ACL file
+    (docs/deploy/mosquitto.conf shows the one for gateways).
+    """
 
     name = "mosquitto"
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, *, pki: TestPki | None = None,
+                 users: dict[str, str] | None = None, acl: str | None = None) -> None:
         super().__init__(workdir)
         self.binary = find_binary("mosquitto", "mosquitto")
         self.port = port or free_port()
+        self.pki = pki
         self.config_path = self.workdir / "mosquitto.conf"
         self.persistence_dir = self.workdir / "data"
         self.persistence_dir.mkdir(exist_ok=True)
         config = [
             f"listener {self.port} {self.host}",
-            "allow_anonymous true",
+            *self._security_lines(pki, users, acl),
             "persistence true",
             f"persistence_location {self.persistence_dir}/",
             # As docs/deploy/mosquitto.conf: save every change, queue without limit.
@@ -194,6 +272,25 @@ class Mosquitto(Service):
         if os.geteuid() == 0:
             config.append("user root")  # else it drops to `mosquitto` and cannot write here
         self.config_path.write_text("\n".join(config) + "\n")
+
+    def _security_lines(self, pki: TestPki | None, users: dict[str, str] | None,
+                        acl: str | None) -> list[str]:
+        lines = []
+        if pki is not None:
+            lines += [f"cafile {pki.ca_cert}", f"certfile {pki.server_cert}",
+                      f"keyfile {pki.server_key}", "require_certificate false",
+                      "tls_version tlsv1.2"]
+        if users is None:
+            lines.append("allow_anonymous true")
+        else:
+            password_file = self.workdir / "passwords"
+            write_password_file(password_file, users)
+            lines += ["allow_anonymous false", f"password_file {password_file}"]
+        if acl is not None:
+            acl_file = self.workdir / "acl"
+            acl_file.write_text(acl)
+            lines.append(f"acl_file {acl_file}")
+        return lines
 
     def command(self) -> Sequence[str]:
         return [self.binary, "-c", str(self.config_path)]
