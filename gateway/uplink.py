@@ -34,6 +34,7 @@ import ssl
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -89,8 +90,11 @@ class Uplink:
         self.gateway_id = gateway_id  # None: no status topic (no birth, no will)
         self.max_in_flight = max_in_flight
         self._lock = threading.Lock()  # connected flag, barrier, publishing, subscriptions
-        self._in_flight: dict[int, mqtt.MQTTMessageInfo] = {}
-        self._barrier: list[mqtt.MQTTMessageInfo] = []
+        self._in_flight: dict[int, int] = {}  # paho's message id -> outbox row id
+        self._barrier: set[int] = set()  # message ids to be acknowledged before new ones go
+        # Filled by paho's thread while it holds its own message lock: a deque, whose append
+        # is thread-safe, rather than our lock (which pump() holds while calling into paho).
+        self._acknowledged: deque[int] = deque()
         self._last_id = 0
         self._connected = threading.Event()
         self._stopping = False
@@ -123,6 +127,7 @@ class Uplink:
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._dispatch
+        client.on_publish = self._on_publish
         return client
 
     # --- paho's thread -------------------------------------------------------------------
@@ -145,8 +150,7 @@ class Uplink:
                       self.config.port, self.config.username)
             return
         with self._lock:
-            self._barrier = [info for info in self._in_flight.values()
-                             if not info.is_published()]
+            self._barrier = set(self._in_flight)
             self._connections += 1
             self._since_ms = wall_clock_ms()
             self._connected.set()
@@ -180,6 +184,12 @@ class Uplink:
                 was_connected = self._mark_disconnected()
         if not self._stopping and was_connected:
             log.warning("disconnected from broker: %s", reason_code)
+
+    def _on_publish(self, client: mqtt.Client, userdata: object, mid: int,
+                    reason_code: mqtt.ReasonCode, properties: object) -> None:
+        # Not MQTTMessageInfo.is_published(): it raises for ever for a message first
+        # accepted with NO_CONN, even after paho resent it and got its PUBACK.
+        self._acknowledged.append(mid)
 
     def _mark_disconnected(self) -> bool:
         was_connected = self._connected.is_set()
@@ -248,18 +258,23 @@ class Uplink:
         return self.outbox.depth()
 
     def _retire_acknowledged(self) -> None:
-        for row_id, info in list(self._in_flight.items()):
-            if info.is_published():
+        while self._acknowledged:
+            mid = self._acknowledged.popleft()
+            row_id = self._in_flight.get(mid)
+            if row_id is None:
+                continue  # a status message, not an outbox row
+            try:
                 self.outbox.delete(row_id)
-                with self._lock:
-                    del self._in_flight[row_id]
-                self.published += 1
+            except Exception:
+                self._acknowledged.appendleft(mid)  # retire it next time
+                raise
+            with self._lock:
+                del self._in_flight[mid]
+            self.published += 1
 
     def _barrier_passed(self) -> bool:
-        if all(info.is_published() for info in self._barrier):
-            self._barrier = []
-            return True
-        return False
+        self._barrier &= self._in_flight.keys()
+        return not self._barrier
 
     def _publish_more(self) -> None:
         room = self.max_in_flight - len(self._in_flight)
@@ -270,7 +285,7 @@ class Uplink:
             if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
                 break  # not accepted (e.g. paho's queue is full): this one again next pump
             # NO_CONN: paho keeps the message and sends it, in order, after reconnecting.
-            self._in_flight[msg.id] = info
+            self._in_flight[info.mid] = msg.id
             self._last_id = msg.id
 
     def drain(self, timeout_s: float) -> bool:
