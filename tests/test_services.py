@@ -9,7 +9,14 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.services import InfluxDB1, Mosquitto, ServiceError, find_binary, port_accepts
+from tests.services import (
+    InfluxDB1,
+    Mosquitto,
+    ServiceError,
+    find_binary,
+    make_test_pki,
+    port_accepts,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -65,3 +72,42 @@ def test_stopped_services_free_their_ports(tmp_path: Path) -> None:
 def test_a_missing_binary_says_how_to_install_it() -> None:
     with pytest.raises(ServiceError, match="apt-get install no-such-package"):
         find_binary("no-such-server-binary", "no-such-package")
+
+
+def _connect(broker: Mosquitto, ca: Path, user: str | None, password: str | None) -> str:
+    """The outcome of one connection attempt: "ok", the refusal, or the TLS error."""
+    outcome: list[str] = []
+    done = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"svc-tls-{user}")
+    client.tls_set(ca_certs=str(ca))
+    if user is not None:
+        client.username_pw_set(user, password)
+
+    def on_connect(_c: mqtt.Client, _u: object, _f: object, reason: object, _p: object) -> None:
+        outcome.append(str(reason) if getattr(reason, "is_failure", False) else "ok")
+        done.set()
+
+    client.on_connect = on_connect
+    try:
+        client.connect(broker.host, broker.port)
+    except OSError as e:
+        return type(e).__name__
+    client.loop_start()
+    done.wait(5)
+    client.disconnect()
+    client.loop_stop()
+    return outcome[0] if outcome else "no answer"
+
+
+def test_a_tls_broker_with_passwords_checks_both(tmp_path: Path) -> None:
+    pki = make_test_pki(tmp_path / "pki")
+    broker = Mosquitto(tmp_path / "mq", pki=pki, users={"gw": "pw"}, acl="user gw\n")
+    broker.start()
+    try:
+        assert _connect(broker, pki.ca_cert, "gw", "pw") == "ok"
+        assert _connect(broker, pki.ca_cert, "gw", "wrong") == "Not authorized"
+        assert _connect(broker, pki.ca_cert, None, None) == "Not authorized"
+        assert _connect(broker, pki.other_ca_cert, "gw", "pw") == "SSLCertVerificationError"
+    finally:
+        broker.stop()
+    assert "password_file" in broker.config_path.read_text()
