@@ -88,7 +88,7 @@ class Scenario:
             sync=SyncConfig(scan_timeout_s=5.0),
         )
         outbox = Outbox(config.outbox)
-        uplink = Uplink(config.mqtt, outbox)
+        uplink = Uplink(config.mqtt, outbox, config.gateway_id)
         scanner, client = h.air.backends()
         gw = Gateway(config, outbox, scanner, client, clock_ms=lambda: self.world.now_ms)
         return HomeGateway(h, outbox, uplink, gw)

@@ -51,7 +51,8 @@ def start_bridge(store, broker, client_id=None):
 
 
 def start_uplink(outbox, broker):
-    uplink = Uplink(MqttConfig(broker.host, broker.port, f"gw-{uuid.uuid4().hex[:8]}"), outbox)
+    uplink = Uplink(MqttConfig(broker.host, broker.port, f"gw-{uuid.uuid4().hex[:8]}"), outbox,
+                    "home-it")
     uplink.start()
     assert uplink.wait_connected(10)
     return uplink
