@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -14,8 +15,10 @@ from tests.services import (
     Mosquitto,
     ServiceError,
     find_binary,
+    free_port,
     make_test_pki,
     port_accepts,
+    write_password_file,
 )
 
 pytestmark = pytest.mark.integration
@@ -111,3 +114,29 @@ def test_a_tls_broker_with_passwords_checks_both(tmp_path: Path) -> None:
     finally:
         broker.stop()
     assert "password_file" in broker.config_path.read_text()
+
+
+def test_the_deployment_config_is_one_mosquitto_accepts(tmp_path: Path) -> None:
+    """docs/deploy/mosquitto.conf with its paths pointed at a throwaway PKI and files."""
+    pki = make_test_pki(tmp_path / "pki")
+    text = (Path(__file__).parents[1] / "docs" / "deploy" / "mosquitto.conf").read_text()
+    acl = [line.removeprefix("#   ") for line in text.splitlines() if line.startswith("#   ")]
+    (tmp_path / "acl").write_text("\n".join(acl) + "\n")
+    write_password_file(tmp_path / "passwd", {"home-001": "pw"})
+    port = free_port()
+    for deployed, here in (("listener 8883", f"listener {port} 127.0.0.1"),
+                           ("/etc/mosquitto/certs/rtm-ca.crt", str(pki.ca_cert)),
+                           ("/etc/mosquitto/certs/broker.crt", str(pki.server_cert)),
+                           ("/etc/mosquitto/certs/broker.key", str(pki.server_key)),
+                           ("/etc/mosquitto/passwd", str(tmp_path / "passwd")),
+                           ("/etc/mosquitto/acl", str(tmp_path / "acl")),
+                           ("/var/lib/mosquitto/", f"{tmp_path}/")):
+        assert deployed in text
+        text = text.replace(deployed, here)
+    broker = Mosquitto(tmp_path / "mq", port=port)
+    broker.config_path.write_text(text + ("user root\n" if os.geteuid() == 0 else ""))
+    broker.start()
+    try:
+        assert _connect(broker, pki.ca_cert, "home-001", "pw") == "ok"
+    finally:
+        broker.stop()

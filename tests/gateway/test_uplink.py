@@ -40,13 +40,19 @@ STATUS = f"rtm/v1/{GATEWAY}/status"
 PASSWORDS = {GATEWAY: "gw-secret", "home-2": "other-secret", "clinic": "clinic-secret"}
 REPO = Path(__file__).resolve().parents[2]
 
-# The gateway part is docs/deploy/mosquitto.conf's ACL; the clinic reads everything here.
-ACL = """\
-pattern write rtm/v1/%u/status
-pattern write rtm/v1/%u/+/records
-pattern write rtm/v1/%u/+/program/ack
-pattern read rtm/v1/%u/+/program
 
+
+def deployment_acl_patterns() -> str:
+    """The gateways' part of the ACL shown in docs/deploy/mosquitto.conf."""
+    text = (REPO / "docs" / "deploy" / "mosquitto.conf").read_text()
+    lines = [line.removeprefix("#   ") for line in text.splitlines()
+             if line.startswith("#   pattern ")]
+    assert len(lines) == 4, lines
+    return "\n".join(lines) + "\n"
+
+
+# The deployment's gateway patterns; the tests' clinic reads everything.
+ACL = deployment_acl_patterns() + """
 user clinic
 topic read rtm/v1/#
 topic write rtm/v1/+/+/program
