@@ -156,10 +156,10 @@ class Uplink:
             self._connected.set()
             for topic_filter, (_handler, qos) in self._subscriptions.items():
                 client.subscribe(topic_filter, qos)
-        if self.gateway_id is not None:
-            client.publish(status_topic(self.gateway_id),
-                           status_payload(self.gateway_id, "online", self._since_ms),
-                           qos=1, retain=True)
+            if self.gateway_id is not None:  # under the lock: the birth goes before records
+                client.publish(status_topic(self.gateway_id),
+                               status_payload(self.gateway_id, "online", self._since_ms),
+                               qos=1, retain=True)
         log.info("connected to broker %s:%d (session present: %s, %d messages to resend)",
                  self.config.host, self.config.port, flags.session_present, len(self._barrier))
 

@@ -215,8 +215,8 @@ def test_anonymous_or_wrong_password_is_refused(broker, pki, tmp_path, uplinks, 
 def test_a_gateway_id_that_is_not_the_username_never_gets_a_connection_to_keep(
         broker, pki, tmp_path, uplinks):
     """The ACL ties topics to the username: home-2's credentials with home-1's id. mosquitto
-    drops the connection (its last will is not allowed), so nothing is delivered and nothing
-    leaves the outbox."""
+    2.0 drops a connection whose retained publish it denies, here the birth, which goes
+    before any record: nothing is delivered and nothing leaves the outbox."""
     watcher = Watcher(broker, pki, "rtm/v1/#")
     outbox = Outbox(tmp_path / "o.db")
     fill(outbox, 2)
