@@ -228,7 +228,7 @@ def test_a_gateway_id_that_is_not_the_username_never_gets_a_connection_to_keep(
     watcher.close()
 
 
-def test_without_a_will_an_acl_denied_publish_is_acknowledged_and_dropped(
+def test_an_acl_denied_record_is_acknowledged_and_dropped_by_the_broker(
         broker, pki, tmp_path, uplinks):
     """Why the ACL must match what the gateway publishes: MQTT 3.1.1 has no negative PUBACK,
     so the broker acknowledges a denied message and the outbox lets it go."""
@@ -237,7 +237,7 @@ def test_without_a_will_an_acl_denied_publish_is_acknowledged_and_dropped(
     fill(outbox, 2)
     config = gateway_config(broker, pki, tmp_path, user="home-2",
                             password=PASSWORDS["home-2"], client_id="rtm-gw-home-2")
-    uplink = Uplink(config, outbox, gateway_id=None)
+    uplink = Uplink(config, outbox, gateway_id=None)  # no retained birth to be denied
     uplinks.append(uplink)
     uplink.start()
     assert uplink.drain(10)
