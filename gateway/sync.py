@@ -15,22 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from firmware.core import protocol
-from gateway import outbox as outbox_mod
 from gateway import payload
 from gateway.devices import DeviceRegistry
 from gateway.downlink import APPLIED, REJECTED, ack_topic, build_ack
-from gateway.outbox import Outbox
+from gateway.outbox import Outbox, OutboxFull
 from gateway.wearable_session import SessionError, WearableSession
 
 log = logging.getLogger(__name__)
-
-
-class _OutboxFullPlaceholder(Exception):
-    """Stands for gateway.outbox.OutboxFull until that exists."""
-
-
-# TODO(merge): from gateway.outbox import OutboxFull
-OutboxFull: type[Exception] = getattr(outbox_mod, "OutboxFull", _OutboxFullPlaceholder)
 
 
 @dataclass(frozen=True)
@@ -158,7 +149,7 @@ async def _send_program(session: WearableSession, outbox: Outbox, gateway_id: st
         status, reason = REJECTED, f"the wearable answered status {code}"
     now = now_ms()
     try:
-        outbox.enqueue(ack_topic(gateway_id, device_id),  # type: ignore[attr-defined]
+        outbox.enqueue(ack_topic(gateway_id, device_id),
                        build_ack(device_id, pending.version, status, reason, now), now,
                        device_id=device_id)
     except OutboxFull as e:
