@@ -5,12 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from bleak import BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 
 from firmware.core.protocol import DEVICE_NAME_PREFIX, RTM_SERVICE_UUID
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """One wearable as the scanner last saw it: the device to connect to, and what it
+    advertised (name, RSSI, service data)."""
+
+    device: BLEDevice
+    adv: AdvertisementData
 
 
 def device_id_of(name: str | None) -> str | None:
@@ -24,22 +36,33 @@ def device_id_of(name: str | None) -> str | None:
 
 
 async def find_enrolled(enrolled: set[str], timeout_s: float,
-                        backend: type[BaseBleakScanner] | None = None) -> dict[str, BLEDevice]:
-    """Scan until every enrolled wearable was seen or `timeout_s` passed."""
-    found: dict[str, BLEDevice] = {}
+                        backend: type[BaseBleakScanner] | None = None, *,
+                        adapter: str | None = None,
+                        heard: Callable[[BLEDevice, AdvertisementData], None] | None = None,
+                        ) -> dict[str, Sighting]:
+    """Scan until every enrolled wearable was seen or `timeout_s` passed.
+
+    `heard` is called for every RTM advertisement, enrolled or not: it tells the caller
+    that the adapter still hears anything at all. `adapter` names the BlueZ adapter
+    ("hci0"); other backends ignore it.
+    """
+    found: dict[str, Sighting] = {}
     all_found = asyncio.Event()
 
     def on_advertisement(device: BLEDevice, adv: AdvertisementData) -> None:
+        if heard is not None:
+            heard(device, adv)
         dev = device_id_of(adv.local_name or device.name)
         if dev in enrolled and dev not in found:
-            found[dev] = device
+            found[dev] = Sighting(device, adv)
             if len(found) == len(enrolled):
                 all_found.set()
 
     if not enrolled:
         return found
+    platform_args: dict[str, Any] = {"bluez": {"adapter": adapter}} if adapter else {}
     async with BleakScanner(on_advertisement, service_uuids=[RTM_SERVICE_UUID],
-                            backend=backend):
+                            backend=backend, **platform_args):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(all_found.wait(), timeout_s)
     return found

@@ -1,4 +1,5 @@
-"""The gateway's sync pass: find the enrolled wearables, sync each in turn, report.
+"""The gateway's sync pass: find the enrolled wearables, sync them (several at once, up to
+the adapter's connection slots), report.
 
 One code path for a real radio and for the simulator: the only difference is the bleak
 backend classes handed in (None means the platform's own).
@@ -6,24 +7,35 @@ backend classes handed in (None means the platform's own).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from bleak import BleakClient
 from bleak.backends.client import BaseBleakClient
 from bleak.backends.scanner import BaseBleakScanner
 from bleak.exc import BleakError
 
+from gateway.ble_link import AdapterControl, BleLink, BluezAdapterControl
 from gateway.config import GatewayConfig
-from gateway.discovery import find_enrolled
+from gateway.discovery import Sighting
 from gateway.outbox import Outbox
 from gateway.sync import SyncResult, sync_wearable
 from gateway.wearable_session import SessionError, WearableSession
 
 log = logging.getLogger(__name__)
+
+# What a failed sync raises. None of them loses a record: the wearable keeps everything
+# not acknowledged, and only committed batches are acknowledged.
+SYNC_ERRORS: tuple[type[BaseException], ...] = (
+    BleakError, SessionError, TimeoutError, ValueError, OSError, EOFError, sqlite3.Error)
+SCAN_ERRORS: tuple[type[BaseException], ...] = (BleakError, OSError, EOFError, TimeoutError)
+
+# Run before the sync proper, on the open session (e.g. to send a program or a secret).
+Prepare = Callable[[WearableSession], Awaitable[None]]
 
 
 def wall_clock_ms() -> int:
@@ -38,25 +50,89 @@ class PassReport:
     scan_error: str | None = None  # the adapter could not scan at all
 
 
+def _default_adapter_control(client_backend: type[BaseBleakClient] | None,
+                             ) -> AdapterControl | None:
+    # Only the platform's own backend on Linux talks to BlueZ; a simulator brings its own.
+    if client_backend is None and sys.platform.startswith("linux"):
+        return BluezAdapterControl()
+    return None
+
+
 class Gateway:
     def __init__(self, config: GatewayConfig, outbox: Outbox,
                  scanner_backend: type[BaseBleakScanner] | None = None,
                  client_backend: type[BaseBleakClient] | None = None,
-                 clock_ms: Callable[[], int] = wall_clock_ms) -> None:
+                 clock_ms: Callable[[], int] = wall_clock_ms, *,
+                 adapter_control: AdapterControl | None = None,
+                 monotonic_s: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.outbox = outbox
-        self.scanner_backend = scanner_backend
-        self.client_backend = client_backend
         self.clock_ms = clock_ms
+        self.link = BleLink(config.sync, scanner_backend, client_backend,
+                            adapter_control or _default_adapter_control(client_backend),
+                            monotonic_s)
         self.errors = 0
 
-    async def sync_pass(self) -> PassReport:
+    # The backends live in the link; kept here so callers can swap them (tests do).
+    @property
+    def scanner_backend(self) -> type[BaseBleakScanner] | None:
+        return self.link.scanner_backend
+
+    @scanner_backend.setter
+    def scanner_backend(self, backend: type[BaseBleakScanner] | None) -> None:
+        self.link.scanner_backend = backend
+
+    @property
+    def client_backend(self) -> type[BaseBleakClient] | None:
+        return self.link.client_backend
+
+    @client_backend.setter
+    def client_backend(self, backend: type[BaseBleakClient] | None) -> None:
+        self.link.client_backend = backend
+
+    async def scan(self, enrolled: set[str]) -> dict[str, Sighting]:
+        """The wearables of `enrolled` advertising now, by device id. Raises SCAN_ERRORS
+        when the adapter cannot scan."""
+        return await self.link.scan(enrolled)
+
+    async def sync_device(self, device_id: str, sighting: Sighting,
+                          prepare: Prepare | None = None) -> SyncResult:
+        """Connect to one wearable, run `prepare` then the sync, disconnect.
+
+        Raises one of SYNC_ERRORS on failure (DeadlineExceeded, a TimeoutError, when it
+        took longer than sync.connect_deadline_s); the caller decides when to try again.
+        """
+        session: WearableSession | None = None
+
+        def link_lost() -> None:
+            if session is not None:
+                session.link_lost()
+
+        async with self.link.connection(sighting.device, link_lost) as client:
+            session = WearableSession(client, self.config.sync.response_timeout_s)
+            await session.open()
+            if prepare is not None:
+                await prepare(session)
+            result = await sync_wearable(session, self.outbox, self.config.gateway_id,
+                                         device_id, self.clock_ms,
+                                         self.config.sync.batch_records)
+        stats = session.stats
+        if stats.duplicate_records or stats.reordered_frames or stats.stale_frames:
+            log.info("wearable %s: dropped %d duplicated records and %d stale frames, "
+                     "reordered %d frames", device_id, stats.duplicate_records,
+                     stats.stale_frames, stats.reordered_frames)
+        return result
+
+    async def sync_pass(self, only: set[str] | None = None) -> PassReport:
+        """Scan for the enrolled wearables (those in `only`, if given) and sync every one
+        found, concurrently up to the connection slots. Failures go into the report."""
         report = PassReport()
         enrolled = set(self.config.enrolled)
+        if only is not None:
+            enrolled &= only
         try:
-            found = await find_enrolled(enrolled, self.config.sync.scan_timeout_s,
-                                        self.scanner_backend)
-        except (BleakError, OSError, TimeoutError) as e:
+            found = await self.scan(enrolled)
+        except SCAN_ERRORS as e:
             # No adapter, BlueZ not running, adapter busy: try again next pass.
             self.errors += 1
             report.scan_error = f"cannot scan for wearables: {type(e).__name__}: {e}"
@@ -64,20 +140,15 @@ class Gateway:
             log.error("%s", report.scan_error)
             return report
         report.missing = sorted(enrolled - set(found))
-        for device_id in sorted(found):
-            try:
-                async with BleakClient(found[device_id], backend=self.client_backend,
-                                       timeout=self.config.sync.response_timeout_s) as client:
-                    session = WearableSession(client, self.config.sync.response_timeout_s)
-                    await session.open()
-                    result = await sync_wearable(session, self.outbox, self.config.gateway_id,
-                                                 device_id, self.clock_ms,
-                                                 self.config.sync.batch_records)
-                report.synced.append(result)
-            except (BleakError, SessionError, TimeoutError, ValueError, OSError,
-                    sqlite3.Error) as e:
-                # The records stay on the wearable; the next pass picks them up.
-                self.errors += 1
-                report.failed[device_id] = f"{type(e).__name__}: {e}"
-                log.warning("sync of wearable %s failed: %s", device_id, report.failed[device_id])
+        await asyncio.gather(*(self._sync_into(report, dev, found[dev]) for dev in sorted(found)))
+        report.synced.sort(key=lambda r: r.device_id)
         return report
+
+    async def _sync_into(self, report: PassReport, device_id: str, sighting: Sighting) -> None:
+        try:
+            report.synced.append(await self.sync_device(device_id, sighting))
+        except SYNC_ERRORS as e:
+            # The records stay on the wearable; the next pass picks them up.
+            self.errors += 1
+            report.failed[device_id] = f"{type(e).__name__}: {e}"
+            log.warning("sync of wearable %s failed: %s", device_id, report.failed[device_id])
