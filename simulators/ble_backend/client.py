@@ -1,13 +1,16 @@
 """bleak client backend over the simulated air: a GATT client talking to a virtual
 wearable's real protocol handler, with the same GATT table as the firmware's peripheral.
 
-Notifications are delivered through the event loop (call_soon), as BlueZ delivers them,
-so the gateway sees the same asynchrony as with a real radio.
+Notifications are delivered by a task in the order they were sent (a link is FIFO), as
+BlueZ delivers them, so the gateway sees the same asynchrony as with a real radio. The air's
+FaultPlan may refuse a connect, and drop, repeat, reorder, corrupt or slow notifications;
+a dropped link fires the disconnected callback as bleak does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bleak.backends.characteristic import BleakGATTCharacteristic
@@ -19,6 +22,7 @@ from bleak.exc import BleakDeviceNotFoundError, BleakError
 from bleak.uuids import normalize_uuid_str
 
 from firmware.core.protocol import CONTROL_CHAR_UUID, DATA_CHAR_UUID, RTM_SERVICE_UUID
+from simulators.ble_backend.faults import not_connected_error
 
 if TYPE_CHECKING:
     from simulators.ble_backend.air import SimAir
@@ -32,6 +36,7 @@ MODEL_UUID = normalize_uuid_str("2a24")
 SERIAL_UUID = normalize_uuid_str("2a25")
 FIRMWARE_REV_UUID = normalize_uuid_str("2a26")
 _CONNECT_DELAY_S = 0.001
+_LINK_DOWN = None  # queued after the last notification of a dropped link
 
 
 def _gatt_table(mtu: int) -> BleakGATTServiceCollection:
@@ -64,6 +69,9 @@ class SimBleakClient(BaseBleakClient):
                          timeout=kwargs.pop("timeout", 10.0))
         self._wearable: VirtualWearable | None = None
         self._notify: dict[int, NotifyCallback] = {}
+        self._tx: asyncio.Queue[tuple[NotifyCallback, bytes] | None] | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self._dropping = False  # the link is going down; queued notifications still arrive
 
     @property
     def name(self) -> str:
@@ -75,22 +83,67 @@ class SimBleakClient(BaseBleakClient):
 
     @property
     def is_connected(self) -> bool:
-        return self._wearable is not None
+        return self._wearable is not None and not self._dropping
 
     async def connect(self, pair: bool, **kwargs: Any) -> None:
+        # kwargs: bleak-retry-connector's dangerous_use_bleak_cache and timeout; nothing
+        # is cached here.
+        if self.is_connected:
+            raise BleakError("Client is already connected")
+        self.air.connect_attempts += 1
         wearable = self.air.find(self.address)
         if wearable is None:
             raise BleakDeviceNotFoundError(self.address,
                                            f"Device with address {self.address} was not found.")
         await asyncio.sleep(_CONNECT_DELAY_S)
+        error = self.air.faults.connect_error(self.address, self.air.open_links)
+        if error is not None:
+            raise error
         wearable.handler.set_notify_payload(self.air.mtu - 3)
         self._wearable = wearable
-        self.air.connections += 1
+        self._dropping = False
+        self.air.link_opened(self)
         self.services = _gatt_table(self.air.mtu)
+        self._tx = asyncio.Queue()
+        self._pump = asyncio.get_running_loop().create_task(self._deliver())
 
     async def disconnect(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+        if self._wearable is not None:
+            self._link_down()
+
+    def drop_link(self) -> None:
+        """The link is lost now (adapter reset, wearable gone): nothing more is delivered."""
+        if self._pump is not None:
+            self._pump.cancel()
+        if self._wearable is not None:
+            self._link_down()
+
+    def _link_down(self) -> None:
         self._wearable = None
+        self._dropping = False
         self._notify.clear()
+        self._pump = None
+        self.air.link_closed(self)
+        if self._disconnected_callback is not None:
+            # bleak calls it from the event loop whoever ended the link
+            asyncio.get_running_loop().call_soon(self._disconnected_callback)
+
+    async def _deliver(self) -> None:
+        assert self._tx is not None
+        while True:
+            item = await self._tx.get()
+            if item is _LINK_DOWN:
+                self._link_down()
+                return
+            delay = self.air.faults.delay()
+            if delay:
+                await asyncio.sleep(delay)
+            callback, frame = item
+            callback(bytearray(frame))
 
     async def pair(self, *args: Any, **kwargs: Any) -> None:
         return None
@@ -99,9 +152,10 @@ class SimBleakClient(BaseBleakClient):
         return None
 
     def _connected(self) -> VirtualWearable:
-        if self._wearable is None or not self._wearable.in_range:
-            self._wearable = None
-            raise BleakError("Not connected")
+        if self._wearable is not None and not self._wearable.in_range:
+            self.drop_link()
+        if self._wearable is None or self._dropping:
+            raise not_connected_error()
         return self._wearable
 
     async def read_gatt_char(self, characteristic: BleakGATTCharacteristic, *,
@@ -127,25 +181,33 @@ class SimBleakClient(BaseBleakClient):
         w = self._connected()
         if characteristic.uuid != CONTROL_CHAR_UUID:
             raise BleakError(f"characteristic {characteristic.uuid} is not writable")
+        self.air.commands.append((self.address, bytes(data)))
         frames = w.handler.on_write(bytes(data))
         data_char = self.services.get_characteristic(DATA_CHAR_UUID) if self.services else None
         callback = self._notify.get(data_char.handle) if data_char else None
         if callback is None:
             return  # nobody subscribed: notifications are lost, as on a real link
-        loop = asyncio.get_running_loop()
         for frame in frames:
             if len(frame) > self.air.mtu - 3:
                 # A real stack refuses it and the firmware ends the connection.
-                self._wearable = None
+                self.drop_link()
                 raise BleakError(f"notification of {len(frame)} bytes does not fit the "
                                  f"ATT MTU of {self.air.mtu}; disconnected")
-            loop.call_soon(callback, bytearray(frame))
+        delivery = self.air.faults.deliver(frames)
+        assert self._tx is not None
+        for frame in delivery.frames:
+            self._tx.put_nowait((callback, frame))
+        if delivery.drop_link_after:
+            self._dropping = True  # later writes fail at once, as after a real drop
+            self._tx.put_nowait(_LINK_DOWN)
 
     async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: Any) -> None:
         raise BleakError("the simulated wearable has no writable descriptors")
 
     async def start_notify(self, characteristic: BleakGATTCharacteristic,
                            callback: NotifyCallback, **kwargs: Any) -> None:
+        # kwargs: bleak passes `bluez` (StartNotify vs AcquireNotify) and `cb` options for
+        # its own backends; a simulated link has one way to notify.
         self._connected()
         if "notify" not in characteristic.properties:
             raise BleakError(f"characteristic {characteristic.uuid} does not notify")

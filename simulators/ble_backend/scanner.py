@@ -37,7 +37,7 @@ class SimBleakScanner(BaseBleakScanner):
 
     async def _listen(self) -> None:
         while True:
-            for w in self.air.in_range():
+            for w in self.air.audible():  # nothing while the adapter is deaf
                 adv = AdvertisementData(
                     local_name=w.name, manufacturer_data={}, service_data={},
                     service_uuids=[RTM_SERVICE_UUID], tx_power=None, rssi=-60,
