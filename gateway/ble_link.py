@@ -97,7 +97,11 @@ class BluezAdapterControl:
                         await self._set_powered(bus, adapter, True)  # never leave it off
                 finally:
                     bus.disconnect()
-        except (OSError, EOFError, TimeoutError) as e:
+        except AdapterResetError:
+            raise
+        except Exception as e:
+            # No system bus, no BlueZ, refused authentication: dbus-fast has many ways to
+            # say it; the reset is best effort, and the caller needs one type to log.
             raise AdapterResetError(f"cannot reach BlueZ to reset {adapter}: {e!r}") from e
 
     @staticmethod
