@@ -24,7 +24,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bleak import BleakClient
@@ -223,7 +223,7 @@ _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _AdapterG
 
 def _gate_for(adapter: str, slots: int) -> _AdapterGate:
     per_loop = _gates.setdefault(asyncio.get_running_loop(), {})
-    if adapter not in per_loop:
+    if adapter not in per_loop:  # the first link on an adapter sets its slot count
         per_loop[adapter] = _AdapterGate(asyncio.Lock(), asyncio.Semaphore(slots))
     return per_loop[adapter]
 
@@ -235,11 +235,9 @@ class DeadlineExceeded(TimeoutError):
 @dataclass
 class _Heard:
     anything: bool = False
-    addresses: set[str] = field(default_factory=set)
 
-    def __call__(self, device: BLEDevice, _adv: AdvertisementData) -> None:
+    def __call__(self, _device: BLEDevice, _adv: AdvertisementData) -> None:
         self.anything = True
-        self.addresses.add(device.address)
 
 
 class BleLink:
@@ -262,7 +260,10 @@ class BleLink:
         return _gate_for(self.adapter, self.sync.max_connections)
 
     async def scan(self, enrolled: set[str]) -> dict[str, Sighting]:
-        """The enrolled wearables advertising now. Raises what the scanner raises."""
+        """The enrolled wearables advertising now. Raises what the scanner raises.
+
+        Only scans for enrolled wearables count towards adapter silence: they are the
+        times something should be heard."""
         if not enrolled:
             return {}
         async with self._gate().radio:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,10 +68,6 @@ class WearableSession:
         """Called when the radio link drops: whoever waits for an answer learns it now,
         not after the response timeout. Frames that arrived before it are read first."""
         self._frames.put_nowait(None)
-
-    def disconnected_callback(self) -> Callable[[BleakClient], None]:
-        """A callback for BleakClient's `disconnected_callback`."""
-        return lambda _client: self.link_lost()
 
     def _on_frame(self, _char: object, data: bytearray) -> None:
         self._frames.put_nowait(bytes(data))

@@ -181,7 +181,8 @@ def test_corrupt_frames_end_the_session_and_lose_nothing(tmp_path, mtu, seed, na
 
 def test_slow_devices_hit_the_deadline_and_resume(tmp_path):
     ws, world = wearables([6, 6])
-    plan = FaultPlan(seed=9, delay_s=(0.004, 0.012))
+    # At least 26 notifications for each wearable, >= 10 ms each: over the deadline.
+    plan = FaultPlan(seed=9, delay_s=(0.010, 0.015))
     air = SimAir(mtu=49, faults=plan)
     for w in ws:
         air.add(w)
@@ -194,19 +195,37 @@ def test_slow_devices_hit_the_deadline_and_resume(tmp_path):
     assert air.open_links == 0, "a sync cut by its deadline still disconnects"
 
 
+OUT_OF_SLOTS = {"BleakOutOfConnectionSlotsError", "BleakNotFoundError"}  # as classified by
+# bleak-retry-connector from the two ways BlueZ and proxies report it
+
+
 def test_out_of_connection_slots_is_retried_later(tmp_path):
     ws, world = wearables([4, 4])
-    # The controller holds one link, the gateway is configured for three; now and then
-    # a slot is also taken by something else.
-    plan = FaultPlan(seed=10, slots=1, out_of_slots=0.2)
+    plan = FaultPlan(seed=12, out_of_slots=0.9)  # slots taken by something else
+    air = SimAir(faults=plan)
+    for w in ws:
+        air.add(w)
+    gw, outbox = gateway_on(tmp_path, air, ws, world, max_connections=1)
+    reports = sync_until_drained(gw, ws)
+    why = failures(reports)
+    assert why and len(reports) > 1, "some syncs gave up, and a later pass made them"
+    assert {w.split(":")[0] for w in why} == OUT_OF_SLOTS
+    assert_exactly_ground_truth(outbox, ws)
+
+
+def test_more_connections_than_the_adapter_holds(tmp_path):
+    ws, world = wearables([4, 4])
+    # The gateway is configured for three links, the controller holds one: the second
+    # connect fails until the first sync is over (retried, or left for a later pass).
+    plan = FaultPlan(seed=16, slots=1, delay_s=(0.002, 0.004))
     air = SimAir(faults=plan)
     for w in ws:
         air.add(w)
     gw, outbox = gateway_on(tmp_path, air, ws, world, max_connections=3)
     reports = sync_until_drained(gw, ws)
     assert plan.counts["out_of_slots"] > 0 and air.peak_links == 1
+    assert {w.split(":")[0] for w in failures(reports)} <= OUT_OF_SLOTS
     assert_exactly_ground_truth(outbox, ws)
-    del reports
 
 
 def test_slot_limit_keeps_the_adapter_within_its_slots(tmp_path):
