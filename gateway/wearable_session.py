@@ -93,6 +93,7 @@ class WearableSession:
         ends the session even when it is not needed.
         """
         op = command[0]
+        self._discard_stale_frames()
         await self.client.write_gatt_char(protocol.CONTROL_CHAR_UUID, command, response=True)
         records: list[list[bytes]] = []
         while True:
@@ -114,6 +115,16 @@ class WearableSession:
             else:
                 raise SessionError(f"unexpected frame 0x{kind:02x} while waiting for the "
                                    f"answer to command 0x{op:02x}")
+
+    def _discard_stale_frames(self) -> None:
+        """Drop what arrived after the last answer: every earlier command has had its
+        answer, so these are repeats. Without this, a repeated answer to the previous
+        command could pass for the answer to the next one with the same opcode."""
+        while not self._frames.empty():
+            if self._frames.get_nowait() is None:
+                self._frames.put_nowait(None)  # the link is gone: the next read says so
+                return
+            self.stats.stale_frames += 1
 
     async def command(self, cmd: bytes) -> bytes:
         """Send one Control command and return its response frame (opcode | 0x80, status,

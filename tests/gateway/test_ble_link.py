@@ -398,3 +398,19 @@ def test_a_corrupt_frame_is_a_session_error_naming_it(tmp_path):
     report = asyncio.run(gw.sync_pass())
     assert report.failed[ws[0].id_hex].startswith("SessionError: INFO body must be")
     assert ws[0].log.acked_seq == 0
+
+
+def test_a_repeated_answer_never_passes_for_the_next_one(tmp_path):
+    gw, _air, ws, _ = setup(tmp_path, devices=DEVICES[:1], faults=FaultPlan(duplicate=1.0))
+
+    async def two_acks():
+        found = await gw.scan({ws[0].id_hex})
+        async with gw.link.connection(found[ws[0].id_hex].device) as client:
+            session = WearableSession(client, 0.5)
+            await session.open()
+            first = await session.ack(1)
+            second = await session.ack(3)  # same opcode: the first answer's repeat is stale
+            return first, second, session.stats
+
+    first, second, stats = asyncio.run(two_acks())
+    assert (first, second) == (1, 3) and stats.stale_frames >= 1
