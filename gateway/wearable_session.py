@@ -74,7 +74,10 @@ class WearableSession:
 
     async def _next_frame(self) -> bytes:
         try:
-            frame = await asyncio.wait_for(self._frames.get(), self.timeout_s)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a
+            # cancellation that arrives as a frame does, which would lose the sync deadline.
+            async with asyncio.timeout(self.timeout_s):
+                frame = await self._frames.get()
         except TimeoutError:
             raise SessionError(f"no answer from the wearable within {self.timeout_s} s") from None
         if frame is None:

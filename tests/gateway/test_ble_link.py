@@ -228,7 +228,7 @@ def test_the_deadline_covers_the_whole_sync_and_frees_the_slot(tmp_path):
         return took, result
 
     took, result = asyncio.run(two_syncs())
-    assert 0.25 <= took < 0.6
+    assert 0.25 <= took < 2.0
     assert result.last_seq == result.acked_seq == ws[0].log.last_seq
 
 

@@ -160,22 +160,20 @@ def test_duplicated_and_reordered_together(tmp_path):
     assert_exactly_ground_truth(outbox, ws)
 
 
-@pytest.mark.parametrize(("mtu", "seed", "named"), [
-    (49, 8, "CRC"),  # one record per notification: mostly records hit
-    (247, 8, "bytes"),  # few notifications, more of them responses: cut short
-])
-def test_corrupt_frames_end_the_session_and_lose_nothing(tmp_path, mtu, seed, named):
+@pytest.mark.parametrize(("mtu", "seed"), [(49, 1), (247, 3)])
+def test_corrupt_frames_end_the_session_and_lose_nothing(tmp_path, mtu, seed):
     ws, world = wearables([5, 7])
     plan = FaultPlan(seed=seed, corrupt=0.05 if mtu == 49 else 0.08)
     air = SimAir(mtu=mtu, faults=plan)
     for w in ws:
         air.add(w)
-    gw, outbox = gateway_on(tmp_path, air, ws, world)
+    # One link at a time: the faults are drawn in the same order on every run.
+    gw, outbox = gateway_on(tmp_path, air, ws, world, max_connections=1)
     reports = sync_until_drained(gw, ws)
-    assert plan.counts["corrupt"] > 0
     why = failures(reports)
     assert why and all(w.startswith("SessionError") for w in why)
-    assert any(named in w for w in why)
+    assert any("CRC" in w for w in why), "a flipped bit in a record"
+    assert any("bytes" in w or "short" in w for w in why), "a frame cut short"
     assert_exactly_ground_truth(outbox, ws)
 
 
@@ -248,7 +246,7 @@ def test_in_progress_on_connect_is_retried(tmp_path):
     air = SimAir(faults=plan)
     for w in ws:
         air.add(w)
-    gw, outbox = gateway_on(tmp_path, air, ws, world)
+    gw, outbox = gateway_on(tmp_path, air, ws, world, max_connections=1)
     reports = sync_until_drained(gw, ws)
     assert plan.counts["in_progress"] > 5 and air.connect_attempts > air.connections
     why = failures(reports)
