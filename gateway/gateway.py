@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bleak.backends.client import BaseBleakClient
@@ -21,6 +21,7 @@ from bleak.exc import BleakError
 
 from gateway.ble_link import AdapterControl, BleLink, BluezAdapterControl
 from gateway.config import GatewayConfig
+from gateway.devices import DeviceRegistry
 from gateway.discovery import Sighting
 from gateway.outbox import Outbox
 from gateway.sync import SyncResult, sync_wearable
@@ -34,8 +35,8 @@ SYNC_ERRORS: tuple[type[BaseException], ...] = (
     BleakError, SessionError, TimeoutError, ValueError, OSError, EOFError, sqlite3.Error)
 SCAN_ERRORS: tuple[type[BaseException], ...] = (BleakError, OSError, EOFError, TimeoutError)
 
-# Run before the sync proper, on the open session (e.g. to send a program or a secret).
-Prepare = Callable[[WearableSession], Awaitable[None]]
+# Called with (device id, records fetched so far, records to fetch) after every batch.
+Progress = Callable[[str, int, int], None]
 
 
 def wall_clock_ms() -> int:
@@ -64,10 +65,14 @@ class Gateway:
                  client_backend: type[BaseBleakClient] | None = None,
                  clock_ms: Callable[[], int] = wall_clock_ms, *,
                  adapter_control: AdapterControl | None = None,
-                 monotonic_s: Callable[[], float] = time.monotonic) -> None:
+                 monotonic_s: Callable[[], float] = time.monotonic,
+                 devices: DeviceRegistry | None = None,
+                 progress: Progress | None = None) -> None:
         self.config = config
         self.outbox = outbox
         self.clock_ms = clock_ms
+        self.devices = devices  # enrolled wearables, their status and waiting programs
+        self.progress = progress
         self.link = BleLink(config.sync, scanner_backend, client_backend,
                             adapter_control or _default_adapter_control(client_backend),
                             monotonic_s)
@@ -90,32 +95,48 @@ class Gateway:
     def client_backend(self, backend: type[BaseBleakClient] | None) -> None:
         self.link.client_backend = backend
 
+    def enrolled(self) -> set[str]:
+        """The config's static list and the wearables `rtm-gateway enroll` registered."""
+        registered = self.devices.enrolled() if self.devices is not None else set()
+        return set(self.config.enrolled) | registered
+
     async def scan(self, enrolled: set[str]) -> dict[str, Sighting]:
         """The wearables of `enrolled` advertising now, by device id. Raises SCAN_ERRORS
         when the adapter cannot scan."""
         return await self.link.scan(enrolled)
 
-    async def sync_device(self, device_id: str, sighting: Sighting,
-                          prepare: Prepare | None = None) -> SyncResult:
-        """Connect to one wearable, run `prepare` then the sync, disconnect.
+    async def sync_device(self, device_id: str, sighting: Sighting) -> SyncResult:
+        """Connect to one wearable, sync it, disconnect.
 
         Raises one of SYNC_ERRORS on failure (DeadlineExceeded, a TimeoutError, when it
         took longer than sync.connect_deadline_s); the caller decides when to try again.
+        Failures are recorded in the device registry, if there is one.
         """
         session: WearableSession | None = None
+        syncing = False
 
         def link_lost() -> None:
             if session is not None:
                 session.link_lost()
 
-        async with self.link.connection(sighting.device, link_lost) as client:
-            session = WearableSession(client, self.config.sync.response_timeout_s)
-            await session.open()
-            if prepare is not None:
-                await prepare(session)
-            result = await sync_wearable(session, self.outbox, self.config.gateway_id,
-                                         device_id, self.clock_ms,
-                                         self.config.sync.batch_records)
+        def fetched(done: int, total: int) -> None:
+            if self.progress is not None:
+                self.progress(device_id, done, total)
+
+        try:
+            async with self.link.connection(sighting.device, link_lost) as client:
+                session = WearableSession(client, self.config.sync.response_timeout_s)
+                await session.open()
+                syncing = True  # from here on sync_wearable records its own failures
+                result = await sync_wearable(session, self.outbox, self.config.gateway_id,
+                                             device_id, self.clock_ms,
+                                             self.config.sync.batch_records,
+                                             devices=self.devices, progress=fetched)
+        except SYNC_ERRORS as e:
+            if self.devices is not None and not syncing:
+                self.devices.record_failure(device_id, self.clock_ms(),
+                                            f"{type(e).__name__}: {e}")
+            raise
         stats = session.stats
         if stats.duplicate_records or stats.reordered_frames or stats.stale_frames:
             log.info("wearable %s: dropped %d duplicated records and %d stale frames, "
@@ -127,7 +148,7 @@ class Gateway:
         """Scan for the enrolled wearables (those in `only`, if given) and sync every one
         found, concurrently up to the connection slots. Failures go into the report."""
         report = PassReport()
-        enrolled = set(self.config.enrolled)
+        enrolled = self.enrolled()
         if only is not None:
             enrolled &= only
         try:

@@ -37,22 +37,18 @@ class SyncResult:
     program_status: str | None = None  # "applied" or "rejected"
 
 
-async def _command(session: WearableSession, command: bytes) -> bytes:
-    # TODO(merge): session.command(command)
-    _, frame = await session._command(command)
-    return frame
-
-
 async def sync_wearable(session: WearableSession, outbox: Outbox, gateway_id: str,
                         expected_device_id: str, now_ms: Callable[[], int],
                         batch_records: int = 256, *,
-                        devices: DeviceRegistry | None = None) -> SyncResult:
+                        devices: DeviceRegistry | None = None,
+                        progress: Callable[[int, int], None] | None = None) -> SyncResult:
     """One sync. With `devices`, the waiting program is sent after SET_TIME and its ack
     enqueued (the outbox then needs the generic `enqueue`), and the device's status is
-    recorded: the sync's figures, or the failure (then the exception goes on up)."""
+    recorded: the sync's figures, or the failure (then the exception goes on up).
+    `progress(fetched, to_fetch)` is called after every committed batch."""
     try:
         result = await _sync(session, outbox, gateway_id, expected_device_id, now_ms,
-                             batch_records, devices)
+                             batch_records, devices, progress)
     except Exception as e:
         if devices is not None:
             devices.record_failure(expected_device_id, now_ms(), f"{type(e).__name__}: {e}")
@@ -68,7 +64,8 @@ async def sync_wearable(session: WearableSession, outbox: Outbox, gateway_id: st
 
 async def _sync(session: WearableSession, outbox: Outbox, gateway_id: str,
                 expected_device_id: str, now_ms: Callable[[], int], batch_records: int,
-                devices: DeviceRegistry | None) -> SyncResult:
+                devices: DeviceRegistry | None,
+                progress: Callable[[int, int], None] | None) -> SyncResult:
     info = await session.info()
     device_id = info["device_id"].hex()
     if device_id != expected_device_id:
@@ -99,6 +96,7 @@ async def _sync(session: WearableSession, outbox: Outbox, gateway_id: str,
     fetched = 0
     full = False
     next_seq = max(acked, committed) + 1
+    to_fetch = max(0, last - next_seq + 1)  # an upper bound: evicted records are skipped
     while next_seq <= last:
         batch = await session.fetch(next_seq, batch_records)
         if not batch.records:
@@ -120,6 +118,8 @@ async def _sync(session: WearableSession, outbox: Outbox, gateway_id: str,
         acked = await session.ack(last_seq)
         fetched += len(batch.records)
         next_seq = last_seq + 1
+        if progress is not None:
+            progress(fetched, max(to_fetch, fetched))
     log.info("wearable %s: fetched %d records, acknowledged up to %d, battery %d%%",
              device_id, fetched, acked, info["battery_pct"])
     return SyncResult(device_id, fetched, acked, last, info["battery_pct"], info["refused"],
@@ -135,7 +135,7 @@ async def _send_program(session: WearableSession, outbox: Outbox, gateway_id: st
     pending = devices.pending_program(device_id)
     if pending is None:
         return None, None
-    frame = await _command(session, protocol.cmd_set_program(pending.program))
+    frame = await session.command(protocol.cmd_set_program(pending.program))
     if len(frame) < 2 or frame[0] != protocol.CMD_SET_PROGRAM | protocol.RESPONSE_BIT:
         raise SessionError(f"unexpected answer {frame[:2].hex()} to SET_PROGRAM")
     code = frame[1]

@@ -376,20 +376,25 @@ def test_command_returns_the_raw_response(tmp_path):
     assert unknown == bytes((0x7E | protocol.RESPONSE_BIT, protocol.STATUS_UNKNOWN_COMMAND))
 
 
-def test_prepare_runs_on_the_open_session_before_the_sync(tmp_path):
+def test_sync_device_reports_progress_and_records_a_failed_connection(tmp_path):
+    from gateway.devices import DeviceRegistry
     gw, air, ws, _ = setup(tmp_path, devices=DEVICES[:1])
-    order = []
-
-    async def prepare(session: WearableSession) -> None:
-        order.append(len(air.commands))
-        await session.command(protocol.cmd_info())
+    gw.devices = DeviceRegistry(tmp_path / "devices.db")
+    seen = []
+    gw.progress = lambda dev, done, total: seen.append((dev, done, total))
 
     async def one():
         found = await gw.scan({ws[0].id_hex})
-        return await gw.sync_device(ws[0].id_hex, found[ws[0].id_hex], prepare=prepare)
+        return await gw.sync_device(ws[0].id_hex, found[ws[0].id_hex])
 
     result = asyncio.run(one())
-    assert order == [0] and result.acked_seq == ws[0].log.last_seq
+    assert seen and seen[-1] == (ws[0].id_hex, result.fetched, result.fetched)
+    assert gw.devices.status(ws[0].id_hex).consecutive_failures == 0
+    air.faults.connect_abort = 1.0  # every connection attempt aborted by the controller
+    with pytest.raises(Exception):  # noqa: B017 - whichever bleak error the connector raises
+        asyncio.run(one())
+    status = gw.devices.status(ws[0].id_hex)
+    assert status.consecutive_failures == 1 and status.last_error  # abort, or the deadline
 
 
 def test_a_corrupt_frame_is_a_session_error_naming_it(tmp_path):
