@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 
+from cloud_bridge.device_keys import DeviceKeys
 from cloud_bridge.stores.base import StoreError, open_store
 from cloud_bridge.subscriber import Bridge
 
@@ -34,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--client-id", default="rtm-bridge",
                    help="fixed MQTT client id: the broker keeps its session while it is away")
     r.add_argument("--stats-every", type=float, default=60.0, help="seconds between stats lines")
+    r.add_argument("--device-keys", metavar="PATH",
+                   help="SQLite file of enrolled wearables' keys (default: next to a SQLite "
+                        "store; required with InfluxDB, or enrollments are lost at a restart)")
     return p
 
 
@@ -46,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rtm-bridge: {e}", file=sys.stderr)
         return 2
     host, port = args.broker
-    bridge = Bridge(store, host, port, client_id=args.client_id)
+    keys = DeviceKeys(args.device_keys) if args.device_keys else None
+    bridge = Bridge(store, host, port, client_id=args.client_id, device_keys=keys)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -55,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("rtm-bridge").info("stats %s", bridge.stats.snapshot())
     bridge.stop()
     store.close()
+    if keys is not None:
+        keys.close()
     return 0
 
 

@@ -64,9 +64,8 @@ def _default_keys(store: Store) -> DeviceKeys:
     path = getattr(store, "path", None)
     if isinstance(path, str) and path != ":memory:":
         return DeviceKeys(keys_mod.keys_path_for(path))
-    # TODO(merge): rtm-bridge --device-keys PATH for stores without a file of their own.
     log.warning("device keys are kept in memory only (no file for this store): "
-                "enrollments are lost at a restart")
+                "enrollments are lost at a restart (use rtm-bridge --device-keys PATH)")
     return DeviceKeys(":memory:")
 
 

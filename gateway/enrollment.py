@@ -88,8 +88,8 @@ def build_registration(gateway_id: str, device_id: str, state: str, secret: byte
 async def _find(device_id: str, timeout_s: float,
                 backend: type[BaseBleakScanner] | None) -> BLEDevice | None:
     found = await find_enrolled({device_id}, timeout_s, backend)
-    # TODO(merge): find_enrolled returns device_id -> Sighting; use found[device_id].device
-    return found.get(device_id)
+    sighting = found.get(device_id)
+    return sighting.device if sighting is not None else None
 
 
 def _check_device_id(device_id: str) -> None:
@@ -105,12 +105,6 @@ async def _firmware_revision(client: BleakClient) -> str | None:
         return None
     text = bytes(raw).decode("utf-8", "replace").strip()
     return text[:64] or None
-
-
-async def _command(session: WearableSession, command: bytes) -> bytes:
-    # TODO(merge): session.command(command)
-    _, frame = await session._command(command)
-    return frame
 
 
 async def _pair(client: BleakClient) -> None:
@@ -159,7 +153,7 @@ async def enroll(config: GatewayConfig, device_id: str, *, devices: DeviceRegist
                     raise EnrollmentError(f"the wearable found reports id "
                                           f"{info['device_id'].hex()}, not {device_id}")
                 firmware = await _firmware_revision(client)
-                frame = await _command(session, protocol.cmd_set_secret(bytes(secret)))
+                frame = await session.command(protocol.cmd_set_secret(bytes(secret)))
                 address = client.address
         except (BleakError, SessionError, TimeoutError, OSError) as e:
             raise EnrollmentError(f"wearable {device_id}: {type(e).__name__}: {e}; if it "
@@ -241,7 +235,7 @@ async def _tell_forget(config: GatewayConfig, device_id: str,
             await _pair(client)  # already bonded: only brings the link up to encryption
             session = WearableSession(client, timeout_s)
             await session.open()
-            frame = await _command(session, protocol.cmd_forget())
+            frame = await session.command(protocol.cmd_forget())
             with contextlib.suppress(BleakError, NotImplementedError, OSError):
                 await client.unpair()  # and this gateway forgets the wearable's keys
     except (BleakError, SessionError, TimeoutError, OSError) as e:

@@ -122,6 +122,9 @@ class Outbox:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a returned commit survives power loss
+        # An enrollment message carries a wearable's secret until the broker has it: a
+        # deleted row must not linger in free pages for whoever takes the SD card later.
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(_SCHEMA)
         self._add_missing_columns()
         self._bytes = int(self._db.execute(

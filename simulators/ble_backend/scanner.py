@@ -39,7 +39,8 @@ class SimBleakScanner(BaseBleakScanner):
         while True:
             for w in self.air.audible():  # nothing while the adapter is deaf
                 adv = AdvertisementData(
-                    local_name=w.name, manufacturer_data={}, service_data={},
+                    local_name=w.name, manufacturer_data=w.advertisement_manufacturer_data(),
+                    service_data={},
                     service_uuids=[RTM_SERVICE_UUID], tx_power=None, rssi=-60,
                     platform_data=(),
                 )
