@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from gateway import config as config_mod
 from gateway import enrollment, logs
 from gateway.devices import DeviceRegistry
-from gateway.downlink import Downlink, program_filter
 from gateway.gateway import Gateway, PassReport, wall_clock_ms
 from gateway.outbox import Outbox
 from gateway.policy import SyncPolicy
@@ -152,9 +151,6 @@ def _sync(parts: _Parts, only: list[str] | None) -> int:
 
 def _run(parts: _Parts) -> int:
     gateway = Gateway(parts.cfg, parts.outbox, devices=parts.devices)
-    downlink = Downlink(parts.cfg.gateway_id, parts.devices, wall_clock_ms,
-                        is_enrolled=lambda dev: dev in gateway.enrolled(), outbox=parts.outbox)
-    parts.uplink.subscribe(program_filter(parts.cfg.gateway_id), downlink.on_program_message)
     service = GatewayService(parts.cfg, gateway, parts.uplink, SyncPolicy(parts.cfg.sync))
 
     async def main() -> None:

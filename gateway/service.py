@@ -23,7 +23,8 @@ from pathlib import Path
 from firmware.core import advert
 from gateway.config import GatewayConfig
 from gateway.discovery import Sighting
-from gateway.gateway import SCAN_ERRORS, SYNC_ERRORS, Gateway
+from gateway.downlink import Downlink, program_filter
+from gateway.gateway import SCAN_ERRORS, SYNC_ERRORS, Gateway, wall_clock_ms
 from gateway.policy import Advert, SyncPolicy
 from gateway.uplink import Uplink
 
@@ -44,12 +45,21 @@ def heartbeat_path(config: GatewayConfig) -> Path:
 
 
 class GatewayService:
+    """Needs a Gateway with a device registry (`gateway.devices`): programs from the clinic
+    are kept there until the wearable's next sync."""
+
     def __init__(self, config: GatewayConfig, gateway: Gateway, uplink: Uplink,
                  policy: SyncPolicy, now: Callable[[], datetime] = local_now) -> None:
+        if gateway.devices is None:
+            raise ValueError("the gateway service needs a Gateway with a device registry")
         self.config = config
         self.gateway = gateway
         self.uplink = uplink
         self.policy = policy
+        self.downlink = Downlink(config.gateway_id, gateway.devices, wall_clock_ms,
+                                 is_enrolled=lambda dev: dev in gateway.enrolled(),
+                                 outbox=gateway.outbox)
+        uplink.subscribe(program_filter(config.gateway_id), self.downlink.on_program_message)
         self.now = now
         self.passes = 0
         self.syncs = 0
