@@ -1,10 +1,13 @@
 """The gateway running unattended: scan now and then, ask the policy which wearables to
 sync, sync them, keep publishing, and leave a heartbeat for `rtm-gateway status`.
 
-Scanning is cheap but shares the Pi's radio with Wi-Fi, so it is paced: every
-`_WINDOW_SCAN_EVERY_S` inside the overnight window while some wearable has not been synced
-yet, every `_IDLE_SCAN_EVERY_S` otherwise (often enough to notice a wearable put on its
-charger or filling up).
+Scanning is paced to the wearable's habits (firmware/main.py): it advertises all the time
+while on its charger, for 2 minutes after a set, and for 60 s at a timer wake every 4 hours
+while records wait (so at least once in a 4-hour night window). Inside the overnight window,
+while some wearable has not been synced, the gateway scans almost continuously
+(`_WINDOW_SCAN_PAUSE_S` between scans): a 60-second wake must not fall between two scans.
+Otherwise it scans every `_IDLE_SCAN_PAUSE_S`, often enough to catch the 2 minutes after a
+set, and the Pi's shared Wi-Fi/Bluetooth radio is left to Wi-Fi most of the time.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ from gateway.uplink import Uplink
 
 log = logging.getLogger(__name__)
 
-_WINDOW_SCAN_EVERY_S = 60.0
-_IDLE_SCAN_EVERY_S = 120.0
+_WINDOW_SCAN_PAUSE_S = 5.0
+_IDLE_SCAN_PAUSE_S = 50.0
 _PUMP_EVERY_S = 0.5
 HEARTBEAT_EVERY_S = 10.0
 
@@ -86,7 +89,7 @@ class GatewayService:
         now = self.now()
         waiting = [d for d in self.gateway.enrolled()
                    if self.policy.reason_to_sync(d, now, None) == "window"]
-        return _WINDOW_SCAN_EVERY_S if waiting else _IDLE_SCAN_EVERY_S
+        return _WINDOW_SCAN_PAUSE_S if waiting else _IDLE_SCAN_PAUSE_S
 
     async def scan_and_sync(self) -> None:
         enrolled = self.gateway.enrolled()
