@@ -35,6 +35,7 @@ from bleak.exc import BleakBluetoothNotAvailableError, BleakDBusError, BleakErro
 from bleak_retry_connector import (
     DISCONNECT_TIMEOUT,
     BleakOutOfConnectionSlotsError,
+    clear_cache,
     close_stale_connections_by_address,
     establish_connection,
 )
@@ -61,11 +62,15 @@ _ADAPTER_ERROR_TEXTS = ("Operation already in progress", "No powered Bluetooth a
 
 
 class AdapterControl(Protocol):
-    """Resets a Bluetooth adapter. The gateway uses BlueZ's; the simulator and tests
-    supply their own."""
+    """Resets a Bluetooth adapter and forgets what it cached of a device. The gateway uses
+    BlueZ's; the simulator and tests supply their own."""
 
     async def reset(self, adapter: str) -> None:
         """Power-cycle `adapter` (e.g. "hci0"); raise if that was impossible."""
+
+    async def forget_services(self, address: str) -> bool:
+        """Drop the GATT services cached for `address`, so the next connection discovers
+        them again; False if there was nothing to drop or no way to do it."""
 
 
 class AdapterResetError(Exception):
@@ -103,6 +108,11 @@ class BluezAdapterControl:
             # No system bus, no BlueZ, refused authentication: dbus-fast has many ways to
             # say it; the reset is best effort, and the caller needs one type to log.
             raise AdapterResetError(f"cannot reach BlueZ to reset {adapter}: {e!r}") from e
+
+    async def forget_services(self, address: str) -> bool:
+        # BlueZ keeps a device's services across connections (and on disk for bonded ones);
+        # after a firmware update they describe the old GATT table.
+        return await clear_cache(address)
 
     @staticmethod
     async def _set_powered(bus: Any, adapter: str, powered: bool) -> None:
@@ -255,6 +265,7 @@ class BleLink:
         self.adapter_control = adapter_control
         self.health = AdapterHealth(sync.adapter_silence_s, sync.adapter_cooldown_s,
                                     monotonic_s)
+        self.services_forgotten = 0  # stale GATT caches dropped
 
     def _gate(self) -> _AdapterGate:
         return _gate_for(self.adapter, self.sync.max_connections)
@@ -311,6 +322,19 @@ class BleLink:
             return False
         self.health.reset_done(ok=True)
         return True
+
+    async def forget_services(self, address: str) -> bool:
+        """A wearable's GATT table lacked what its firmware serves (a stale cache after a
+        firmware update): drop the cache so the next connection discovers it again."""
+        if self.adapter_control is None:
+            return False
+        async with self._gate().radio:
+            forgotten = await self.adapter_control.forget_services(address)
+        if forgotten:
+            self.services_forgotten += 1
+        log.warning("wearable %s: its GATT table looked stale; cached services %s", address,
+                    "dropped" if forgotten else "could not be dropped")
+        return forgotten
 
     @asynccontextmanager
     async def connection(self, device: BLEDevice,

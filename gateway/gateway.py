@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from bleak.backends.client import BaseBleakClient
 from bleak.backends.scanner import BaseBleakScanner
-from bleak.exc import BleakError
+from bleak.exc import BleakCharacteristicNotFoundError, BleakError
 
 from gateway.ble_link import AdapterControl, BleLink, BluezAdapterControl
 from gateway.config import GatewayConfig
@@ -110,8 +110,18 @@ class Gateway:
 
         Raises one of SYNC_ERRORS on failure (DeadlineExceeded, a TimeoutError, when it
         took longer than sync.connect_deadline_s); the caller decides when to try again.
-        Failures are recorded in the device registry, if there is one.
+        Failures are recorded in the device registry, if there is one. A GATT table
+        without the RTM characteristics (BlueZ's cache from before a firmware update) is
+        dropped and the wearable connected once more.
         """
+        try:
+            return await self._sync_device(device_id, sighting)
+        except BleakCharacteristicNotFoundError:
+            if not await self.link.forget_services(sighting.device.address):
+                raise
+        return await self._sync_device(device_id, sighting)
+
+    async def _sync_device(self, device_id: str, sighting: Sighting) -> SyncResult:
         session: WearableSession | None = None
         syncing = False
 

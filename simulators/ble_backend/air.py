@@ -96,3 +96,7 @@ class SimAdapterControl:
         await asyncio.sleep(0)  # a real reset takes time; let other tasks see it happen
         self.resets.append(adapter)
         self.air.power_cycle()
+
+    async def forget_services(self, address: str) -> bool:
+        await asyncio.sleep(0)
+        return self.air.faults.forget_services(address)

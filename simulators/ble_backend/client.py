@@ -39,15 +39,16 @@ _CONNECT_DELAY_S = 0.001
 _LINK_DOWN = None  # queued after the last notification of a dropped link
 
 
-def _gatt_table(mtu: int) -> BleakGATTServiceCollection:
+def _gatt_table(mtu: int, stale: bool = False) -> BleakGATTServiceCollection:
+    """The wearable's GATT table; `stale`: as cached from a firmware before the RTM service."""
     services = BleakGATTServiceCollection()
     handle = 1
     layout = (
         (DIS_UUID, ((MANUFACTURER_UUID, ["read"]), (MODEL_UUID, ["read"]),
                     (SERIAL_UUID, ["read"]), (FIRMWARE_REV_UUID, ["read"]))),
         (BATTERY_SERVICE_UUID, ((BATTERY_LEVEL_UUID, ["read", "notify"]),)),
-        (RTM_SERVICE_UUID, ((CONTROL_CHAR_UUID, ["write"]), (DATA_CHAR_UUID, ["notify"]))),
-    )
+    ) + (() if stale else (
+        (RTM_SERVICE_UUID, ((CONTROL_CHAR_UUID, ["write"]), (DATA_CHAR_UUID, ["notify"]))),))
     for service_uuid, chars in layout:
         service = BleakGATTService(None, handle, service_uuid)
         services.add_service(service)
@@ -86,8 +87,8 @@ class SimBleakClient(BaseBleakClient):
         return self._wearable is not None and not self._dropping
 
     async def connect(self, pair: bool, **kwargs: Any) -> None:
-        # kwargs: bleak-retry-connector's dangerous_use_bleak_cache and timeout; nothing
-        # is cached here.
+        # kwargs: bleak-retry-connector's dangerous_use_bleak_cache and timeout; the only
+        # cache simulated is a stale one (FaultPlan.stale_gatt).
         if self.is_connected:
             raise BleakError("Client is already connected")
         self.air.connect_attempts += 1
@@ -103,7 +104,8 @@ class SimBleakClient(BaseBleakClient):
         self._wearable = wearable
         self._dropping = False
         self.air.link_opened(self)
-        self.services = _gatt_table(self.air.mtu)
+        self.services = _gatt_table(self.air.mtu,
+                                    stale=self.air.faults.serves_stale_gatt(self.address))
         self._tx = asyncio.Queue()
         self._pump = asyncio.get_running_loop().create_task(self._deliver())
 

@@ -76,6 +76,9 @@ class FaultPlan:
     cut_after_bytes: int | None = None  # once: the link drops after this many bytes notified
     deaf_until_resets: int = 0  # the adapter hears no advertisement until reset so often
     wedged_until_resets: int = 0  # every connect answers InProgress until reset so often
+    # Addresses whose GATT table the adapter has cached from an older firmware without the
+    # RTM service, until the gateway has the cache dropped.
+    stale_gatt: set[str] = field(default_factory=set)
     counts: Counter[str] = field(default_factory=Counter, init=False)  # faults injected
     _rng: random.Random = field(init=False, repr=False)
     notified_bytes: int = field(default=0, init=False)  # counted while cut_after_bytes is set
@@ -109,6 +112,18 @@ class FaultPlan:
                 self.counts[name] += 1
                 return make()
         return None
+
+    def serves_stale_gatt(self, address: str) -> bool:
+        if address.upper() in self.stale_gatt:
+            self.counts["stale_gatt"] += 1
+            return True
+        return False
+
+    def forget_services(self, address: str) -> bool:
+        if address.upper() not in self.stale_gatt:
+            return False
+        self.stale_gatt.discard(address.upper())
+        return True
 
     # -- notifications ------------------------------------------------------------------
     def delay(self) -> float:

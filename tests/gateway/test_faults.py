@@ -335,3 +335,28 @@ def test_a_transfer_cut_at_any_byte_resumes_from_the_last_acknowledged_record(tm
             assert resumed[0] == resume_after + 1, f"cut at byte {cut}"
         assert_exactly_ground_truth(outbox, ws)
         outbox.close()
+
+
+def test_stale_gatt_cache_after_a_firmware_update_is_dropped_and_the_sync_goes_on(tmp_path):
+    ws, world = wearables([5, 3])
+    plan = FaultPlan(seed=8, stale_gatt={ws[0].address})  # cached before the RTM service
+    air = SimAir(faults=plan)
+    for w in ws:
+        air.add(w)
+    gw, outbox = gateway_on(tmp_path, air, ws, world)
+    reports = sync_until_drained(gw, ws)
+    assert plan.counts["stale_gatt"] == 1 and gw.link.services_forgotten == 1
+    assert len(reports) == 1 and not failures(reports), "recovered within the same sync"
+    assert_exactly_ground_truth(outbox, ws)
+
+
+def test_a_stale_gatt_cache_that_cannot_be_dropped_fails_and_keeps_the_records(tmp_path):
+    ws, world = wearables([4])
+    plan = FaultPlan(seed=9, stale_gatt={ws[0].address})
+    air = SimAir(faults=plan)
+    air.add(ws[0])
+    gw, outbox = gateway_on(tmp_path, air, ws, world)
+    gw.link.adapter_control = None  # no BlueZ to ask
+    report = asyncio.run(gw.sync_pass())
+    assert "BleakCharacteristicNotFoundError" in report.failed[ws[0].id_hex]
+    assert ws[0].log.acked_seq == 0 and outbox.depth() == 0
