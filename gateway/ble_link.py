@@ -154,6 +154,9 @@ def is_adapter_fault(exc: BaseException) -> bool:
     return False
 
 
+_MAX_SILENCE_LIMIT_S = 86400.0
+
+
 class AdapterHealth:
     """Decides when the adapter needs a reset: no advertisement heard for `silence_s` of
     scanning, or `fault_limit` adapter-level failures in a row; never twice within
@@ -167,6 +170,9 @@ class AdapterHealth:
         self.fault_limit = fault_limit
         self._now = monotonic_s
         self.silent_scan_s = 0.0  # scanning time since anything was last heard
+        # A silence a reset did not end (a remote home with no other Bluetooth device
+        # around) is given twice as long before the next reset, up to a day.
+        self.silence_limit_s = silence_s
         # Failures in a row, apart: a controller can still scan while every connect fails.
         self.scan_faults = 0
         self.connect_faults = 0
@@ -178,6 +184,7 @@ class AdapterHealth:
         self.scan_faults = 0
         if heard_anything:
             self.silent_scan_s = 0.0
+            self.silence_limit_s = self.silence_s
         else:
             self.silent_scan_s += scan_s
 
@@ -196,7 +203,7 @@ class AdapterHealth:
             why = f"{self.scan_faults} failed scans in a row"
         elif self.connect_faults >= self.fault_limit:
             why = f"{self.connect_faults} connects in a row failed in the adapter"
-        elif self.silent_scan_s >= self.silence_s:
+        elif self.silent_scan_s >= self.silence_limit_s:
             why = f"no advertisement heard in {self.silent_scan_s:.0f} s of scanning"
         else:
             return None
@@ -210,6 +217,8 @@ class AdapterHealth:
     def reset_done(self, ok: bool) -> None:
         # The cooldown counts attempts: a reset that fails is not retried at once either.
         self._last_reset = self._now()
+        if self.silent_scan_s >= self.silence_limit_s:
+            self.silence_limit_s = min(2 * self.silence_limit_s, _MAX_SILENCE_LIMIT_S)
         self.silent_scan_s = 0.0
         self.scan_faults = self.connect_faults = 0
         if ok:

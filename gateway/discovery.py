@@ -1,5 +1,10 @@
-"""Finding enrolled wearables by their advertisements (name "RTM-<device id>" and the RTM
-service UUID), with bleak's public scanner: a real adapter or the simulator's backend."""
+"""Finding enrolled wearables by their advertisements (name "RTM-<device id>"), with bleak's
+public scanner: a real adapter or the simulator's backend.
+
+The scan is not filtered on the RTM service: every advertisement around (phones, TVs,
+neighbours' gadgets) tells the gateway that its adapter still hears, while a wearable
+asleep in a drawer says nothing either way.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from bleak import BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 
-from firmware.core.protocol import DEVICE_NAME_PREFIX, RTM_SERVICE_UUID
+from firmware.core.protocol import DEVICE_NAME_PREFIX
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ async def find_enrolled(enrolled: set[str], timeout_s: float,
                         ) -> dict[str, Sighting]:
     """Scan until every enrolled wearable was seen or `timeout_s` passed.
 
-    `heard` is called for every RTM advertisement, enrolled or not: it tells the caller
+    `heard` is called for every advertisement, a wearable's or not: it tells the caller
     that the adapter still hears anything at all. `adapter` names the BlueZ adapter
     ("hci0"); other backends ignore it.
     """
@@ -61,8 +66,7 @@ async def find_enrolled(enrolled: set[str], timeout_s: float,
     if not enrolled:
         return found
     platform_args: dict[str, Any] = {"bluez": {"adapter": adapter}} if adapter else {}
-    async with BleakScanner(on_advertisement, service_uuids=[RTM_SERVICE_UUID],
-                            backend=backend, **platform_args):
+    async with BleakScanner(on_advertisement, backend=backend, **platform_args):
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):  # cancels cleanly, unlike 3.11's wait_for
                 await all_found.wait()

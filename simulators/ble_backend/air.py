@@ -25,9 +25,13 @@ if TYPE_CHECKING:
 
 
 class SimAir:
-    def __init__(self, mtu: int = 247, faults: FaultPlan | None = None) -> None:
+    def __init__(self, mtu: int = 247, faults: FaultPlan | None = None,
+                 neighbours: int = 1) -> None:
         self.mtu = mtu
         self.faults = faults or FaultPlan()
+        # Other Bluetooth devices in the home (a phone, a TV): they advertise, and are not
+        # wearables; 0 makes a home where only the wearables are heard.
+        self.neighbours = neighbours
         self._wearables: dict[str, VirtualWearable] = {}
         self._links: set[SimBleakClient] = set()
         self.connections = 0  # links established, ever
@@ -52,6 +56,9 @@ class SimAir:
     def audible(self) -> list[VirtualWearable]:
         """The wearables whose advertisements the adapter hears now."""
         return [] if self.faults.deaf else self.in_range()
+
+    def audible_neighbours(self) -> int:
+        return 0 if self.faults.deaf else self.neighbours
 
     @property
     def open_links(self) -> int:

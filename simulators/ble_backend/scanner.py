@@ -1,4 +1,5 @@
-"""bleak scanner backend over the simulated air: reports every wearable in range."""
+"""bleak scanner backend over the simulated air: reports every wearable in range, and the
+home's other Bluetooth devices (which are not wearables)."""
 
 from __future__ import annotations
 
@@ -48,4 +49,12 @@ class SimBleakScanner(BaseBleakScanner):
                     continue
                 device = self.create_or_update_device(w.address, w.address, w.name, None, adv)
                 self.call_detection_callbacks(device, adv)
+            for i in range(self.air.audible_neighbours()):
+                address = f"5A:00:00:00:00:{i:02X}"  # random static addresses, no name
+                adv = AdvertisementData(local_name=None, manufacturer_data={0x004C: b"\x10\x05"},
+                                        service_data={}, service_uuids=[], tx_power=None,
+                                        rssi=-80, platform_data=())
+                if self.is_allowed_uuid(adv.service_uuids):
+                    device = self.create_or_update_device(address, address, None, None, adv)
+                    self.call_detection_callbacks(device, adv)
             await asyncio.sleep(_ADVERTISING_INTERVAL_S)

@@ -90,9 +90,26 @@ def test_resets_are_at_most_one_per_cooldown_even_when_they_fail():
     clock.now_s += 299
     assert h.reset_reason() is None
     clock.now_s += 1
+    assert h.reset_reason() is None, "a silence the last reset did not end waits twice as long"
+    h.scanned(False, 10)
     assert h.reset_reason()
     h.reset_done(ok=True)
     assert (h.resets, h.failed_resets) == (1, 1)
+
+
+def test_a_silence_resets_cannot_end_backs_off_to_a_day_and_anything_heard_restores_it():
+    clock = FakeMonotonic()
+    h = AdapterHealth(silence_s=900, cooldown_s=300, monotonic_s=clock)
+    resets = 0
+    for _ in range(24 * 60):  # a day of 60 s scans in a home where nothing else advertises
+        clock.now_s += 60
+        h.scanned(False, 60)
+        if h.reset_reason():
+            h.reset_done(ok=True)
+            resets += 1
+    assert resets <= 7 and h.silence_limit_s >= 86400 / 2
+    h.scanned(True, 10)
+    assert h.silence_limit_s == 900
 
 
 def test_scan_and_connect_failures_are_counted_apart():
