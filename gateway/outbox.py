@@ -127,8 +127,10 @@ class Outbox:
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(_SCHEMA)
         self._add_missing_columns()
-        self._bytes = int(self._db.execute(
-            "SELECT coalesce(sum(size), 0) FROM messages").fetchone()[0])
+        # The bytes held are summed in the database at each write, not counted in this
+        # process: `rtm-gateway sync` or `enroll` may add or deliver rows while the service
+        # runs. The index makes the sum read a few pages, not the payloads.
+        self._db.execute("CREATE INDEX IF NOT EXISTS messages_size ON messages (size)")
 
     def _add_missing_columns(self) -> None:
         present = {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
@@ -170,23 +172,20 @@ class Outbox:
         then not acknowledge it to the wearable, which keeps the records.
         """
         _check_topic(topic)
-        size = _message_size(topic, payload)
-        with self._lock:
-            limit = None if self.max_bytes is None else self.max_bytes - self.reserve_bytes
-            if limit is not None and self._bytes + size > limit:
-                self._refuse(REFUSED_BATCHES, f"record batch {first_seq}..{last_seq} of "
-                             f"wearable {device_id}", size, limit)
-            self._transaction(
-                ("INSERT INTO messages (device_id, first_seq, last_seq, topic, payload, "
-                 "created_ms, retain, size) VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
-                 (device_id, first_seq, last_seq, topic, payload, now_ms, size)),
-                ("INSERT INTO devices (device_id, log_id, committed_seq) VALUES (?, ?, ?) "
-                 "ON CONFLICT(device_id) DO UPDATE SET committed_seq = CASE "
-                 "WHEN log_id = excluded.log_id "
-                 "THEN max(committed_seq, excluded.committed_seq) "
-                 "ELSE excluded.committed_seq END, log_id = excluded.log_id",
-                 (device_id, log_id, last_seq)))
-            self._bytes += size
+        limit = None if self.max_bytes is None else self.max_bytes - self.reserve_bytes
+        self._add(limit, REFUSED_BATCHES,
+                  f"record batch {first_seq}..{last_seq} of wearable {device_id}",
+                  _message_size(topic, payload),
+                  ("INSERT INTO messages (device_id, first_seq, last_seq, topic, payload, "
+                   "created_ms, retain, size) VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
+                   (device_id, first_seq, last_seq, topic, payload, now_ms,
+                    _message_size(topic, payload))),
+                  ("INSERT INTO devices (device_id, log_id, committed_seq) VALUES (?, ?, ?) "
+                   "ON CONFLICT(device_id) DO UPDATE SET committed_seq = CASE "
+                   "WHEN log_id = excluded.log_id "
+                   "THEN max(committed_seq, excluded.committed_seq) "
+                   "ELSE excluded.committed_seq END, log_id = excluded.log_id",
+                   (device_id, log_id, last_seq)))
 
     def enqueue(self, topic: str, payload: bytes, now_ms: int, device_id: str = "",
                 retain: bool = False) -> int:
@@ -194,39 +193,44 @@ class Outbox:
         returns its id. It may use the reserve that record batches leave free."""
         _check_topic(topic)
         size = _message_size(topic, payload)
-        with self._lock:
-            if self.max_bytes is not None and self._bytes + size > self.max_bytes:
-                self._refuse(REFUSED_MESSAGES, f"message on {topic}", size, self.max_bytes)
-            cursor = self._transaction(
-                ("INSERT INTO messages (device_id, first_seq, last_seq, topic, payload, "
-                 "created_ms, retain, size) VALUES (?, 0, 0, ?, ?, ?, ?, ?)",
-                 (device_id, topic, payload, now_ms, int(retain), size)))
-            self._bytes += size
-            return int(cursor.lastrowid or 0)
+        cursor = self._add(self.max_bytes, REFUSED_MESSAGES, f"message on {topic}", size,
+                           ("INSERT INTO messages (device_id, first_seq, last_seq, topic, "
+                            "payload, created_ms, retain, size) VALUES (?, 0, 0, ?, ?, ?, ?, ?)",
+                            (device_id, topic, payload, now_ms, int(retain), size)))
+        return int(cursor.lastrowid or 0)
 
-    def _transaction(self, *statements: tuple[str, tuple[object, ...]]) -> sqlite3.Cursor:
-        """Run the statements in one transaction (the lock is held); the last cursor."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            cursor = None
-            for sql, params in statements:
-                cursor = self._db.execute(sql, params)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+    def _held_bytes(self) -> int:
+        return int(self._db.execute("SELECT coalesce(sum(size), 0) FROM messages").fetchone()[0])
+
+    def _add(self, limit: int | None, counter: str, what: str, size: int,
+             *statements: tuple[str, tuple[object, ...]]) -> sqlite3.Cursor:
+        """Run the statements in one transaction if `size` more bytes fit under `limit`;
+        otherwise count and log the refusal and raise OutboxFull. Returns the last cursor.
+        The check and the insert are one transaction, so two processes cannot both fit."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                held = self._held_bytes()
+                refused = limit is not None and held + size > limit
+                if refused:
+                    statements = (("INSERT INTO counters (name, value) VALUES (?, 1) "
+                                   "ON CONFLICT(name) DO UPDATE SET value = value + 1",
+                                   (counter,)),)
+                cursor = None
+                for sql, params in statements:
+                    cursor = self._db.execute(sql, params)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            if refused:
+                message = (f"outbox full: {what} ({size} bytes) refused, {held} of {limit} "
+                           f"bytes held; nothing dropped, it stays where it was "
+                           f"({counter}={self._counter(counter)})")
+                log.error("ALARM %s", message)
+                raise OutboxFull(message)
         assert cursor is not None
         return cursor
-
-    def _refuse(self, counter: str, what: str, size: int, limit: int) -> None:
-        """Count and log a refusal for space, then raise OutboxFull (the lock is held)."""
-        self._transaction(("INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT(name) "
-                           "DO UPDATE SET value = value + 1", (counter,)))
-        total = self._counter(counter)
-        message = (f"outbox full: {what} ({size} bytes) refused, {self._bytes} of {limit} "
-                   f"bytes held; nothing dropped, it stays where it was ({counter}={total})")
-        log.error("ALARM %s", message)
-        raise OutboxFull(message)
 
     def _counter(self, name: str) -> int:
         row = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
@@ -243,10 +247,7 @@ class Outbox:
 
     def delete(self, message_id: int) -> None:
         with self._lock:
-            # fetchall: a RETURNING statement holds its write lock until stepped to the end
-            rows = self._db.execute("DELETE FROM messages WHERE id = ? RETURNING size",
-                                    (message_id,)).fetchall()
-            self._bytes -= sum(int(r[0]) for r in rows)
+            self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
 
     def depth(self) -> int:
         with self._lock:
@@ -256,7 +257,7 @@ class Outbox:
         with self._lock:
             depth, oldest = self._db.execute(
                 "SELECT count(*), min(created_ms) FROM messages").fetchone()
-            return OutboxStats(int(depth), self._bytes,
+            return OutboxStats(int(depth), self._held_bytes(),
                                int(oldest) if oldest is not None else None,
                                self._counter(REFUSED_BATCHES), self._counter(REFUSED_MESSAGES),
                                self.max_bytes)

@@ -108,6 +108,20 @@ def test_room_comes_back_after_delivery_and_refusals_stay_counted(tmp_path):
     assert again.stats().refused_batches == 1
 
 
+def test_the_bound_holds_across_processes_sharing_the_outbox(tmp_path):
+    # The service and `rtm-gateway sync` both write the file: each sees the other's rows.
+    service = Outbox(tmp_path / "o.db", max_bytes=4000)
+    cli = Outbox(tmp_path / "o.db", max_bytes=4000)
+    for i in range(3):
+        service.commit_batch("d1", 1, i + 1, i + 1, "rtm/v1/g/d1/records", b"x" * 1000, i)
+    with pytest.raises(OutboxFull):  # 3 KB held by the other process, 200 B reserved
+        cli.commit_batch("d1", 1, 4, 4, "rtm/v1/g/d1/records", b"x" * 1000, 4)
+    for msg in cli.pending():
+        cli.delete(msg.id)  # the CLI delivered them
+    service.commit_batch("d1", 1, 4, 4, "rtm/v1/g/d1/records", b"x" * 1000, 4)
+    assert service.stats().bytes == cli.stats().bytes == 1000 + len("rtm/v1/g/d1/records")
+
+
 def test_an_outbox_of_the_first_release_is_upgraded(tmp_path):
     path = tmp_path / "old.db"
     db = sqlite3.connect(path)
