@@ -18,20 +18,23 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from gateway import config as config_mod
 from gateway import enrollment, logs
+from gateway.clock import wall_clock_ms
 from gateway.devices import DeviceRegistry
-from gateway.gateway import Gateway, PassReport, wall_clock_ms
+from gateway.gateway import Gateway, PassReport
 from gateway.outbox import Outbox
 from gateway.policy import SyncPolicy
 from gateway.service import GatewayService
-from gateway.status import gather_status, render_status
+from gateway.status import gather_status, render_status, running_service
 from gateway.uplink import Uplink
 
 log = logging.getLogger("rtm-gateway")
@@ -89,7 +92,13 @@ def _parts(cfg: config_mod.GatewayConfig) -> Iterator[_Parts]:
 
 
 def _publish_and_stop(parts: _Parts) -> bool:
-    """Start the uplink, hand everything queued to the broker (or time out), stop."""
+    """Start the uplink, hand everything queued to the broker (or time out), stop. If the
+    service runs, it publishes: two clients with the gateway's fixed client id would take
+    the session from each other."""
+    if (service := running_service(parts.cfg)) is not None:
+        print(f"the running gateway service (pid {service['pid']}) publishes the "
+              f"{parts.outbox.depth()} messages in the outbox")
+        return True
     parts.uplink.start()
     try:
         if not parts.uplink.wait_connected(10):
@@ -139,6 +148,12 @@ def _print_report(report: PassReport, depth: int) -> None:
 
 
 def _sync(parts: _Parts, only: list[str] | None) -> int:
+    if (service := running_service(parts.cfg)) is not None:
+        if only:
+            print("the gateway service is running: it syncs every wearable in range when "
+                  "asked; --device needs the service stopped", file=sys.stderr)
+            return 1
+        return _ask_service_to_sync(parts, int(service["pid"]))
     gateway = Gateway(parts.cfg, parts.outbox, devices=parts.devices, progress=_ProgressBar())
     if only and (unknown := set(only) - gateway.enrolled()):
         print(f"not enrolled here: {', '.join(sorted(unknown))}", file=sys.stderr)
@@ -147,6 +162,30 @@ def _sync(parts: _Parts, only: list[str] | None) -> int:
     published = _publish_and_stop(parts)
     _print_report(report, parts.outbox.depth())
     return 0 if published and not (report.failed or report.scan_error) else 1
+
+
+def _ask_service_to_sync(parts: _Parts, pid: int) -> int:
+    """The service holds the radio and the MQTT session: ask it for a pass, wait for it."""
+    asked_ms = wall_clock_ms()
+    os.kill(pid, signal.SIGUSR1)
+    print(f"asked the running gateway service (pid {pid}) to sync every wearable in range")
+    deadline = time.monotonic() + parts.cfg.sync.scan_timeout_s + \
+        len(parts.devices.enrolled() | set(parts.cfg.enrolled)) * parts.cfg.sync.connect_deadline_s
+    while time.monotonic() < deadline:
+        beat = running_service(parts.cfg)
+        done = (beat or {}).get("requested_pass") or {}
+        if int(done.get("done_ms", 0)) >= asked_ms:
+            for dev, fetched in sorted(done["synced"].items()):
+                print(f"{dev}: {fetched} new records")
+            for dev in done["missing"]:
+                print(f"{dev}: not in range")
+            for dev, why in sorted(done["failed"].items()):
+                print(f"{dev}: sync failed: {why}")
+            return 1 if done["failed"] else 0
+        time.sleep(0.5)
+    print("the service did not report the pass in time; see rtm-gateway status",
+          file=sys.stderr)
+    return 1
 
 
 def _run(parts: _Parts) -> int:
@@ -158,6 +197,7 @@ def _run(parts: _Parts) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGUSR1, service.request_pass)  # rtm-gateway sync
         await service.run(stop)
 
     parts.uplink.start()

@@ -20,6 +20,7 @@ from bleak.backends.scanner import BaseBleakScanner
 from bleak.exc import BleakCharacteristicNotFoundError, BleakError
 
 from gateway.ble_link import AdapterControl, BleLink, BluezAdapterControl
+from gateway.clock import wall_clock_ms
 from gateway.config import GatewayConfig
 from gateway.devices import DeviceRegistry
 from gateway.discovery import Sighting
@@ -37,10 +38,6 @@ SCAN_ERRORS: tuple[type[BaseException], ...] = (BleakError, OSError, EOFError, T
 
 # Called with (device id, records fetched so far, records to fetch) after every batch.
 Progress = Callable[[str, int, int], None]
-
-
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass
@@ -123,7 +120,6 @@ class Gateway:
 
     async def _sync_device(self, device_id: str, sighting: Sighting) -> SyncResult:
         session: WearableSession | None = None
-        syncing = False
 
         def link_lost() -> None:
             if session is not None:
@@ -137,13 +133,12 @@ class Gateway:
             async with self.link.connection(sighting.device, link_lost) as client:
                 session = WearableSession(client, self.config.sync.response_timeout_s)
                 await session.open()
-                syncing = True  # from here on sync_wearable records its own failures
                 result = await sync_wearable(session, self.outbox, self.config.gateway_id,
                                              device_id, self.clock_ms,
                                              self.config.sync.batch_records,
                                              devices=self.devices, progress=fetched)
         except SYNC_ERRORS as e:
-            if self.devices is not None and not syncing:
+            if self.devices is not None:
                 self.devices.record_failure(device_id, self.clock_ms(),
                                             f"{type(e).__name__}: {e}")
             raise
@@ -170,7 +165,13 @@ class Gateway:
             report.missing = sorted(enrolled)
             log.error("%s", report.scan_error)
             return report
+        report = await self.sync_found(found)
         report.missing = sorted(enrolled - set(found))
+        return report
+
+    async def sync_found(self, found: dict[str, Sighting]) -> PassReport:
+        """Sync the wearables just seen, concurrently up to the connection slots."""
+        report = PassReport()
         await asyncio.gather(*(self._sync_into(report, dev, found[dev]) for dev in sorted(found)))
         report.synced.sort(key=lambda r: r.device_id)
         return report

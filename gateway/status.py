@@ -4,9 +4,9 @@ heartbeat the running service leaves (the broker link lives only in that process
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
+from gateway.clock import wall_clock_ms
 from gateway.config import GatewayConfig
 from gateway.devices import DeviceRegistry
 from gateway.outbox import Outbox
@@ -15,12 +15,10 @@ from gateway.service import HEARTBEAT_EVERY_S, heartbeat_path
 _STALE_AFTER_S = 3 * HEARTBEAT_EVERY_S
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def _heartbeat(cfg: GatewayConfig, now_ms: int) -> dict[str, Any] | None:
-    """The running service's last heartbeat, or None if it is not running."""
+def running_service(cfg: GatewayConfig, now_ms: int | None = None) -> dict[str, Any] | None:
+    """The running service's last heartbeat, or None if it is not running (stopped, or
+    silent for longer than three heartbeats: killed, or hung)."""
+    now_ms = wall_clock_ms() if now_ms is None else now_ms
     try:
         beat = json.loads(heartbeat_path(cfg).read_text())
     except (OSError, ValueError):
@@ -31,7 +29,7 @@ def _heartbeat(cfg: GatewayConfig, now_ms: int) -> dict[str, Any] | None:
 
 def gather_status(cfg: GatewayConfig, outbox: Outbox, devices: DeviceRegistry,
                   now_ms: int | None = None) -> dict[str, Any]:
-    now_ms = _now_ms() if now_ms is None else now_ms
+    now_ms = wall_clock_ms() if now_ms is None else now_ms
     enrolled = set(cfg.enrolled) | devices.enrolled()
     wearables = []
     for s in devices.statuses(enrolled):
@@ -51,7 +49,7 @@ def gather_status(cfg: GatewayConfig, outbox: Outbox, devices: DeviceRegistry,
     return {
         "gateway": cfg.gateway_id,
         "now_ms": now_ms,
-        "service": _heartbeat(cfg, now_ms),
+        "service": running_service(cfg, now_ms),
         "wearables": wearables,
         "outbox": {"depth": o.depth, "bytes": o.bytes, "max_bytes": o.max_bytes,
                    "oldest_created_ms": o.oldest_created_ms,

@@ -43,16 +43,11 @@ async def sync_wearable(session: WearableSession, outbox: Outbox, gateway_id: st
                         devices: DeviceRegistry | None = None,
                         progress: Callable[[int, int], None] | None = None) -> SyncResult:
     """One sync. With `devices`, the waiting program is sent after SET_TIME and its ack
-    enqueued (the outbox then needs the generic `enqueue`), and the device's status is
-    recorded: the sync's figures, or the failure (then the exception goes on up).
-    `progress(fetched, to_fetch)` is called after every committed batch."""
-    try:
-        result = await _sync(session, outbox, gateway_id, expected_device_id, now_ms,
-                             batch_records, devices, progress)
-    except Exception as e:
-        if devices is not None:
-            devices.record_failure(expected_device_id, now_ms(), f"{type(e).__name__}: {e}")
-        raise
+    enqueued, and the sync's figures are recorded as the device's status (a failure is
+    recorded by the caller, which also sees failures before and around this: connecting,
+    the deadline). `progress(fetched, to_fetch)` is called after every committed batch."""
+    result = await _sync(session, outbox, gateway_id, expected_device_id, now_ms,
+                         batch_records, devices, progress)
     if devices is not None:
         devices.record_sync(result.device_id, now_ms(), battery_pct=result.battery_pct,
                             last_seq=result.last_seq, acked_seq=result.acked_seq,

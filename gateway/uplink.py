@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from gateway.clock import wall_clock_ms
 from gateway.config import MqttConfig
 from gateway.outbox import Outbox
 
@@ -50,10 +51,6 @@ STATUS_SCHEMA = "rtm.status.v1"
 STOP_PUBLISH_TIMEOUT_S = 5.0
 
 MessageHandler = Callable[[str, bytes, bool], None]
-
-
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def status_topic(gateway_id: str) -> str:

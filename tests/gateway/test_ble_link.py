@@ -436,3 +436,15 @@ def test_a_repeated_answer_never_passes_for_the_next_one(tmp_path):
 
     first, second, stats = asyncio.run(two_acks())
     assert (first, second) == (1, 3) and stats.stale_frames >= 1
+
+
+def test_a_sync_cut_by_its_deadline_is_recorded_as_a_failure(tmp_path):
+    from gateway.devices import DeviceRegistry
+    gw, _air, ws, _ = setup(tmp_path, devices=DEVICES[:1], connect_deadline_s=0.6,
+                            faults=FaultPlan(seed=2, delay_s=(0.2, 0.2)))
+    gw.devices = DeviceRegistry(tmp_path / "devices.db")
+    for attempt in (1, 2):
+        report = asyncio.run(gw.sync_pass())
+        assert report.failed[ws[0].id_hex].startswith("DeadlineExceeded")
+        status = gw.devices.status(ws[0].id_hex)
+        assert status.consecutive_failures == attempt and "DeadlineExceeded" in status.last_error

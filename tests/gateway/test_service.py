@@ -24,8 +24,8 @@ from gateway.downlink import build_program_message, program_topic
 from gateway.gateway import Gateway
 from gateway.outbox import Outbox
 from gateway.policy import SyncPolicy
-from gateway.service import GatewayService
-from gateway.status import gather_status, render_status
+from gateway.service import GatewayService, heartbeat_path, local_zone
+from gateway.status import gather_status, render_status, running_service
 from gateway.uplink import Uplink
 from simulators.ble_backend.air import SimAir
 from simulators.wearable import SimClock
@@ -204,10 +204,55 @@ def test_a_failing_wearable_backs_off_and_the_others_are_served(home_at):
     assert status.consecutive_failures == 1 and "no answer" in status.last_error
 
 
-def test_the_heartbeat_goes_stale_when_the_service_stops(home_at):
+def test_a_stopped_or_silent_service_is_reported_not_running(home_at):
     home = home_at(NOON)
     home.uplink.start()
     home.run_until(lambda: True, timeout_s=0)
     status = gather_status(home.cfg, home.outbox, home.devices)
-    assert status["service"] is None  # stopped: its last heartbeat says so
+    assert status["service"] is None  # stopped cleanly: its last heartbeat says so
     assert "not running" in render_status(status)
+    path = heartbeat_path(home.cfg)
+    beat = json.loads(path.read_text())
+    beat["running"] = True  # as a service killed with -9 leaves it
+    path.write_text(json.dumps(beat))
+    assert running_service(home.cfg, beat["written_ms"] + 29_000) is not None
+    assert running_service(home.cfg, beat["written_ms"] + 31_000) is None  # 3 beats missed
+
+
+def test_publishing_and_the_heartbeat_go_on_during_a_long_sync(home_at):
+    home = home_at(NIGHT, sets=(8, 8))
+    home.air.mtu = 49  # one record per notification ...
+    home.air.faults.delay_s = (0.15, 0.15)  # ... and 150 ms each: a sync of seconds
+    home.service.heartbeat_every_s = 0.2
+    home.uplink.start()
+    home.outbox.enqueue(f"rtm/v1/{home.gateway_id}/x/note", b"{}", 1)
+    beats, published = [], []
+
+    def during() -> bool:
+        if home.air.open_links:
+            beats.append(json.loads(heartbeat_path(home.cfg).read_text())["written_ms"])
+            published.append(home.uplink.state.published)
+        return home.service.syncs == 3
+
+    home.run_until(during, timeout_s=30)
+    assert home.service.syncs == 3
+    assert len(set(beats)) >= 3, "the heartbeat was refreshed while wearables were connected"
+    assert published and max(published) >= 1, "the outbox was published during the syncs"
+
+
+def test_a_requested_pass_syncs_every_wearable_in_range_whatever_the_policy(home_at):
+    home = home_at(NOON)
+    home.uplink.start()
+    home.service.request_pass()
+    home.run_until(lambda: home.service.requested_pass is not None)
+    done = home.service.requested_pass
+    assert sorted(done["synced"]) == sorted(DEVICES) and not done["failed"]
+    assert all(w.log.acked_seq == w.log.last_seq for w in home.wearables)
+
+
+def test_the_service_keeps_the_systems_dst_rules(monkeypatch):
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    zone = local_zone()
+    summer, winter = datetime(2026, 7, 1, 2, 0), datetime(2026, 12, 1, 2, 0)
+    assert zone.utcoffset(summer).total_seconds() == 7200
+    assert zone.utcoffset(winter).total_seconds() == 3600

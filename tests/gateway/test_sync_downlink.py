@@ -86,8 +86,6 @@ def test_a_lost_answer_keeps_the_program_for_the_next_sync(rig) -> None:
     with pytest.raises(SessionError):
         run_sync(w, outbox, devices)
     assert devices.pending_program(DEV).version == 3 and outbox.on("/ack") == []
-    status = devices.status(DEV)
-    assert status.consecutive_failures == 1 and "SessionError" in status.last_error
     w.handler.on_write = real
     assert run_sync(w, outbox, devices).program_status == "applied"
     assert devices.status(DEV).consecutive_failures == 0
