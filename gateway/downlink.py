@@ -149,6 +149,9 @@ class Downlink:
         self.outbox = outbox
         self.outcomes: Counter[str] = Counter()  # stored, duplicate, already_done, ...
         self.rejected: Counter[str] = Counter()  # by reason
+        # The version last acknowledged as rejected, per device: a retained message comes
+        # again at every reconnect and must not be rejected to the clinic every time.
+        self._rejected_version: dict[str, int] = {}
 
     def on_program_message(self, topic: str, payload: bytes, retained: bool) -> None:
         """Handler for Uplink.subscribe(program_filter(gateway_id), ...). Never raises."""
@@ -184,6 +187,9 @@ class Downlink:
     def _ack_rejected(self, e: ProgramMessageError) -> None:
         if self.outbox is None or e.device_id is None or e.version is None:
             return
+        if self._rejected_version.get(e.device_id) == e.version:
+            return
+        self._rejected_version[e.device_id] = e.version
         now = self.clock_ms()
         self.outbox.enqueue(ack_topic(self.gateway_id, e.device_id),
                             build_ack(e.device_id, e.version, REJECTED, str(e), now), now,

@@ -104,6 +104,16 @@ def test_a_malformed_program_is_acknowledged_as_rejected(rig) -> None:
     assert body["at_ms"] == 1_790_000_000_000 and body["device"] == DEV
 
 
+def test_a_retained_unusable_program_is_rejected_once_across_reconnects(rig) -> None:
+    dl, _, outbox = rig
+    bad = msg(7, program=base64.b64encode(b"\x01\x07").decode())
+    for _reconnect in range(5):  # the broker delivers the retained message at each one
+        dl.on_program_message(TOPIC, bad, True)
+    assert len(outbox.queued) == 1 and dl.rejected == {"bad_program": 5}
+    dl.on_program_message(TOPIC, msg(8, program=base64.b64encode(b"\x01\x07").decode()), True)
+    assert [q.json()["version"] for q in outbox.queued] == [7, 8]
+
+
 def test_a_broken_registry_is_counted_not_raised(rig) -> None:
     dl, devices, _ = rig
     devices.close()
