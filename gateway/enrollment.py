@@ -32,9 +32,9 @@ from bleak.backends.scanner import BaseBleakScanner
 from bleak.exc import BleakError
 
 from firmware.core import protocol
+from gateway.ble_link import BleLink
 from gateway.config import GatewayConfig
 from gateway.devices import DeviceRegistry
-from gateway.discovery import find_enrolled
 from gateway.downlink import MessageOutbox
 from gateway.payload import TOPIC_ROOT
 from gateway.wearable_session import SessionError, WearableSession
@@ -85,10 +85,8 @@ def build_registration(gateway_id: str, device_id: str, state: str, secret: byte
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-async def _find(device_id: str, timeout_s: float,
-                backend: type[BaseBleakScanner] | None) -> BLEDevice | None:
-    found = await find_enrolled({device_id}, timeout_s, backend)
-    sighting = found.get(device_id)
+async def _find(link: BleLink, device_id: str) -> BLEDevice | None:
+    sighting = (await link.scan({device_id})).get(device_id)
     return sighting.device if sighting is not None else None
 
 
@@ -136,7 +134,9 @@ async def enroll(config: GatewayConfig, device_id: str, *, devices: DeviceRegist
         raise EnrollmentError(f"wearable {device_id} is already enrolled here; unenroll it "
                               f"first to enroll it again")
     timeout_s = config.sync.response_timeout_s
-    device = await _find(device_id, config.sync.scan_timeout_s, scanner_backend)
+    # The same radio path as a sync: the configured adapter, stale links closed, retries.
+    link = BleLink(config.sync, scanner_backend, client_backend)
+    device = await _find(link, device_id)
     if device is None:
         raise EnrollmentError(f"wearable {device_id} not found within "
                               f"{config.sync.scan_timeout_s:g} s: wake it (press its button) "
@@ -144,7 +144,7 @@ async def enroll(config: GatewayConfig, device_id: str, *, devices: DeviceRegist
     secret = bytearray(token_bytes(protocol.SECRET_SIZE))
     try:
         try:
-            async with BleakClient(device, backend=client_backend, timeout=timeout_s) as client:
+            async with link.connection(device) as client:
                 await _pair(client)
                 session = WearableSession(client, timeout_s)
                 await session.open()
@@ -227,11 +227,12 @@ async def _tell_forget(config: GatewayConfig, device_id: str,
                        scanner_backend: type[BaseBleakScanner] | None,
                        client_backend: type[BaseBleakClient] | None) -> tuple[bool, str]:
     timeout_s = config.sync.response_timeout_s
+    link = BleLink(config.sync, scanner_backend, client_backend)
     try:
-        device = await _find(device_id, config.sync.scan_timeout_s, scanner_backend)
+        device = await _find(link, device_id)
         if device is None:
             return False, "not in range (it forgets the bond at a factory reset)"
-        async with BleakClient(device, backend=client_backend, timeout=timeout_s) as client:
+        async with link.connection(device) as client:
             await _pair(client)  # already bonded: only brings the link up to encryption
             session = WearableSession(client, timeout_s)
             await session.open()
