@@ -448,3 +448,35 @@ def test_a_sync_cut_by_its_deadline_is_recorded_as_a_failure(tmp_path):
         assert report.failed[ws[0].id_hex].startswith("DeadlineExceeded")
         status = gw.devices.status(ws[0].id_hex)
         assert status.consecutive_failures == attempt and "DeadlineExceeded" in status.last_error
+
+
+def test_a_late_repeat_of_an_earlier_fetch_is_dropped_not_fatal(tmp_path):
+    gw, _air, ws, _ = setup(tmp_path, devices=DEVICES[:1])
+    w = ws[0]
+    real = w.handler.on_write
+    earlier: list[bytes] = []
+
+    def late_repeat(data):
+        frames = real(data)
+        if data[0] == protocol.CMD_FETCH:
+            if earlier:  # the previous fetch's first record frame arrives once more
+                frames = [earlier[0], *frames]
+            else:
+                earlier.extend(f for f in frames if f[0] == protocol.FRAME_RECORDS)
+        return frames
+
+    w.handler.on_write = late_repeat
+
+    async def two_fetches():
+        found = await gw.scan({w.id_hex})
+        async with gw.link.connection(found[w.id_hex].device) as client:
+            session = WearableSession(client, 0.5)
+            await session.open()
+            first = await session.fetch(1, 2)
+            second = await session.fetch(3, 10)
+            return first, second, session.stats
+
+    first, second, stats = asyncio.run(two_fetches())
+    assert [r[0] for r in first.records] == [1, 2]
+    assert [r[0] for r in second.records] == list(range(3, w.log.last_seq + 1))
+    assert stats.duplicate_records == 2
