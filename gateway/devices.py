@@ -177,10 +177,6 @@ class DeviceRegistry:
                                    "WHERE device_id = ?", (device_id,)).fetchone()
         return int(row[0])
 
-    def set_firmware(self, device_id: str, firmware: str | None) -> None:
-        self._execute("UPDATE enrolled_devices SET firmware = ? WHERE device_id = ?",
-                      (firmware, device_id))
-
     def status(self, device_id: str) -> DeviceStatus | None:
         rows = self._execute(
             "SELECT s.device_id, s.last_attempt_ms, s.last_sync_ms, s.battery_pct, e.firmware, "

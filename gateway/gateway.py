@@ -75,23 +75,6 @@ class Gateway:
                             monotonic_s)
         self.errors = 0
 
-    # The backends live in the link; kept here so callers can swap them (tests do).
-    @property
-    def scanner_backend(self) -> type[BaseBleakScanner] | None:
-        return self.link.scanner_backend
-
-    @scanner_backend.setter
-    def scanner_backend(self, backend: type[BaseBleakScanner] | None) -> None:
-        self.link.scanner_backend = backend
-
-    @property
-    def client_backend(self) -> type[BaseBleakClient] | None:
-        return self.link.client_backend
-
-    @client_backend.setter
-    def client_backend(self, backend: type[BaseBleakClient] | None) -> None:
-        self.link.client_backend = backend
-
     def enrolled(self) -> set[str]:
         """The config's static list and the wearables `rtm-gateway enroll` registered."""
         registered = self.devices.enrolled() if self.devices is not None else set()

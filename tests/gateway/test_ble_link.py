@@ -178,7 +178,7 @@ class RadioWatch:
 
 
 def watched(gw: Gateway, watch: RadioWatch) -> None:
-    scanner_cls, client_cls = gw.scanner_backend, gw.client_backend
+    scanner_cls, client_cls = gw.link.scanner_backend, gw.link.client_backend
 
     class Scanner(scanner_cls):  # type: ignore[misc, valid-type]
         async def start(self):
@@ -199,7 +199,7 @@ def watched(gw: Gateway, watch: RadioWatch) -> None:
             finally:
                 watch.leave("connect")
 
-    gw.scanner_backend, gw.client_backend = Scanner, Client
+    gw.link.scanner_backend, gw.link.client_backend = Scanner, Client
 
 
 def test_scans_and_connects_never_overlap_but_syncs_do(tmp_path):
@@ -280,16 +280,16 @@ def test_sync_pass_can_be_limited_to_some_wearables(tmp_path):
 # -- recovery -----------------------------------------------------------------------------
 
 def broken_scanner(gw: Gateway) -> None:
-    class Broken(gw.scanner_backend):  # type: ignore[misc, name-defined]
+    class Broken(gw.link.scanner_backend):  # type: ignore[misc, name-defined]
         async def start(self):
             raise BleakDBusError("org.bluez.Error.NotReady", ["Resource Not Ready"])
 
-    gw.scanner_backend = Broken
+    gw.link.scanner_backend = Broken
 
 
 def test_failing_scans_reset_the_adapter_once_per_cooldown(tmp_path):
     gw, air, _ws, clock = setup(tmp_path, adapter_cooldown_s=300)
-    working = gw.scanner_backend
+    working = gw.link.scanner_backend
     broken_scanner(gw)
     errors = [asyncio.run(gw.sync_pass()).scan_error for _ in range(6)]
     assert all("NotReady" in e for e in errors)
@@ -303,7 +303,7 @@ def test_failing_scans_reset_the_adapter_once_per_cooldown(tmp_path):
     for _ in range(2):
         asyncio.run(gw.sync_pass())
     assert air.resets == 3
-    gw.scanner_backend = working
+    gw.link.scanner_backend = working
     assert len(asyncio.run(gw.sync_pass()).synced) == 2
 
 
@@ -353,12 +353,12 @@ def test_notifications_are_subscribed_with_start_notify_pinned(tmp_path):
     gw, _air, _ws, _ = setup(tmp_path, devices=DEVICES[:1])
     seen = []
 
-    class Recording(gw.client_backend):  # type: ignore[misc, name-defined]
+    class Recording(gw.link.client_backend):  # type: ignore[misc, name-defined]
         async def start_notify(self, characteristic, callback, **kwargs):
             seen.append(kwargs)
             await super().start_notify(characteristic, callback, **kwargs)
 
-    gw.client_backend = Recording
+    gw.link.client_backend = Recording
     assert len(asyncio.run(gw.sync_pass()).synced) == 1
     assert seen[0]["bluez"] == {"use_start_notify": True}
 

@@ -161,7 +161,7 @@ def test_an_adapter_that_cannot_scan_is_reported_not_raised(tmp_path):
     air = SimAir()
     air.add(w)
     gw, outbox = make_gateway(tmp_path, air, w.world)
-    gw.scanner_backend = type("Broken", (BrokenAdapter,), {"air": air})
+    gw.link.scanner_backend = type("Broken", (BrokenAdapter,), {"air": air})
     report = asyncio.run(gw.sync_pass())
     assert "cannot scan" in report.scan_error and report.missing == [DEV]
     assert gw.errors == 1 and outbox.depth() == 0 and w.log.acked_seq == 0
