@@ -153,7 +153,8 @@ class GatewayService:
         except SCAN_ERRORS as e:
             # The link counts it towards an adapter reset; the next scan tries again.
             self.scan_failures += 1
-            log.error("cannot scan for wearables: %s: %s", type(e).__name__, e,
+            log.error("cannot scan for wearables: %s: %s (is a Bluetooth adapter present, "
+                      "and BlueZ and the system D-Bus running?)", type(e).__name__, e,
                       extra={"event": "scan_failed"})
             return None
 
