@@ -245,9 +245,20 @@ class Outbox:
         return [OutboxMessage(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), bool(r[6]))
                 for r in rows]
 
-    def delete(self, message_id: int) -> None:
+    def delete(self, *message_ids: int) -> None:
+        """Forget messages the broker has acknowledged: one transaction (one disk sync)
+        however many."""
+        if not message_ids:
+            return
         with self._lock:
-            self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("DELETE FROM messages WHERE id = ?",
+                                     [(i,) for i in message_ids])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def depth(self) -> int:
         with self._lock:

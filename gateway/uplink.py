@@ -247,27 +247,28 @@ class Uplink:
                            self._connect_failures, self._handler_errors)
 
     def pump(self) -> int:
-        """Retire acknowledged messages and publish more; returns how many remain."""
+        """Retire acknowledged messages and publish more; returns how many are in flight.
+        Cheap when there is nothing to do: the service calls it twice a second."""
         self._retire_acknowledged()
         with self._lock:
             if self._connected.is_set() and self._barrier_passed():
                 self._publish_more()
-        return self.outbox.depth()
+            return len(self._in_flight)
 
     def _retire_acknowledged(self) -> None:
+        mids: list[int] = []
         while self._acknowledged:
-            mid = self._acknowledged.popleft()
-            row_id = self._in_flight.get(mid)
-            if row_id is None:
-                continue  # a status message, not an outbox row
-            try:
-                self.outbox.delete(row_id)
-            except Exception:
-                self._acknowledged.appendleft(mid)  # retire it next time
-                raise
-            with self._lock:
+            mids.append(self._acknowledged.popleft())
+        rows = {mid: self._in_flight[mid] for mid in mids if mid in self._in_flight}
+        try:
+            self.outbox.delete(*rows.values())  # status messages are no outbox rows
+        except Exception:
+            self._acknowledged.extendleft(reversed(mids))  # retire them next time
+            raise
+        with self._lock:
+            for mid in rows:
                 del self._in_flight[mid]
-            self.published += 1
+        self.published += len(rows)
 
     def _barrier_passed(self) -> bool:
         self._barrier &= self._in_flight.keys()
@@ -289,10 +290,10 @@ class Uplink:
         """Publish until the outbox is empty; False if `timeout_s` passed first."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.pump() == 0:
+            if self.pump() == 0 and self.outbox.depth() == 0:
                 return True
             time.sleep(0.01)
-        return self.pump() == 0
+        return self.pump() == 0 and self.outbox.depth() == 0
 
 
 def _optional_str(path: object | None) -> str | None:
