@@ -25,6 +25,7 @@ from datetime import datetime, time, timedelta
 from gateway.config import SyncConfig
 
 _FIRST_BACKOFF_S = 30.0
+_DAY_S = 86400.0
 
 
 @dataclass(frozen=True)
@@ -77,10 +78,13 @@ class SyncPolicy:
     def _state(self, device_id: str) -> _DeviceState:
         return self._devices.setdefault(device_id, _DeviceState())
 
-    def reason_to_sync(self, device_id: str, now: datetime,
-                       advert: Advert | None) -> str | None:
-        """Why `device_id` should be synced now ("window", "charging", "unsynced N"), or
-        None when it should not (already synced, backing off, staggered, nothing asked)."""
+    def reason_to_sync(self, device_id: str, now: datetime, advert: Advert | None,
+                       program_waiting: bool = False) -> str | None:
+        """Why `device_id` should be synced now ("window", "program", "unsynced N",
+        "charging"), or None when it should not (already synced, backing off, staggered,
+        nothing asked). A wearable on its charger is synced when it holds records or has
+        not been synced for a day, not every interval all night: each sync restarts its
+        fast advertising."""
         s = self._state(device_id)
         if s.retry_at is not None and now.timestamp() < s.retry_at.timestamp():
             return None
@@ -97,9 +101,12 @@ class SyncPolicy:
                 return "window"
         if advert is None or recently:
             return None
+        if program_waiting:
+            return "program"  # the clinic changed the prescription: before the next set
         if advert.unsynced >= self.config.opportunistic_records:
             return f"unsynced {advert.unsynced}"
-        if advert.charging:
+        stale = s.last_success is None or _seconds(s.last_success, now) >= _DAY_S
+        if advert.charging and (advert.unsynced > 0 or stale):
             return "charging"
         return None
 

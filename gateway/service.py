@@ -167,7 +167,8 @@ class GatewayService:
         for device_id, sighting in sightings.items():
             state = advert.decode(sighting.adv.manufacturer_data)
             said = Advert(state.charging, state.unsynced) if state is not None else None
-            reason = self.policy.reason_to_sync(device_id, now, said)
+            waiting = self.devices.pending_program(device_id) is not None
+            reason = self.policy.reason_to_sync(device_id, now, said, waiting)
             if reason is not None:
                 due[device_id] = reason
                 log.info("syncing wearable %s (%s)", device_id, reason,

@@ -52,10 +52,15 @@ def test_opportunistic_outside_the_window_at_most_once_per_interval():
     assert p.reason_to_sync(DEV, noon, None) is None
     assert p.reason_to_sync(DEV, noon, Advert(False, 99)) is None
     assert p.reason_to_sync(DEV, noon, Advert(False, 100)) == "unsynced 100"
-    assert p.reason_to_sync(DEV, noon, Advert(True, 0)) == "charging"
+    assert p.reason_to_sync(DEV, noon, Advert(True, 0)) == "charging"  # never synced
     p.succeeded(DEV, noon)
-    assert p.reason_to_sync(DEV, noon + timedelta(minutes=9), Advert(True, 0)) is None
-    assert p.reason_to_sync(DEV, noon + timedelta(minutes=10), Advert(True, 0)) == "charging"
+    assert p.reason_to_sync(DEV, noon + timedelta(minutes=9), Advert(True, 3)) is None
+    assert p.reason_to_sync(DEV, noon + timedelta(minutes=10), Advert(True, 3)) == "charging"
+    # On the charger with nothing new: left alone (a sync restarts its fast advertising) ...
+    assert p.reason_to_sync(DEV, noon + timedelta(hours=5), Advert(True, 0)) is None
+    # ... until a day has passed without a sync, or the clinic sent a program.
+    assert p.reason_to_sync(DEV, noon + timedelta(hours=5), Advert(False, 0), True) == "program"
+    assert p.reason_to_sync(DEV, noon + timedelta(hours=24), Advert(True, 0)) == "charging"
 
 
 def test_stagger_delays_each_device_within_the_window_start():
