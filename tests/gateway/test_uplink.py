@@ -47,7 +47,7 @@ def deployment_acl_patterns() -> str:
     text = (REPO / "docs" / "deploy" / "mosquitto.conf").read_text()
     lines = [line.removeprefix("#   ") for line in text.splitlines()
              if line.startswith("#   pattern ")]
-    assert len(lines) == 4, lines
+    assert len(lines) == 5, lines
     return "\n".join(lines) + "\n"
 
 
@@ -184,6 +184,21 @@ def test_tls_and_credentials_connect_and_deliver(broker, pki, tmp_path, uplinks)
     state = uplink.state
     assert state.connected and state.published == 30 and state.last_error is None
     assert state.since_ms is not None and state.reconnects == 0
+    watcher.close()
+
+
+def test_every_topic_the_gateway_publishes_passes_the_deployment_acl(broker, pki, tmp_path,
+                                                                    uplinks):
+    # A denied publish is acknowledged and dropped (MQTT 3.1.1): the ACL must allow all.
+    watcher = Watcher(broker, pki, f"rtm/v1/{GATEWAY}/#")
+    outbox = Outbox(tmp_path / "o.db")
+    fill(outbox, 1)
+    topics = [RECORDS, f"{PROGRAM}/ack", f"rtm/v1/{GATEWAY}/{DEVICE}/enrollment"]
+    for topic in topics[1:]:
+        outbox.enqueue(topic, b"{}", 1, DEVICE)
+    uplink = started(uplinks, gateway_config(broker, pki, tmp_path), outbox)
+    assert uplink.wait_connected(10) and uplink.drain(15)
+    assert wait_until(lambda: all(watcher.payloads(t) for t in [*topics, STATUS]))
     watcher.close()
 
 
