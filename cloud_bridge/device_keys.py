@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 import re
 import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from cloud_bridge.payload import PayloadError, json_envelope
 
 SCHEMA = "rtm.enrollment.v1"
 TOPIC_FILTER = "rtm/v1/+/+/enrollment"
@@ -51,12 +52,8 @@ CREATE TABLE IF NOT EXISTS device_keys (
 """
 
 
-class EnrollmentRejected(ValueError):
+class EnrollmentRejected(PayloadError):
     """An enrollment message the bridge will not apply; `reason` is a short category."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -91,28 +88,9 @@ def keys_path_for(store_path: str | Path) -> Path:
 
 
 def parse_enrollment(topic: str, payload: bytes) -> EnrollmentMessage:
-    m = _TOPIC.match(topic)
-    if not m:
-        raise EnrollmentRejected("bad_topic", f"topic {topic!r} is not "
-                                              f"rtm/v1/<gateway>/<device>/enrollment")
-    gateway_id, device_id = m.group(1), m.group(2)
-    if len(payload) > MAX_MESSAGE_BYTES:
-        raise EnrollmentRejected("too_large", f"{len(payload)} bytes, limit "
-                                              f"{MAX_MESSAGE_BYTES}")
-    try:
-        body = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise EnrollmentRejected("not_json", f"payload is not JSON ({type(e).__name__})") \
-            from None
-    if not isinstance(body, dict):
-        raise EnrollmentRejected("not_object", f"payload is a JSON {type(body).__name__}")
-    if body.get("schema") != SCHEMA:
-        raise EnrollmentRejected("bad_schema", f"schema {body.get('schema')!r}, expected "
-                                               f"{SCHEMA!r}")
-    if body.get("gateway") != gateway_id or body.get("device") != device_id:
-        raise EnrollmentRejected("topic_mismatch", f"payload gateway/device "
-                                                   f"{body.get('gateway')!r}/"
-                                                   f"{body.get('device')!r} differ from topic")
+    gateway_id, device_id, body = json_envelope(
+        _TOPIC, "rtm/v1/<gateway>/<device>/enrollment", topic, payload, MAX_MESSAGE_BYTES,
+        SCHEMA, EnrollmentRejected)
     state = body.get("state")
     if state not in (ENROLLED, UNENROLLED):
         raise EnrollmentRejected("bad_field", f"state must be \"enrolled\" or "

@@ -72,29 +72,40 @@ def _to_stored(device_id: str, rec: dict[str, Any], clock: dict[str, int]) -> St
                         time_valid=time_valid, partial=rec["partial"], values=values)
 
 
-def parse_message(topic: str, payload: bytes) -> ParsedMessage:
-    m = _TOPIC.match(topic)
+def json_envelope(topic_re: re.Pattern[str], shape: str, topic: str, payload: bytes,
+                  max_bytes: int, schema: str,
+                  error: type[PayloadError] = PayloadError) -> tuple[str, str, dict[str, Any]]:
+    """(gateway id, device id, body) of a gateway's JSON message on
+    rtm/v1/<gateway>/<device>/...: the topic, size, JSON, schema and the body's gateway and
+    device (which must repeat the topic's) checked; `error` says what is wrong."""
+    m = topic_re.match(topic)
     if not m:
-        raise PayloadError("bad_topic", f"topic {topic!r} is not rtm/v1/<gateway>/<device>/records")
+        raise error("bad_topic", f"topic {topic!r} is not {shape}")
     gateway_id, device_id = m.group(1), m.group(2)
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise PayloadError("too_large", f"{len(payload)} bytes, limit {MAX_PAYLOAD_BYTES}")
+    if len(payload) > max_bytes:
+        raise error("too_large", f"{len(payload)} bytes, limit {max_bytes}")
     try:
         body = json.loads(payload.decode("utf-8"))
     except UnicodeDecodeError as e:
-        raise PayloadError("not_json", f"payload is not UTF-8 text ({e})") from None
+        raise error("not_json", f"payload is not UTF-8 text ({e})") from None
     except json.JSONDecodeError as e:
-        raise PayloadError("not_json", f"payload is not JSON ({e})") from None
+        raise error("not_json", f"payload is not JSON ({e})") from None
     except (ValueError, RecursionError) as e:
         # Nesting too deep, or an integer too long to convert: still not our JSON.
-        raise PayloadError("not_json", f"payload is not usable JSON ({type(e).__name__})") from None
+        raise error("not_json", f"payload is not usable JSON ({type(e).__name__})") from None
     if not isinstance(body, dict):
-        raise PayloadError("not_object", f"payload is a JSON {type(body).__name__}")
-    if body.get("schema") != SCHEMA:
-        raise PayloadError("bad_schema", f"schema {body.get('schema')!r}, expected {SCHEMA!r}")
+        raise error("not_object", f"payload is a JSON {type(body).__name__}")
+    if body.get("schema") != schema:
+        raise error("bad_schema", f"schema {body.get('schema')!r}, expected {schema!r}")
     if body.get("gateway") != gateway_id or body.get("device") != device_id:
-        raise PayloadError("topic_mismatch", f"payload gateway/device "
-                           f"{body.get('gateway')!r}/{body.get('device')!r} differ from topic")
+        raise error("topic_mismatch", f"payload gateway/device "
+                    f"{body.get('gateway')!r}/{body.get('device')!r} differ from topic")
+    return gateway_id, device_id, body
+
+
+def parse_message(topic: str, payload: bytes) -> ParsedMessage:
+    gateway_id, device_id, body = json_envelope(
+        _TOPIC, "rtm/v1/<gateway>/<device>/records", topic, payload, MAX_PAYLOAD_BYTES, SCHEMA)
     clock_obj = body.get("clock")
     if not isinstance(clock_obj, dict):
         raise PayloadError("bad_field", "clock must be an object")
