@@ -10,7 +10,9 @@ Otherwise it scans every `_IDLE_SCAN_PAUSE_S`, often enough to catch the 2 minut
 set, and the Pi's shared Wi-Fi/Bluetooth radio is left to Wi-Fi most of the time.
 
 Publishing and the heartbeat run in their own task, so a long sync (minutes, for a full log
-over a slow link) neither holds the outbox back nor makes the service look dead.
+over a slow link) neither holds the outbox back nor makes the service look dead; it looks at
+the outbox twice a second while messages are in flight and every few seconds otherwise
+(rows another process queued, such as an enrollment, wait at most that long).
 `rtm-gateway sync` while the service runs asks it for a pass now (SIGUSR1) instead of
 taking the radio and the MQTT session from it.
 """
@@ -42,7 +44,8 @@ log = logging.getLogger(__name__)
 
 _WINDOW_SCAN_PAUSE_S = 5.0
 _IDLE_SCAN_PAUSE_S = 50.0
-_PUMP_EVERY_S = 0.5
+_PUMP_BUSY_S = 0.5  # while messages are in flight
+_PUMP_IDLE_S = 5.0  # otherwise; a sync wakes the publisher at once
 HEARTBEAT_EVERY_S = 10.0
 
 
@@ -84,6 +87,7 @@ class GatewayService:
         self.housekeeping_errors = 0
         self.requested_pass: dict[str, object] | None = None  # the last one, for `sync`
         self._pass_requested = asyncio.Event()
+        self._new_messages = asyncio.Event()  # a sync committed some: publish now
         self.downlink = Downlink(config.gateway_id, self.devices, wall_clock_ms,
                                  is_enrolled=lambda dev: dev in gateway.enrolled(),
                                  outbox=gateway.outbox)
@@ -122,8 +126,10 @@ class GatewayService:
         next_beat = 0.0
         loop = asyncio.get_running_loop()
         while not stop.is_set():
+            in_flight = 0
+            self._new_messages.clear()
             try:
-                self.uplink.pump()
+                in_flight = self.uplink.pump()
                 if loop.time() >= next_beat:
                     self.write_heartbeat()
                     next_beat = loop.time() + self.heartbeat_every_s
@@ -133,9 +139,10 @@ class GatewayService:
                 self.housekeeping_errors += 1
                 log.error("publishing or heartbeat failed: %s: %s", type(e).__name__, e,
                           extra={"event": "housekeeping_failed"})
+            pause = _PUMP_BUSY_S if in_flight else min(_PUMP_IDLE_S, self.heartbeat_every_s)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(_PUMP_EVERY_S):
-                    await stop.wait()
+                async with asyncio.timeout(pause):
+                    await _first_of(stop, self._new_messages)
 
     def _scan_pause_s(self) -> float:
         now = self.now()
@@ -188,6 +195,7 @@ class GatewayService:
 
     def _account(self, report: PassReport) -> None:
         """Tell the policy how each sync went (the registry has the details already)."""
+        self._new_messages.set()
         now = self.now()
         for result in report.synced:
             self.syncs += 1
