@@ -51,6 +51,14 @@ def wearables(sets: list[int], devices=DEVICES, world: SimClock | None = None):
     return [wearable_with_sets(dev, sets, world=world) for dev in devices], world
 
 
+def air_with(ws, plan: FaultPlan, mtu: int = 247) -> SimAir:
+    """The simulated radio with these wearables in range and these faults."""
+    air = SimAir(mtu=mtu, faults=plan)
+    for w in ws:
+        air.add(w)
+    return air
+
+
 def gateway_on(tmp_path, air, ws, world, monotonic=None, **sync):
     cfg = parse({"gateway_id": "home-1", "outbox": str(tmp_path / "outbox.db"),
                  "enrolled": [w.id_hex for w in ws],
@@ -111,9 +119,7 @@ def failures(reports: list[PassReport]) -> list[str]:
 def test_disconnects_at_random_points_of_transfers(tmp_path, seed):
     ws, world = wearables([5, 7, 4])
     plan = FaultPlan(seed=seed, disconnect=0.2)
-    air = SimAir(faults=plan)
-    for w in ws:
-        air.add(w)
+    air = air_with(ws, plan)
     gw, outbox = gateway_on(tmp_path, air, ws, world)
     reports = sync_until_drained(gw, ws)
     assert plan.counts["disconnect"] > 0 and failures(reports)
@@ -125,9 +131,7 @@ def test_disconnects_at_random_points_of_transfers(tmp_path, seed):
 def test_duplicated_notifications_are_stored_once(tmp_path):
     ws, world = wearables([6, 6])
     plan = FaultPlan(seed=5, duplicate=0.3)
-    air = SimAir(mtu=49, faults=plan)  # one record per notification: many to repeat
-    for w in ws:
-        air.add(w)
+    air = air_with(ws, plan, mtu=49)  # one record per notification: many to repeat
     gw, outbox = gateway_on(tmp_path, air, ws, world)
     reports = sync_until_drained(gw, ws)
     assert plan.counts["duplicate"] > 10
@@ -138,9 +142,7 @@ def test_duplicated_notifications_are_stored_once(tmp_path):
 def test_reordered_notifications_are_put_back_in_order(tmp_path):
     ws, world = wearables([6, 6])
     plan = FaultPlan(seed=6, reorder=0.5)
-    air = SimAir(mtu=49, faults=plan)
-    for w in ws:
-        air.add(w)
+    air = air_with(ws, plan, mtu=49)
     gw, outbox = gateway_on(tmp_path, air, ws, world, batch_records=8)
     reports = sync_until_drained(gw, ws)
     assert plan.counts["reorder"] > 5
@@ -151,9 +153,7 @@ def test_reordered_notifications_are_put_back_in_order(tmp_path):
 def test_duplicated_and_reordered_together(tmp_path):
     ws, world = wearables([8, 5])
     plan = FaultPlan(seed=11, duplicate=0.25, reorder=0.4)
-    air = SimAir(mtu=81, faults=plan)  # two records per notification
-    for w in ws:
-        air.add(w)
+    air = air_with(ws, plan, mtu=81)  # two records per notification
     gw, outbox = gateway_on(tmp_path, air, ws, world, batch_records=7)
     reports = sync_until_drained(gw, ws)
     assert not failures(reports)
@@ -164,9 +164,7 @@ def test_duplicated_and_reordered_together(tmp_path):
 def test_corrupt_frames_end_the_session_and_lose_nothing(tmp_path, mtu, seed):
     ws, world = wearables([5, 7])
     plan = FaultPlan(seed=seed, corrupt=0.05 if mtu == 49 else 0.08)
-    air = SimAir(mtu=mtu, faults=plan)
-    for w in ws:
-        air.add(w)
+    air = air_with(ws, plan, mtu=mtu)
     # One link at a time: the faults are drawn in the same order on every run.
     gw, outbox = gateway_on(tmp_path, air, ws, world, max_connections=1)
     reports = sync_until_drained(gw, ws)
@@ -181,9 +179,7 @@ def test_slow_devices_hit_the_deadline_and_resume(tmp_path):
     ws, world = wearables([6, 6])
     # At least 26 notifications for each wearable, >= 10 ms each: over the deadline.
     plan = FaultPlan(seed=9, delay_s=(0.010, 0.015))
-    air = SimAir(mtu=49, faults=plan)
-    for w in ws:
-        air.add(w)
+    air = air_with(ws, plan, mtu=49)
     gw, outbox = gateway_on(tmp_path, air, ws, world, response_timeout_s=0.1,
                             connect_deadline_s=0.2)
     reports = sync_until_drained(gw, ws)
@@ -200,9 +196,7 @@ OUT_OF_SLOTS = {"BleakOutOfConnectionSlotsError", "BleakNotFoundError"}  # as cl
 def test_out_of_connection_slots_is_retried_later(tmp_path):
     ws, world = wearables([4, 4])
     plan = FaultPlan(seed=12, out_of_slots=0.9)  # slots taken by something else
-    air = SimAir(faults=plan)
-    for w in ws:
-        air.add(w)
+    air = air_with(ws, plan)
     gw, outbox = gateway_on(tmp_path, air, ws, world, max_connections=1)
     reports = sync_until_drained(gw, ws)
     why = failures(reports)
@@ -216,9 +210,7 @@ def test_more_connections_than_the_adapter_holds(tmp_path):
     # The gateway is configured for three links, the controller holds one: the second
     # connect fails until the first sync is over (retried, or left for a later pass).
     plan = FaultPlan(seed=16, slots=1, delay_s=(0.002, 0.004))
-    air = SimAir(faults=plan)
-    for w in ws:
-        air.add(w)
+    air = air_with(ws, plan)
     gw, outbox = gateway_on(tmp_path, air, ws, world, max_connections=3)
     reports = sync_until_drained(gw, ws)
     assert plan.counts["out_of_slots"] > 0 and air.peak_links == 1
@@ -229,9 +221,7 @@ def test_more_connections_than_the_adapter_holds(tmp_path):
 def test_slot_limit_keeps_the_adapter_within_its_slots(tmp_path):
     ws, world = wearables([5, 5])
     plan = FaultPlan(seed=12, slots=2, delay_s=(0.0, 0.002))
-    air = SimAir(faults=plan)
-    for w in ws:
-        air.add(w)
+    air = air_with(ws, plan)
     gw, outbox = gateway_on(tmp_path, air, ws, world, max_connections=2)
     reports = sync_until_drained(gw, ws)
     assert len(reports) == 1 and not failures(reports)
@@ -243,9 +233,7 @@ def test_slot_limit_keeps_the_adapter_within_its_slots(tmp_path):
 def test_in_progress_on_connect_is_retried(tmp_path):
     ws, world = wearables([4, 6])
     plan = FaultPlan(seed=28, in_progress=0.6, connect_abort=0.1)
-    air = SimAir(faults=plan)
-    for w in ws:
-        air.add(w)
+    air = air_with(ws, plan)
     gw, outbox = gateway_on(tmp_path, air, ws, world, max_connections=1)
     reports = sync_until_drained(gw, ws)
     assert plan.counts["in_progress"] > 5 and air.connect_attempts > air.connections
@@ -258,9 +246,7 @@ def test_in_progress_on_connect_is_retried(tmp_path):
 def test_adapter_wedged_in_progress_is_reset_after_repeated_failures(tmp_path):
     ws, world = wearables([4])
     plan = FaultPlan(seed=14, wedged_until_resets=1)
-    air = SimAir(faults=plan)
-    for w in ws:
-        air.add(w)
+    air = air_with(ws, plan)
     gw, outbox = gateway_on(tmp_path, air, ws, world)
     reports = sync_until_drained(gw, ws)
     assert all("InProgress" in w or "already in progress" in w for w in failures(reports))
@@ -272,9 +258,7 @@ def test_adapter_wedged_in_progress_is_reset_after_repeated_failures(tmp_path):
 def test_adapter_silence_is_recovered_by_a_reset_with_cooldown(tmp_path):
     ws, world = wearables([3, 4])
     plan = FaultPlan(seed=15, deaf_until_resets=2)  # the first reset does not cure it
-    air = SimAir(faults=plan)
-    for w in ws:
-        air.add(w)
+    air = air_with(ws, plan)
     clock = FakeMonotonic()
     gw, outbox = gateway_on(tmp_path, air, ws, world, monotonic=clock, scan_timeout_s=0.02,
                             adapter_silence_s=0.05, adapter_cooldown_s=600)
@@ -299,8 +283,7 @@ def test_adapter_silence_is_recovered_by_a_reset_with_cooldown(tmp_path):
 def clean_stream_bytes(tmp_path, sets) -> int:
     ws, world = wearables(sets, devices=DEVICES[:1])
     plan = FaultPlan(cut_after_bytes=10**9)  # counts, never cuts
-    air = SimAir(faults=plan)
-    air.add(ws[0])
+    air = air_with(ws, plan)
     gw, _ = gateway_on(tmp_path, air, ws, world)
     asyncio.run(gw.sync_pass())
     assert drained(ws)
@@ -322,8 +305,7 @@ def test_a_transfer_cut_at_any_byte_resumes_from_the_last_acknowledged_record(tm
         ws, world = wearables(sets, devices=DEVICES[:1])
         w = ws[0]
         plan = FaultPlan(cut_after_bytes=cut)
-        air = SimAir(faults=plan)
-        air.add(w)
+        air = air_with(ws, plan)
         gw, outbox = gateway_on(run, air, ws, world)
         first = asyncio.run(gw.sync_pass())
         assert first.failed, f"cut at byte {cut} of {total} went unnoticed"
@@ -340,9 +322,7 @@ def test_a_transfer_cut_at_any_byte_resumes_from_the_last_acknowledged_record(tm
 def test_stale_gatt_cache_after_a_firmware_update_is_dropped_and_the_sync_goes_on(tmp_path):
     ws, world = wearables([5, 3])
     plan = FaultPlan(seed=8, stale_gatt={ws[0].address})  # cached before the RTM service
-    air = SimAir(faults=plan)
-    for w in ws:
-        air.add(w)
+    air = air_with(ws, plan)
     gw, outbox = gateway_on(tmp_path, air, ws, world)
     reports = sync_until_drained(gw, ws)
     assert plan.counts["stale_gatt"] == 1 and gw.link.services_forgotten == 1
@@ -351,10 +331,9 @@ def test_stale_gatt_cache_after_a_firmware_update_is_dropped_and_the_sync_goes_o
 
 
 def test_a_stale_gatt_cache_that_cannot_be_dropped_fails_and_keeps_the_records(tmp_path):
-    ws, world = wearables([4])
+    ws, world = wearables([4], devices=DEVICES[:1])
     plan = FaultPlan(seed=9, stale_gatt={ws[0].address})
-    air = SimAir(faults=plan)
-    air.add(ws[0])
+    air = air_with(ws, plan)
     gw, outbox = gateway_on(tmp_path, air, ws, world)
     gw.link.adapter_control = None  # no BlueZ to ask
     report = asyncio.run(gw.sync_pass())
