@@ -5,39 +5,39 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import TypeVar
 
 import pytest
 
 from cloud_bridge.stores.influx_v1 import InfluxV1Store
-from tests.services import InfluxDB1, Mosquitto, ServiceError
+from tests.services import InfluxDB1, Mosquitto, Service, ServiceError
+
+S = TypeVar("S", bound=Service)
+
+
+def running(service: S) -> Iterator[S]:
+    """Start `service` for a fixture, stop it after; a service that cannot start fails
+    the test with its reason (never a skip)."""
+    try:
+        service.start()
+    except ServiceError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield service
+    finally:
+        service.stop()
 
 
 @pytest.fixture(scope="session")
 def mosquitto_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
     """A running mosquitto: `.host`, `.port`, `.restart()`, `.stop()`, `.log_path`."""
-    try:
-        broker = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
-        broker.start()
-    except ServiceError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield broker
-    finally:
-        broker.stop()
+    yield from running(Mosquitto(tmp_path_factory.mktemp("mosquitto")))
 
 
 @pytest.fixture(scope="session")
 def influxdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB1]:
     """A running influxd 1.x: `.url` (http://127.0.0.1:PORT), `.log_path`."""
-    try:
-        server = InfluxDB1(tmp_path_factory.mktemp("influxdb"))
-        server.start()
-    except ServiceError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running(InfluxDB1(tmp_path_factory.mktemp("influxdb")))
 
 
 @pytest.fixture

@@ -24,7 +24,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from gateway.config import MqttConfig
 from gateway.outbox import Outbox, OutboxFull
 from gateway.uplink import Uplink
-from tests.services import Mosquitto, ServiceError, TestPki, make_test_pki
+from tests.conftest import running
+from tests.services import Mosquitto, TestPki, make_test_pki
 
 pytestmark = [
     pytest.mark.integration,
@@ -67,15 +68,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
 @pytest.fixture
 def broker(tmp_path: Path, pki: TestPki) -> Iterator[Mosquitto]:
     """A TLS-only mosquitto with passwords and the ACL, for this test alone."""
-    try:
-        server = Mosquitto(tmp_path / "mosquitto", pki=pki, users=PASSWORDS, acl=ACL)
-        server.start()
-    except ServiceError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running(Mosquitto(tmp_path / "mosquitto", pki=pki, users=PASSWORDS, acl=ACL))
 
 
 def gateway_config(broker: Mosquitto, pki: TestPki, tmp_path: Path,
