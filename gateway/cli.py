@@ -167,7 +167,16 @@ def _sync(parts: _Parts, only: list[str] | None) -> int:
 def _ask_service_to_sync(parts: _Parts, pid: int) -> int:
     """The service holds the radio and the MQTT session: ask it for a pass, wait for it."""
     asked_ms = wall_clock_ms()
-    os.kill(pid, signal.SIGUSR1)
+    try:
+        os.kill(pid, signal.SIGUSR1)
+    except PermissionError:
+        print(f"the gateway service (pid {pid}) runs as another user: run this as that user "
+              f"or root (sudo -u rtm-gateway rtm-gateway sync ...)", file=sys.stderr)
+        return 1
+    except ProcessLookupError:
+        print(f"the gateway service (pid {pid}) has just stopped; run the sync again",
+              file=sys.stderr)
+        return 1
     print(f"asked the running gateway service (pid {pid}) to sync every wearable in range")
     deadline = time.monotonic() + parts.cfg.sync.scan_timeout_s + \
         len(parts.devices.enrolled() | set(parts.cfg.enrolled)) * parts.cfg.sync.connect_deadline_s

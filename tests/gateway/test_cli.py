@@ -68,3 +68,32 @@ def test_progress_bar_redraws_on_a_terminal_and_prints_once_to_a_log():
             bar("a1b2c3d4e5f6", done, 600)
     assert tty.getvalue().count("\r") == 3 and tty.getvalue().endswith("600/600 records\n")
     assert log.getvalue() == f"\ra1b2c3d4e5f6 [{'#' * 30}] 600/600 records\n"
+
+
+def test_sync_while_the_service_runs_asks_it_instead_of_taking_the_radio(config, capsys,
+                                                                        monkeypatch):
+    import os
+    import signal
+    import time
+
+    from gateway import config as config_mod
+    from gateway.service import heartbeat_path
+
+    cfg = config_mod.load(config)
+    heartbeat_path(cfg).parent.mkdir(parents=True, exist_ok=True)
+    beat = {"pid": 4242, "running": True, "written_ms": int(time.time() * 1000),
+            "broker": {}, "requested_pass": None}
+    heartbeat_path(cfg).write_text(json.dumps(beat))
+    signals = []
+
+    def fake_kill(pid, sig):
+        signals.append((pid, sig))
+        beat["requested_pass"] = {"done_ms": int(time.time() * 1000) + 1,
+                                  "synced": {"a1b2c3d4e5f6": 12}, "failed": {}, "missing": []}
+        heartbeat_path(cfg).write_text(json.dumps(beat))
+
+    monkeypatch.setattr(os, "kill", fake_kill)
+    assert main(["sync", "--config", str(config)]) == 0
+    assert signals == [(4242, signal.SIGUSR1)]
+    assert "a1b2c3d4e5f6: 12 new records" in capsys.readouterr().out
+    assert main(["sync", "--config", str(config), "--device", "a1b2c3d4e5f6"]) == 1
