@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS device_status (
     acked_seq INTEGER,
     refused INTEGER,
     last_error TEXT,
-    consecutive_failures INTEGER NOT NULL DEFAULT 0
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    firmware TEXT  -- as the wearable reported it at its last sync (it may have been updated)
 );
 CREATE TABLE IF NOT EXISTS device_programs (
     device_id TEXT PRIMARY KEY,
@@ -150,19 +151,21 @@ class DeviceRegistry:
 
     # -- status -----------------------------------------------------------------------------
     def record_sync(self, device_id: str, now_ms: int, *, battery_pct: int, last_seq: int,
-                    acked_seq: int, refused: int, error: str | None = None) -> None:
+                    acked_seq: int, refused: int, error: str | None = None,
+                    firmware: str | None = None) -> None:
         """A sync reached the wearable and ended normally. `error` is a condition that did
         not fail the sync (the outbox was full) but the operator should see."""
         self._execute(
             "INSERT INTO device_status (device_id, last_attempt_ms, last_sync_ms, battery_pct, "
-            "last_seq, acked_seq, refused, last_error, consecutive_failures) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT(device_id) DO UPDATE SET "
+            "last_seq, acked_seq, refused, last_error, consecutive_failures, firmware) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT(device_id) DO UPDATE SET "
             "last_attempt_ms = excluded.last_attempt_ms, last_sync_ms = excluded.last_sync_ms, "
             "battery_pct = excluded.battery_pct, last_seq = excluded.last_seq, "
             "acked_seq = excluded.acked_seq, refused = excluded.refused, "
             "last_error = coalesce(excluded.last_error, last_error), "
-            "consecutive_failures = 0",
-            (device_id, now_ms, now_ms, battery_pct, last_seq, acked_seq, refused, error))
+            "consecutive_failures = 0, firmware = coalesce(excluded.firmware, firmware)",
+            (device_id, now_ms, now_ms, battery_pct, last_seq, acked_seq, refused, error,
+             firmware))
 
     def record_failure(self, device_id: str, now_ms: int, error: str) -> int:
         """A sync attempt failed; returns the number of failures in a row."""
@@ -179,7 +182,8 @@ class DeviceRegistry:
 
     def status(self, device_id: str) -> DeviceStatus | None:
         rows = self._execute(
-            "SELECT s.device_id, s.last_attempt_ms, s.last_sync_ms, s.battery_pct, e.firmware, "
+            "SELECT s.device_id, s.last_attempt_ms, s.last_sync_ms, s.battery_pct, "
+            "coalesce(s.firmware, e.firmware), "
             "s.last_seq, s.acked_seq, s.refused, s.last_error, s.consecutive_failures "
             "FROM device_status s LEFT JOIN enrolled_devices e USING (device_id) "
             "WHERE s.device_id = ?", (device_id,))
@@ -189,7 +193,8 @@ class DeviceRegistry:
         """Status of every device with one, plus an empty one for each of `device_ids` (the
         enrolled ones) never attempted; sorted by device id."""
         rows = self._execute(
-            "SELECT s.device_id, s.last_attempt_ms, s.last_sync_ms, s.battery_pct, e.firmware, "
+            "SELECT s.device_id, s.last_attempt_ms, s.last_sync_ms, s.battery_pct, "
+            "coalesce(s.firmware, e.firmware), "
             "s.last_seq, s.acked_seq, s.refused, s.last_error, s.consecutive_failures "
             "FROM device_status s LEFT JOIN enrolled_devices e USING (device_id)")
         known = {r[0]: DeviceStatus(*r) for r in rows}

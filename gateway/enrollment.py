@@ -45,7 +45,6 @@ SCHEMA = "rtm.enrollment.v1"
 ENROLLED = "enrolled"
 UNENROLLED = "unenrolled"
 _DEVICE_ID = re.compile(r"^[0-9a-f]{12}$")
-_FIRMWARE_REVISION_UUID = "00002a26-0000-1000-8000-00805f9b34fb"
 
 
 class EnrollmentError(Exception):
@@ -96,15 +95,6 @@ def _check_device_id(device_id: str) -> None:
                               f"wearable), got {device_id!r}")
 
 
-async def _firmware_revision(client: BleakClient) -> str | None:
-    try:
-        raw = await client.read_gatt_char(_FIRMWARE_REVISION_UUID)
-    except (BleakError, OSError, TimeoutError):
-        return None
-    text = bytes(raw).decode("utf-8", "replace").strip()
-    return text[:64] or None
-
-
 async def _pair(client: BleakClient) -> None:
     try:
         await client.pair()
@@ -152,7 +142,7 @@ async def enroll(config: GatewayConfig, device_id: str, *, devices: DeviceRegist
                 if info["device_id"].hex() != device_id:
                     raise EnrollmentError(f"the wearable found reports id "
                                           f"{info['device_id'].hex()}, not {device_id}")
-                firmware = await _firmware_revision(client)
+                firmware = await session.firmware_revision()
                 frame = await session.command(protocol.cmd_set_secret(bytes(secret)))
                 address = client.address
         except (BleakError, SessionError, TimeoutError, OSError) as e:

@@ -50,6 +50,7 @@ async def sync_wearable(session: WearableSession, outbox: Outbox, gateway_id: st
                          batch_records, devices, progress)
     if devices is not None:
         devices.record_sync(result.device_id, now_ms(), battery_pct=result.battery_pct,
+                            firmware=await session.firmware_revision(),
                             last_seq=result.last_seq, acked_seq=result.acked_seq,
                             refused=result.refused,
                             error="outbox full: records wait on the wearable"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bleak import BleakClient
+from bleak.exc import BleakError
 
 from firmware.core import protocol
 from firmware.core.codec import CodecError
@@ -52,6 +53,9 @@ class SessionStats:
 
 def seq_of(record: bytes) -> int:
     return int.from_bytes(record[:4], "little")
+
+
+_FIRMWARE_REVISION_UUID = "00002a26-0000-1000-8000-00805f9b34fb"  # Device Information
 
 
 class WearableSession:
@@ -180,6 +184,17 @@ class WearableSession:
                 by_seq[seq] = raw
                 highest = max(highest, seq)
         return [by_seq[seq] for seq in sorted(by_seq)]
+
+    async def firmware_revision(self) -> str | None:
+        """The firmware version the wearable reports (Device Information), None if it does
+        not say; never fails a sync."""
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                raw = await self.client.read_gatt_char(_FIRMWARE_REVISION_UUID)
+        except (BleakError, OSError, TimeoutError):
+            return None
+        text = bytes(raw).decode("utf-8", "replace").strip()
+        return text[:64] or None
 
     async def ack(self, upto_seq: int) -> int:
         frame = await self.command(protocol.cmd_ack(upto_seq))

@@ -173,6 +173,7 @@ def test_a_night_syncs_every_wearable_and_delivers_a_program_exactly(home_at):
     assert status["service"] is not None and status["service"]["broker"]["connected"]
     assert {w["device"] for w in status["wearables"]} == set(DEVICES)
     assert all(w["unsynced_estimate"] == 0 for w in status["wearables"])
+    assert all(w["firmware"] == "sim" for w in status["wearables"])  # read at every sync
     text = render_status(status)
     assert "service: running" in text and "battery 90%" in text
 
