@@ -14,6 +14,7 @@ gives the gateway a way to power-cycle the simulated adapter.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import TYPE_CHECKING
 
 from simulators.ble_backend.faults import FaultPlan
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
     from simulators.ble_backend.client import SimBleakClient
     from simulators.ble_backend.scanner import SimBleakScanner
     from simulators.wearable import VirtualWearable
+
+
+_COMMANDS_KEPT = 10_000
 
 
 class SimAir:
@@ -38,7 +42,9 @@ class SimAir:
         self.connect_attempts = 0
         self.peak_links = 0  # most links open at once
         self.resets = 0  # adapter power cycles
-        self.commands: list[tuple[str, bytes]] = []  # (address, Control write), in order
+        # (address, Control write), the latest in order: a trace for tests, bounded so a
+        # simulated month does not grow without end.
+        self.commands: deque[tuple[str, bytes]] = deque(maxlen=_COMMANDS_KEPT)
 
     def add(self, wearable: VirtualWearable) -> None:
         self._wearables[wearable.address] = wearable
