@@ -1,6 +1,7 @@
 """rtm-gateway's commands as an installer or a support person meets them (no radio needed)."""
 
 import json
+import logging
 import subprocess
 import sys
 
@@ -9,6 +10,17 @@ import pytest
 from gateway.cli import main
 
 CONFIG = 'gateway_id = "home-7"\noutbox = "state/gw.db"\nenrolled = ["a1b2c3d4e5f6"]\n'
+
+
+@pytest.fixture(autouse=True)
+def root_logging_restored():
+    # main() points the root logger at the stderr of the moment (pytest's capture, closed
+    # after the test): later tests' log lines must not go there.
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
