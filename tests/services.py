@@ -13,6 +13,7 @@ without complaint and needs no environment variables.
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
 import ctypes
 import ctypes.util
@@ -24,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -300,12 +302,16 @@ class Mosquitto(Service):
 
 
 class InfluxDB1(Service):
-    """An InfluxDB 1.x (Debian's 1.6.7) with its HTTP API on 127.0.0.1:`http_port`."""
+    """An InfluxDB 1.x (Debian's 1.6.7) with its HTTP API on 127.0.0.1:`http_port`.
+
+    `admin` (user, password): authentication on, and that admin created at the first start
+    (InfluxDB 1.x lets the first user be created without credentials)."""
 
     name = "influxd"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, admin: tuple[str, str] | None = None) -> None:
         super().__init__(workdir)
+        self.admin = admin
         self.binary = find_binary("influxd", "influxdb")
         self.http_port = free_port()
         self.rpc_port = free_port()
@@ -335,6 +341,7 @@ bind-address = "{self.host}:{self.rpc_port}"
 [http]
   bind-address = "{self.host}:{self.http_port}"
   log-enabled = false
+  auth-enabled = {"true" if admin else "false"}
 
 [logging]
   level = "warn"
@@ -348,6 +355,30 @@ bind-address = "{self.host}:{self.rpc_port}"
 
     def command(self) -> Sequence[str]:
         return [self.binary, "run", "-config", str(self.config_path)]
+
+    def start(self) -> None:
+        super().start()
+        if self.admin is not None:
+            user, password = self.admin
+            # Idempotent: the same user again with the same password is not an error.
+            status, body = self._post_query(
+                f"CREATE USER \"{user}\" WITH PASSWORD '{password}' WITH ALL PRIVILEGES",
+                self.admin)
+            if status != 200 or '"error"' in body:
+                raise ServiceError(f"creating the InfluxDB admin failed ({status}): {body}")
+
+    def _post_query(self, q: str, auth: tuple[str, str] | None) -> tuple[int, str]:
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if auth is not None:
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        conn = http.client.HTTPConnection(self.host, self.http_port, timeout=10.0)
+        try:
+            conn.request("POST", "/query", urllib.parse.urlencode({"q": q}), headers)
+            resp = conn.getresponse()
+            return resp.status, resp.read().decode()
+        finally:
+            conn.close()
 
     def is_ready(self) -> bool:
         conn = http.client.HTTPConnection(self.host, self.http_port, timeout=1.0)
