@@ -432,7 +432,7 @@ def direct_exchange(n: int, batch: int) -> float:
     next_seq, fetched = info["acked_seq"] + 1, 0
     while next_seq <= info["last_seq"]:
         frames = h.on_write(protocol.cmd_fetch(next_seq, batch))
-        sent, last_sent = protocol.parse_fetch_end(frames[-1])
+        sent, last_sent, _tag = protocol.parse_fetch_end(frames[-1])
         if not sent:
             break
         protocol.parse_ack(h.on_write(protocol.cmd_ack(last_sent))[0])

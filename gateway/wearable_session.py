@@ -40,6 +40,9 @@ class SessionError(Exception):
 class Batch:
     records: list[bytes]  # checked 32-byte records, strictly increasing seq
     last_seq: int  # the wearable's "last seq sent" (0 if none)
+    # The wearable's HMAC over exactly these records (firmware/core/auth.py), None if it
+    # holds no secret. Opaque here: the gateway has no key, it only carries the tag along.
+    tag: bytes | None = None
 
 
 @dataclass
@@ -153,7 +156,7 @@ class WearableSession:
 
     async def fetch(self, from_seq: int, max_records: int) -> Batch:
         frames, end = await self._exchange(protocol.cmd_fetch(from_seq, max_records))
-        sent, last_sent = self._parse(protocol.parse_fetch_end, end)
+        sent, last_sent, tag = self._parse(protocol.parse_fetch_end, end)
         records = self._unique_in_order(frames)
         # A late repeat of a record from an earlier fetch: committed already, so harmless.
         stale = sum(1 for r in records if seq_of(r) < from_seq)
@@ -165,7 +168,7 @@ class WearableSession:
         if records and seq_of(records[-1]) != last_sent:
             raise SessionError(f"wearable says it sent up to seq {last_sent}, last record "
                                f"received is {seq_of(records[-1])}")
-        return Batch(records, last_sent)
+        return Batch(records, last_sent, tag)
 
     def _unique_in_order(self, frames: list[list[bytes]]) -> list[bytes]:
         """The records of a fetch's frames, each once, in sequence order."""

@@ -8,7 +8,7 @@ carries everything. The handler is pure: bytes in, a list of notification payloa
 
 import struct
 
-from firmware.core import codec, program
+from firmware.core import auth, codec, program
 from firmware.core.compat import const
 
 PROTOCOL_VERSION = const(1)
@@ -44,9 +44,13 @@ INFO_FMT = "<B6sIHQQIIIBH"
 INFO_SIZE = struct.calcsize(INFO_FMT)
 FETCH_FMT = "<IH"  # from_seq, max_records
 FETCH_END_FMT = "<HI"  # after (opcode, status): records sent, last seq sent (0 if none)
+FETCH_END_SIZE = const(6)
+# A wearable holding a secret appends the batch tag (firmware/core/auth.py) to FETCH end:
+# the body's length tells the two variants apart, so the protocol version stays 1.
+FETCH_END_SIGNED_SIZE = const(6 + 32)
 MAX_FETCH = const(512)
 # The longest notification that must fit: the INFO response (2 + 44 bytes); a record frame
-# (2 + 32) is shorter. So the ATT MTU must be at least 49.
+# (2 + 32) and a signed FETCH end (2 + 6 + 32) are shorter. So the ATT MTU must be at least 49.
 MIN_NOTIFY_PAYLOAD = const(46)
 
 
@@ -150,6 +154,10 @@ class ProtocolHandler:
         log = self.log
         seq = from_seq if from_seq > log.oldest_seq() else log.oldest_seq()
         out = []
+        # One HMAC per FETCH, fed as records are read: nothing is kept or re-read for it.
+        tag = None
+        if self.secret is not None:
+            tag = auth.batch_hmac(self.secret, self.device_id, log.log_id)
         frame = bytearray()
         in_frame = 0
         sent = 0
@@ -162,6 +170,8 @@ class ProtocolHandler:
             if in_frame == 0:
                 frame = bytearray((FRAME_RECORDS, 0))
             frame += raw
+            if tag is not None:
+                tag.update(raw)
             in_frame += 1
             sent += 1
             last_sent = codec.seq_of(raw)
@@ -172,8 +182,11 @@ class ProtocolHandler:
         if in_frame:
             frame[1] = in_frame
             out.append(bytes(frame))
-        out.append(bytes((CMD_FETCH | RESPONSE_BIT, STATUS_OK)) + struct.pack(
-            FETCH_END_FMT, sent, last_sent))
+        end = bytes((CMD_FETCH | RESPONSE_BIT, STATUS_OK)) + struct.pack(
+            FETCH_END_FMT, sent, last_sent)
+        if tag is not None:
+            end += tag.digest()
+        out.append(end)
         return out
 
     def _ack(self, data) -> bytes:
@@ -311,10 +324,15 @@ def split_records(frame) -> list:
 
 
 def parse_fetch_end(frame) -> tuple:
+    """(records sent, last seq sent, tag): the tag is the batch's 32-byte HMAC from a
+    wearable that holds a secret, None from one that does not."""
     body = parse_response(frame, CMD_FETCH)
-    if len(body) != 6:
-        raise ProtocolError("FETCH end body must be 6 bytes, got %d" % len(body))
-    return struct.unpack(FETCH_END_FMT, body)
+    if len(body) != FETCH_END_SIZE and len(body) != FETCH_END_SIGNED_SIZE:
+        raise ProtocolError("FETCH end body must be %d or %d bytes, got %d"
+                            % (FETCH_END_SIZE, FETCH_END_SIGNED_SIZE, len(body)))
+    sent, last_sent = struct.unpack_from(FETCH_END_FMT, body, 0)
+    tag = body[FETCH_END_SIZE:] if len(body) == FETCH_END_SIGNED_SIZE else None
+    return sent, last_sent, tag
 
 
 def parse_ack(frame) -> int:

@@ -43,7 +43,7 @@ def test_fetch_packs_records_per_mtu_and_ends_with_a_summary(device):
     records = [r for f in frames[:-1] for r in protocol.split_records(f)]
     assert [codec.seq_of(r) for r in records] == list(range(3, 18))
     assert all(len(f) <= 244 for f in frames)
-    assert protocol.parse_fetch_end(frames[-1]) == (15, 17)
+    assert protocol.parse_fetch_end(frames[-1]) == (15, 17, None)
 
 
 def test_fetch_adapts_to_the_minimum_mtu(device):
@@ -58,7 +58,7 @@ def test_ack_then_fetch_beyond_end(device):
     assert protocol.parse_ack(handler.on_write(protocol.cmd_ack(20))[0]) == 20
     assert log.acked_seq == 20
     frames = handler.on_write(protocol.cmd_fetch(21, 10))
-    assert protocol.parse_fetch_end(frames[-1]) == (0, 0)
+    assert protocol.parse_fetch_end(frames[-1]) == (0, 0, None)
 
 
 @pytest.mark.parametrize("frame, status", [

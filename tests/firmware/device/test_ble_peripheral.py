@@ -114,7 +114,7 @@ def test_a_sync_notifies_every_frame_in_order() -> None:
     assert all(len(f) <= 244 for f in frames)
     seqs = [codec.seq_of(r) for f in record_frames for r in protocol.split_records(f)]
     assert seqs == list(range(1, 21))
-    assert protocol.parse_fetch_end(frames[-2]) == (20, 20)
+    assert protocol.parse_fetch_end(frames[-2]) == (20, 20, None)
     assert protocol.parse_ack(frames[-1]) == 20
     assert log.acked_seq == 20
     assert activity == ["active"] * 4  # the connection, then each write
@@ -163,7 +163,7 @@ def test_notifications_refused_for_lack_of_buffers_are_retried_in_order() -> Non
     serve(periph)
     seqs = [codec.seq_of(r) for f in radio.notified[:-1] for r in protocol.split_records(f)]
     assert seqs == list(range(1, 15))
-    assert protocol.parse_fetch_end(radio.notified[-1]) == (14, 14)
+    assert protocol.parse_fetch_end(radio.notified[-1]) == (14, 14, None)
 
 
 def test_a_stack_that_never_takes_the_notification_ends_the_link() -> None:
