@@ -107,11 +107,9 @@ class VirtualWearable:
 
     def reboot(self) -> None:
         """Power loss and power-up: the RTC stops, so the time is unknown until a sync."""
+        # The secret and the program are in flash: they survive, as on the device.
         self.rtc_valid = False
-        self.charging = False  # advertised (firmware/core/advert.py) for the sync policy
-        self.secret: bytes | None = None  # in "flash": kept across reboots, like the device
-        self.program: bytes | None = None  # the last program received (SET_PROGRAM), in flash
-        self.forgotten = 0  # FORGET commands served (unenrollment)
+        self.charging = False
         self._boot()
 
     def wake_from_deep_sleep(self) -> None:

@@ -24,3 +24,12 @@ def test_time_survives_deep_sleep_but_not_power_loss():
     assert recs[0]["boot"] == 2, "each wake is a new boot"
     w.reboot()
     assert not any(r["time_valid"] for r in one_set(w))
+
+
+def test_the_secret_and_program_survive_a_reboot() -> None:
+    w = VirtualWearable(bytes(range(6)), SimClock(T0_MS))
+    secret = bytes(range(1, 33))
+    assert w.handler.on_write(protocol.cmd_set_secret(secret)) == [b"\x86\x00"]
+    w.program = b"p"
+    w.reboot()
+    assert w.secret == secret and w.handler.secret == secret and w.program == b"p"
