@@ -99,8 +99,10 @@ async def _sync(session: WearableSession, outbox: Outbox, gateway_id: str,
             break
         first_seq = int.from_bytes(batch.records[0][:4], "little")
         last_seq = int.from_bytes(batch.records[-1][:4], "little")
+        # One message per FETCH: the wearable's tag covers exactly this batch's records.
         body = payload.build(gateway_id, device_id, batch.records, info["boot"],
-                             info["uptime_ms"], info_unix_ms)
+                             info["uptime_ms"], info_unix_ms, log_id=info["log_id"],
+                             mac=batch.tag)
         try:
             outbox.commit_batch(device_id, info["log_id"], first_seq, last_seq, topic, body,
                                 now_ms())
