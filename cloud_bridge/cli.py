@@ -38,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device-keys", metavar="PATH",
                    help="SQLite file of enrolled wearables' keys (default: next to a SQLite "
                         "store; required with InfluxDB, or enrollments are lost at a restart)")
+    r.add_argument("--require-signed", action="store_true",
+                   help="reject records of wearables without a known key too (default: "
+                        "accept and count them as unsigned_unenrolled); set it once every "
+                        "wearable is enrolled through the bridge")
     return p
 
 
@@ -51,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     host, port = args.broker
     keys = DeviceKeys(args.device_keys) if args.device_keys else None
-    bridge = Bridge(store, host, port, client_id=args.client_id, device_keys=keys)
+    bridge = Bridge(store, host, port, client_id=args.client_id, device_keys=keys,
+                    require_signed=args.require_signed)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -11,6 +11,11 @@ Rules, so a key only changes in the open:
 - unenrolling keeps the secret (records signed before stay verifiable) and marks the state.
 Every rejection has a reason and is counted by the caller; nothing here raises on input.
 
+The same file keeps every verified record's bytes by (device, seq) (`verified_records`,
+`remember_verified`): a signed batch seen again is then told apart as a harmless replay
+(same bytes) or an impossible one (a seq with other bytes: rejected), without asking the
+store, whose backends cannot return raw records. 36 bytes and a key per signed record.
+
 Storage: SQLite, one small file. The bridge keeps it next to a SQLite store
 (`rtm.db` -> `rtm-device-keys.db`, `keys_path_for`); with another store the caller names the
 file. It holds secrets: readable by the bridge's user only (mode 0600 on creation).
@@ -49,6 +54,14 @@ CREATE TABLE IF NOT EXISTS device_keys (
     at_ms INTEGER NOT NULL,
     changes INTEGER NOT NULL DEFAULT 1
 )
+"""
+_VERIFIED = """
+CREATE TABLE IF NOT EXISTS verified_records (
+    device_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    record BLOB NOT NULL,
+    PRIMARY KEY (device_id, seq)
+) WITHOUT ROWID
 """
 
 
@@ -138,6 +151,7 @@ class DeviceKeys:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(_TABLE)
+        self._db.execute(_VERIFIED)
 
     def close(self) -> None:
         with self._lock:
@@ -157,6 +171,40 @@ class DeviceKeys:
         """The key to verify this device's records with, while it is enrolled."""
         key = self.get(device_id)
         return key.secret if key is not None and key.state == ENROLLED else None
+
+    def enrolled_at(self, gateway_id: str) -> list[tuple[str, bytes]]:
+        """(device id, secret) of every device enrolled at `gateway_id`: the keys a batch
+        moved from one of its wearables to another could have been made with."""
+        with self._lock:
+            rows = self._db.execute("SELECT device_id, secret FROM device_keys WHERE "
+                                    "gateway_id = ? AND state = ? AND secret IS NOT NULL",
+                                    (gateway_id, ENROLLED)).fetchall()
+        return [(row[0], bytes(row[1])) for row in rows]
+
+    def verified_records(self, device_id: str, seqs: list[int]) -> dict[int, bytes]:
+        """The bytes of those of `seqs` already verified and stored, by seq."""
+        if not seqs:
+            return {}
+        wanted = set(seqs)
+        with self._lock:
+            rows = self._db.execute("SELECT seq, record FROM verified_records WHERE "
+                                    "device_id = ? AND seq BETWEEN ? AND ?",
+                                    (device_id, min(seqs), max(seqs))).fetchall()
+        return {row[0]: bytes(row[1]) for row in rows if row[0] in wanted}
+
+    def remember_verified(self, device_id: str, records: list[tuple[int, bytes]]) -> None:
+        """Note verified records once the store has them (a redelivery after a crash
+        before this finds them missing, and they are stored again: idempotent)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR IGNORE INTO verified_records (device_id, seq, "
+                                     "record) VALUES (?, ?, ?)",
+                                     [(device_id, seq, raw) for seq, raw in records])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def apply_message(self, topic: str, payload: bytes) -> DeviceKey:
         """Check and apply one enrollment message; EnrollmentRejected says why not."""

@@ -3,12 +3,17 @@
 Nothing from the network is trusted: the topic, the JSON and every record are checked, and
 each problem is reported with a reason that names it. A bad record does not take the good
 records of its message down with it: they are returned separately.
+
+A message may carry the wearable's batch tag (`mac`, over `log_id` and the records as
+sent); `verify` checks it against a device's secret. Whether a tag is required, and what a
+failure means, is the subscriber's decision (it knows the device keys).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import json
 import re
 from dataclasses import dataclass, field
@@ -16,7 +21,7 @@ from typing import Any
 
 from cloud_bridge.records import REP_FIELDS, SET_FIELDS, StoredRecord
 from cloud_bridge.stores.base import StoreRejected, check_record
-from firmware.core import codec
+from firmware.core import auth, codec
 from firmware.core.exercises import name_of
 
 SCHEMA = "rtm.records.v1"
@@ -42,6 +47,11 @@ class ParsedMessage:
     device_id: str
     records: list[StoredRecord]
     rejected: list[str] = field(default_factory=list)  # one reason per bad record
+    # What the batch tag covers: every record's bytes as sent (None where an item was not
+    # base64), the record log's id and the tag itself; None when the message has none.
+    raw_records: list[bytes | None] = field(default_factory=list)
+    log_id: int | None = None
+    mac: bytes | None = None
 
 
 def _int_field(obj: dict[str, Any], key: str, lo: int, hi: int, where: str) -> int:
@@ -121,16 +131,49 @@ def parse_message(topic: str, payload: bytes) -> ParsedMessage:
     if len(raw_records) > MAX_RECORDS:
         raise PayloadError("too_large", f"{len(raw_records)} records, limit {MAX_RECORDS}")
     parsed = ParsedMessage(gateway_id, device_id, [])
+    if body.get("log_id") is not None:
+        parsed.log_id = _int_field(body, "log_id", 0, 0xFFFFFFFF, "")
+    parsed.mac = _mac(body.get("mac"))
+    if parsed.mac is not None and parsed.log_id is None:
+        raise PayloadError("bad_field", "a mac needs the log_id it covers")
     for i, item in enumerate(raw_records):
+        raw: bytes | None = None
         try:
             if not isinstance(item, str):
                 raise ValueError("not a base64 string")
             raw = base64.b64decode(item, validate=True)
+            parsed.raw_records.append(raw)
             stored = _to_stored(device_id, codec.decode(raw), clock)
             if not _EARLIEST_UNIX_MS <= stored.t_ms <= _LATEST_UNIX_MS:
                 raise ValueError(f"seq {stored.seq} dated {stored.t_ms} ms, outside 2020..2100")
             check_record(stored)
             parsed.records.append(stored)
         except (ValueError, binascii.Error, StoreRejected) as e:
+            if raw is None:
+                parsed.raw_records.append(None)
             parsed.rejected.append(f"records[{i}]: {e}")
     return parsed
+
+
+def _mac(value: object) -> bytes | None:
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str):
+            raise ValueError("not a string")
+        mac = base64.b64decode(value, validate=True)
+    except (ValueError, binascii.Error) as e:
+        raise PayloadError("bad_field", f"mac must be base64: {e}") from None
+    if len(mac) != auth.TAG_SIZE:
+        raise PayloadError("bad_field", f"mac must be {auth.TAG_SIZE} bytes, got {len(mac)}")
+    return mac
+
+
+def verify(parsed: ParsedMessage, device_id: str, secret: bytes) -> bool:
+    """Whether the message's tag was made with `secret` by wearable `device_id` over exactly
+    these records (bytes, order, count) and log id. Constant-time comparison."""
+    if parsed.mac is None or parsed.log_id is None or None in parsed.raw_records:
+        return False
+    expected = auth.batch_tag(secret, bytes.fromhex(device_id), parsed.log_id,
+                              parsed.raw_records)
+    return hmac.compare_digest(expected, parsed.mac)

@@ -7,6 +7,11 @@ the store (retrying while the store is unavailable) and then sends the PUBACK wi
 
 Enrollment messages (``rtm/v1/+/+/enrollment``) go to the device-key table
 (cloud_bridge/device_keys.py) on the same worker, in order with the records.
+
+Integrity (docs/mqtt.md, "Integrity"): a records message of a device with a known key must
+carry the wearable's batch tag, and it must verify, or the whole message is rejected and
+counted (`unsigned`, `bad_mac`, `cross_device`, `seq_conflict`). A device without a key is
+accepted and counted (`unsigned_unenrolled`) unless `require_signed`.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud_bridge import device_keys as keys_mod
-from cloud_bridge.device_keys import DeviceKeys, EnrollmentRejected
-from cloud_bridge.payload import TOPIC_FILTER, PayloadError, parse_message
+from cloud_bridge.device_keys import ENROLLED, DeviceKeys, EnrollmentRejected
+from cloud_bridge.payload import TOPIC_FILTER, ParsedMessage, PayloadError, parse_message, verify
 from cloud_bridge.records import StoredRecord
 from cloud_bridge.stores.base import Store, StoreRejected, StoreUnavailable
 
@@ -48,16 +53,25 @@ class BridgeStats:
         self.rejected: Counter[str] = Counter()  # by reason
         self.enrollments: Counter[str] = Counter()  # applied, by state
         self.enrollments_rejected: Counter[str] = Counter()  # by reason
+        # Accepted records messages by integrity: "verified", "replayed" (verified, every
+        # record already stored with the same bytes: harmless), "unsigned_unenrolled" (no
+        # key to check against). Rejections are in `rejected`.
+        self.integrity: Counter[str] = Counter()
 
     def reject(self, reason: str) -> None:
         with self.lock:
             self.rejected[reason] += 1
 
+    def accepted(self, integrity: str) -> None:
+        with self.lock:
+            self.integrity[integrity] += 1
+
     def snapshot(self) -> dict[str, object]:
         with self.lock:
             return {"messages": self.messages, "records_stored": self.records_stored,
                     "rejected": dict(self.rejected), "enrollments": dict(self.enrollments),
-                    "enrollments_rejected": dict(self.enrollments_rejected)}
+                    "enrollments_rejected": dict(self.enrollments_rejected),
+                    "integrity": dict(self.integrity)}
 
 
 def _default_keys(store: Store) -> DeviceKeys:
@@ -70,12 +84,15 @@ def _default_keys(store: Store) -> DeviceKeys:
 
 
 class Bridge:
-    """`device_keys` holds enrollments; by default a file next to a SQLite store's."""
+    """`device_keys` holds enrollments; by default a file next to a SQLite store's.
+    `require_signed` also rejects records of devices without a known key: what a deployment
+    whose wearables are all enrolled through the bridge should set."""
 
     def __init__(self, store: Store, host: str, port: int, client_id: str = "rtm-bridge",
                  queue_size: int = 1000, retry_max_s: float = 30.0,
-                 device_keys: DeviceKeys | None = None) -> None:
+                 device_keys: DeviceKeys | None = None, require_signed: bool = False) -> None:
         self.store = store
+        self.require_signed = require_signed
         self._own_keys = device_keys is None
         self.device_keys = device_keys if device_keys is not None else _default_keys(store)
         self.host = host
@@ -147,6 +164,11 @@ class Bridge:
             self.stats.reject(e.reason)
             log.warning("rejected message on %s: %s", topic, e)
             return True
+        verdict, verified = self._integrity(parsed)
+        if verdict is not None:
+            self.stats.reject(verdict)
+            log.warning("rejected records message on %s: %s", topic, verdict)
+            return True
         for reason in parsed.rejected:
             self.stats.reject("bad_record")
             log.warning("rejected record from device %s: %s", parsed.device_id, reason)
@@ -159,8 +181,48 @@ class Bridge:
             # batch: write one by one, drop only what the store refuses.
             log.error("store rejected a batch of %d records from %s: %s; retrying singly",
                       len(parsed.records), parsed.device_id, e)
-            return self._write_singly(parsed.records)
+            stored = self._write_singly(parsed.records)
+        if stored and verified:
+            # Only now: a record noted as verified is one the store has.
+            self.device_keys.remember_verified(
+                parsed.device_id, [(int.from_bytes(raw[:4], "little"), raw)
+                                   for raw in parsed.raw_records if raw is not None])
         return stored
+
+    def _integrity(self, parsed: ParsedMessage) -> tuple[str | None, bool]:
+        """(None if the message may be stored, counted by how it was accepted, else the
+        reason to reject all of it; whether its tag verified)."""
+        key = self.device_keys.get(parsed.device_id)
+        secret = key.secret if key is not None else None
+        enrolled = key is not None and key.state == ENROLLED and secret is not None
+        # An unenrolled device keeps its key: a tag it made is still checked with it.
+        if secret is None or (not enrolled and parsed.mac is None):
+            if self.require_signed:
+                return "unsigned_unenrolled", False
+            self.stats.accepted("unsigned_unenrolled")
+            return None, False
+        if parsed.mac is None:
+            return "unsigned", False  # a gateway stripped the tag, or an unprovisioned wearable
+        if not verify(parsed, parsed.device_id, secret):
+            return ("cross_device" if self._verifies_elsewhere(parsed) else "bad_mac"), False
+        seqs = [int.from_bytes(raw[:4], "little") for raw in parsed.raw_records if raw]
+        seen = self.device_keys.verified_records(parsed.device_id, seqs)
+        for raw in parsed.raw_records:
+            assert raw is not None  # verify() needs every record's bytes
+            old = seen.get(int.from_bytes(raw[:4], "little"))
+            if old is not None and old != raw:
+                # Two different verified records with one seq: only a leaked key or broken
+                # firmware makes that. Keep the first, let an operator look.
+                return "seq_conflict", False
+        self.stats.accepted("replayed" if len(seen) == len(seqs) else "verified")
+        return None, True
+
+    def _verifies_elsewhere(self, parsed: ParsedMessage) -> bool:
+        """Whether the tag is that of another wearable at the same gateway: records moved
+        from one device's topic to another's. Only tried on a failure, so cheap."""
+        return any(verify(parsed, device_id, secret)
+                   for device_id, secret in self.device_keys.enrolled_at(parsed.gateway_id)
+                   if device_id != parsed.device_id)
 
     def _enrollment(self, topic: str, payload: bytes) -> bool:
         """Apply an enrollment to the key table; a rejected one is counted and acknowledged
