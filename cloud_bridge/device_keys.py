@@ -2,7 +2,7 @@
 it is enrolled at, and its state (docs/mqtt.md, "Enrollment").
 
 Gateways publish on ``rtm/v1/<gateway>/<device>/enrollment``; the secret is the key the
-wearable will sign its records with (issue 5: the bridge verifies, a gateway cannot forge).
+wearable tags its batches with (the subscriber verifies them: a gateway cannot forge).
 Rules, so a key only changes in the open:
 - a device enrolled at one gateway cannot be enrolled at another until that one unenrolls
   it (`other_gateway`);
