@@ -53,9 +53,8 @@ class BridgeStats:
         self.rejected: Counter[str] = Counter()  # by reason
         self.enrollments: Counter[str] = Counter()  # applied, by state
         self.enrollments_rejected: Counter[str] = Counter()  # by reason
-        # Accepted records messages by integrity: "verified", "replayed" (verified, every
-        # record already stored with the same bytes: harmless), "unsigned_unenrolled" (no
-        # key to check against). Rejections are in `rejected`.
+        # Accepted records messages by integrity: "verified", "unsigned_unenrolled" (no key
+        # to check against). Rejections, "replayed" among them, are in `rejected`.
         self.integrity: Counter[str] = Counter()
 
     def reject(self, reason: str) -> None:
@@ -214,7 +213,11 @@ class Bridge:
                 # Two different verified records with one seq: only a leaked key or broken
                 # firmware makes that. Keep the first, let an operator look.
                 return "seq_conflict", False
-        self.stats.accepted("replayed" if len(seen) == len(seqs) else "verified")
+        if seqs and len(seen) == len(seqs):
+            # Every record is stored already, with these bytes: a redelivery or a replay.
+            # Nothing to write; rejected (and acknowledged) so that it shows.
+            return "replayed", True
+        self.stats.accepted("verified")
         return None, True
 
     def _verifies_elsewhere(self, parsed: ParsedMessage) -> bool:
