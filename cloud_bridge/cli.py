@@ -42,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reject records of wearables without a known key too (default: "
                         "accept and count them as unsigned_unenrolled); set it once every "
                         "wearable is enrolled through the bridge")
+    r.add_argument("--share-group", metavar="NAME",
+                   help="scale out: instances with the same group (each with its own "
+                        "--client-id) share the records through an MQTT v5 shared "
+                        "subscription; each message goes to one of them")
     return p
 
 
@@ -55,8 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     host, port = args.broker
     keys = DeviceKeys(args.device_keys) if args.device_keys else None
-    bridge = Bridge(store, host, port, client_id=args.client_id, device_keys=keys,
-                    require_signed=args.require_signed)
+    try:
+        bridge = Bridge(store, host, port, client_id=args.client_id, device_keys=keys,
+                        require_signed=args.require_signed, share_group=args.share_group)
+    except ValueError as e:
+        print(f"rtm-bridge: {e}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

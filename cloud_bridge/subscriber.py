@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 from collections import Counter
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from cloud_bridge import device_keys as keys_mod
 from cloud_bridge.device_keys import ENROLLED, DeviceKeys, EnrollmentRejected
@@ -82,14 +85,25 @@ def _default_keys(store: Store) -> DeviceKeys:
     return DeviceKeys(":memory:")
 
 
+_SHARE_GROUP = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
 class Bridge:
     """`device_keys` holds enrollments; by default a file next to a SQLite store's.
     `require_signed` also rejects records of devices without a known key: what a deployment
-    whose wearables are all enrolled through the bridge should set."""
+    whose wearables are all enrolled through the bridge should set.
+
+    `share_group`: scale out. Every instance started with the same group (and a client id of
+    its own) takes a share of the records through an MQTT v5 shared subscription
+    (`$share/<group>/rtm/v1/+/+/records`); the broker gives each message to one of them.
+    Enrollments are not shared: every instance sees every one (applying one twice changes
+    nothing). Without a group the bridge speaks MQTT 3.1.1, which the demo's embedded broker
+    needs."""
 
     def __init__(self, store: Store, host: str, port: int, client_id: str = "rtm-bridge",
                  queue_size: int = 1000, retry_max_s: float = 30.0,
-                 device_keys: DeviceKeys | None = None, require_signed: bool = False) -> None:
+                 device_keys: DeviceKeys | None = None, require_signed: bool = False,
+                 share_group: str | None = None) -> None:
         self.store = store
         self.require_signed = require_signed
         self._own_keys = device_keys is None
@@ -103,8 +117,19 @@ class Bridge:
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._worker = threading.Thread(target=self._work, name="bridge-writer", daemon=True)
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  clean_session=False, protocol=mqtt.MQTTv311, manual_ack=True)
+        if share_group is not None and not _SHARE_GROUP.match(share_group):
+            raise ValueError(f"share group must be 1-64 letters, digits, '-' or '_', got "
+                             f"{share_group!r}")
+        self.share_group = share_group
+        self.records_filter = (f"$share/{share_group}/{TOPIC_FILTER}" if share_group
+                               else TOPIC_FILTER)
+        if share_group:
+            self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                      protocol=mqtt.MQTTv5, manual_ack=True)
+        else:
+            self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                      clean_session=False, protocol=mqtt.MQTTv311,
+                                      manual_ack=True)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -115,9 +140,9 @@ class Bridge:
         if reason_code.is_failure:
             log.error("broker refused the bridge: %s", reason_code)
             return
-        client.subscribe([(TOPIC_FILTER, 1), (keys_mod.TOPIC_FILTER, 1)])
+        client.subscribe([(self.records_filter, 1), (keys_mod.TOPIC_FILTER, 1)])
         self._connected.set()
-        log.info("bridge subscribed to %s and %s on %s:%d", TOPIC_FILTER,
+        log.info("bridge subscribed to %s and %s on %s:%d", self.records_filter,
                  keys_mod.TOPIC_FILTER, self.host, self.port)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
@@ -275,7 +300,15 @@ class Bridge:
     # -- life cycle -------------------------------------------------------------------
     def start(self) -> None:
         self._worker.start()
-        self.client.connect_async(self.host, self.port, keepalive=30)
+        if self.share_group:
+            # MQTT v5: a session survives the connection only with an expiry interval (the
+            # maximum: the broker keeps queueing for this instance while it is away).
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = 0xFFFFFFFF
+            self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False,
+                                      properties=props)
+        else:
+            self.client.connect_async(self.host, self.port, keepalive=30)
         self.client.loop_start()
 
     def wait_connected(self, timeout_s: float) -> bool:
@@ -286,7 +319,21 @@ class Bridge:
         with self.stats.lock:
             return self._pending == 0
 
+    def _drain_handled(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not self.idle() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
     def stop(self) -> None:
+        if self.share_group and self._connected.is_set():
+            # Leave the group first: the broker keeps dealing shares to a member whose
+            # session persists, so a stopped instance would hold records until it returns.
+            # (One that crashes does hold its share until it reconnects with its client id.)
+            left = threading.Event()
+            self.client.on_unsubscribe = lambda *_: left.set()
+            self.client.unsubscribe(self.records_filter)
+            left.wait(5)
+            self._drain_handled(timeout_s=10)
         self._stop.set()
         self.client.disconnect()
         self.client.loop_stop()
