@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 
+from cloud_bridge.dead_letters import DeadLetters
 from cloud_bridge.device_keys import DeviceKeys
 from cloud_bridge.stores.base import StoreError, open_store
 from cloud_bridge.subscriber import Bridge
@@ -42,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reject records of wearables without a known key too (default: "
                         "accept and count them as unsigned_unenrolled); set it once every "
                         "wearable is enrolled through the bridge")
+    r.add_argument("--dead-letters", metavar="PATH",
+                   help="SQLite file keeping what can never be stored, with the reason "
+                        "(default: next to a SQLite store; in memory otherwise)")
     r.add_argument("--share-group", metavar="NAME",
                    help="scale out: instances with the same group (each with its own "
                         "--client-id) share the records through an MQTT v5 shared "
@@ -59,9 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     host, port = args.broker
     keys = DeviceKeys(args.device_keys) if args.device_keys else None
+    dead = DeadLetters(args.dead_letters) if args.dead_letters else None
     try:
         bridge = Bridge(store, host, port, client_id=args.client_id, device_keys=keys,
-                        require_signed=args.require_signed, share_group=args.share_group)
+                        require_signed=args.require_signed, share_group=args.share_group,
+                        dead_letters=dead)
     except ValueError as e:
         print(f"rtm-bridge: {e}", file=sys.stderr)
         return 2
@@ -73,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("rtm-bridge").info("stats %s", bridge.stats.snapshot())
     bridge.stop()
     store.close()
-    if keys is not None:
-        keys.close()
+    for own in (keys, dead):
+        if own is not None:
+            own.close()
     return 0
 
 

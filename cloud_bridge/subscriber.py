@@ -30,6 +30,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from cloud_bridge import device_keys as keys_mod
+from cloud_bridge.dead_letters import DeadLetters
+from cloud_bridge.dead_letters import path_for as dead_letters_path_for
 from cloud_bridge.device_keys import ENROLLED, DeviceKeys, EnrollmentRejected
 from cloud_bridge.payload import TOPIC_FILTER, ParsedMessage, PayloadError, parse_message, verify
 from cloud_bridge.records import StoredRecord
@@ -85,6 +87,15 @@ def _default_keys(store: Store) -> DeviceKeys:
     return DeviceKeys(":memory:")
 
 
+def _default_dead_letters(store: Store) -> DeadLetters:
+    path = getattr(store, "path", None)
+    if isinstance(path, str) and path != ":memory:":
+        return DeadLetters(dead_letters_path_for(path))
+    log.warning("dead letters are kept in memory only (no file for this store): use "
+                "rtm-bridge --dead-letters PATH")
+    return DeadLetters(":memory:")
+
+
 _SHARE_GROUP = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -103,11 +114,15 @@ class Bridge:
     def __init__(self, store: Store, host: str, port: int, client_id: str = "rtm-bridge",
                  queue_size: int = 1000, retry_max_s: float = 30.0,
                  device_keys: DeviceKeys | None = None, require_signed: bool = False,
-                 share_group: str | None = None) -> None:
+                 share_group: str | None = None,
+                 dead_letters: DeadLetters | None = None) -> None:
         self.store = store
         self.require_signed = require_signed
         self._own_keys = device_keys is None
         self.device_keys = device_keys if device_keys is not None else _default_keys(store)
+        self._own_dead_letters = dead_letters is None
+        self.dead_letters = (dead_letters if dead_letters is not None
+                             else _default_dead_letters(store))
         self.host = host
         self.port = port
         self.stats = BridgeStats()
@@ -187,15 +202,21 @@ class Bridge:
         except PayloadError as e:
             self.stats.reject(e.reason)
             log.warning("rejected message on %s: %s", topic, e)
+            self.dead_letters.add(topic, payload, e.reason, str(e))
             return True
         verdict, verified = self._integrity(parsed)
         if verdict is not None:
             self.stats.reject(verdict)
             log.warning("rejected records message on %s: %s", topic, verdict)
+            if verdict != "replayed":  # a copy of stored records: nothing to keep
+                self.dead_letters.add(topic, payload, verdict, "the whole message")
             return True
         for reason in parsed.rejected:
             self.stats.reject("bad_record")
             log.warning("rejected record from device %s: %s", parsed.device_id, reason)
+        if parsed.rejected:
+            # The message's good records are stored; the payload keeps the bad ones too.
+            self.dead_letters.add(topic, payload, "bad_record", "; ".join(parsed.rejected))
         if not parsed.records:
             return True
         try:
@@ -205,7 +226,7 @@ class Bridge:
             # batch: write one by one, drop only what the store refuses.
             log.error("store rejected a batch of %d records from %s: %s; retrying singly",
                       len(parsed.records), parsed.device_id, e)
-            stored = self._write_singly(parsed.records)
+            stored = self._write_singly(parsed.records, topic, payload)
         if stored and verified:
             # Only now: a record noted as verified is one the store has.
             self.device_keys.remember_verified(
@@ -262,6 +283,7 @@ class Bridge:
             with self.stats.lock:
                 self.stats.enrollments_rejected[e.reason] += 1
             log.warning("rejected enrollment on %s: %s", topic, e)
+            self.dead_letters.add(topic, payload, e.reason, str(e))
             return True
         with self.stats.lock:
             self.stats.enrollments[key.state] += 1
@@ -287,7 +309,7 @@ class Bridge:
                 self.stats.records_stored += len(records)
             return True
 
-    def _write_singly(self, records: list[StoredRecord]) -> bool:
+    def _write_singly(self, records: list[StoredRecord], topic: str, payload: bytes) -> bool:
         for rec in records:
             try:
                 if not self._write([rec]):
@@ -295,6 +317,8 @@ class Bridge:
             except StoreRejected as e:
                 self.stats.reject("store_rejected")
                 log.error("store refuses record (%s, %d): %s", rec.device_id, rec.seq, e)
+                self.dead_letters.add(topic, payload, "store_rejected",
+                                      f"seq {rec.seq}: {e}")
         return True
 
     # -- life cycle -------------------------------------------------------------------
@@ -341,3 +365,5 @@ class Bridge:
         self._worker.join(timeout=10)
         if self._own_keys and not self._worker.is_alive():
             self.device_keys.close()
+        if self._own_dead_letters and not self._worker.is_alive():
+            self.dead_letters.close()

@@ -1,6 +1,6 @@
 """The bridge verifies each records message against the wearable's key: forged, altered,
 moved, stripped and conflicting batches are rejected whole and counted by reason; replays
-are harmless and counted; devices without a key are accepted and counted, or refused with
+are rejected and counted; devices without a key are accepted and counted, or refused with
 require_signed."""
 
 import base64
