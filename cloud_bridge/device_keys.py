@@ -23,8 +23,6 @@ file. It holds secrets: readable by the bridge's user only (mode 0600 on creatio
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import re
 import sqlite3
@@ -32,7 +30,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from cloud_bridge.payload import PayloadError, json_envelope
+from cloud_bridge.payload import PayloadError, fixed_bytes_field, json_envelope
 
 SCHEMA = "rtm.enrollment.v1"
 TOPIC_FILTER = "rtm/v1/+/+/enrollment"
@@ -127,15 +125,10 @@ def _secret(value: object, state: str) -> bytes | None:
             # A secret has no business in an unenrollment: do not store or spread it.
             raise EnrollmentRejected("bad_field", "an unenrollment must not carry a secret")
         return None
-    try:
-        if not isinstance(value, str):
-            raise ValueError("missing or not a string")
-        raw = base64.b64decode(value, validate=True)
-    except (ValueError, binascii.Error) as e:
-        raise EnrollmentRejected("bad_field", f"secret must be base64: {e}") from None
-    if len(raw) != SECRET_SIZE or raw == bytes(SECRET_SIZE):
+    raw = fixed_bytes_field(value, "secret", SECRET_SIZE, EnrollmentRejected)
+    if raw == bytes(SECRET_SIZE):
         raise EnrollmentRejected("bad_field", f"secret must be {SECRET_SIZE} random bytes, "
-                                              f"got {len(raw)}")
+                                              f"not zeros")
     return raw
 
 

@@ -155,18 +155,23 @@ def parse_message(topic: str, payload: bytes) -> ParsedMessage:
     return parsed
 
 
-def _mac(value: object) -> bytes | None:
-    if value is None:
-        return None
+def fixed_bytes_field(value: object, name: str, size: int,
+                      error: type[PayloadError] = PayloadError) -> bytes:
+    """A base64 JSON string holding exactly `size` bytes (a tag, a key); `error` says what
+    is wrong with it, naming the field."""
     try:
         if not isinstance(value, str):
-            raise ValueError("not a string")
-        mac = base64.b64decode(value, validate=True)
+            raise ValueError("missing or not a string")
+        raw = base64.b64decode(value, validate=True)
     except (ValueError, binascii.Error) as e:
-        raise PayloadError("bad_field", f"mac must be base64: {e}") from None
-    if len(mac) != auth.TAG_SIZE:
-        raise PayloadError("bad_field", f"mac must be {auth.TAG_SIZE} bytes, got {len(mac)}")
-    return mac
+        raise error("bad_field", f"{name} must be base64: {e}") from None
+    if len(raw) != size:
+        raise error("bad_field", f"{name} must be {size} bytes, got {len(raw)}")
+    return raw
+
+
+def _mac(value: object) -> bytes | None:
+    return None if value is None else fixed_bytes_field(value, "mac", auth.TAG_SIZE)
 
 
 def verify(parsed: ParsedMessage, device_id: str, secret: bytes) -> bool:

@@ -22,7 +22,10 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -38,6 +41,7 @@ from cloud_bridge.records import StoredRecord
 from cloud_bridge.stores.base import Store, StoreRejected, StoreUnavailable
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -78,22 +82,16 @@ class BridgeStats:
                     "integrity": dict(self.integrity)}
 
 
-def _default_keys(store: Store) -> DeviceKeys:
+def _beside_store(store: Store, path_for: Callable[[str], Path], what: str, option: str,
+                  open_file: Callable[[str | Path], T]) -> T:
+    """`open_file` on a file next to a SQLite store's, or in memory (with a warning) for a
+    store without a file of its own."""
     path = getattr(store, "path", None)
     if isinstance(path, str) and path != ":memory:":
-        return DeviceKeys(keys_mod.keys_path_for(path))
-    log.warning("device keys are kept in memory only (no file for this store): "
-                "enrollments are lost at a restart (use rtm-bridge --device-keys PATH)")
-    return DeviceKeys(":memory:")
-
-
-def _default_dead_letters(store: Store) -> DeadLetters:
-    path = getattr(store, "path", None)
-    if isinstance(path, str) and path != ":memory:":
-        return DeadLetters(dead_letters_path_for(path))
-    log.warning("dead letters are kept in memory only (no file for this store): use "
-                "rtm-bridge --dead-letters PATH")
-    return DeadLetters(":memory:")
+        return open_file(path_for(path))
+    log.warning("%s kept in memory only (no file for this store): lost at a restart; use "
+                "rtm-bridge %s PATH", what, option)
+    return open_file(":memory:")
 
 
 _SHARE_GROUP = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -119,10 +117,12 @@ class Bridge:
         self.store = store
         self.require_signed = require_signed
         self._own_keys = device_keys is None
-        self.device_keys = device_keys if device_keys is not None else _default_keys(store)
+        self.device_keys = device_keys if device_keys is not None else _beside_store(
+            store, keys_mod.keys_path_for, "device keys (enrollments) are", "--device-keys",
+            DeviceKeys)
         self._own_dead_letters = dead_letters is None
-        self.dead_letters = (dead_letters if dead_letters is not None
-                             else _default_dead_letters(store))
+        self.dead_letters = dead_letters if dead_letters is not None else _beside_store(
+            store, dead_letters_path_for, "dead letters are", "--dead-letters", DeadLetters)
         self.host = host
         self.port = port
         self.stats = BridgeStats()

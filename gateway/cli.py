@@ -114,9 +114,9 @@ def _publish_and_stop(parts: _Parts) -> bool:
 class _ProgressBar:
     """One line per wearable, redrawn in place on a terminal, printed once otherwise."""
 
-    def __init__(self, stream=sys.stderr) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
+    def __init__(self, stream=None) -> None:
+        self.stream = stream if stream is not None else sys.stderr  # the one of the moment
+        self.tty = self.stream.isatty()
 
     def __call__(self, device_id: str, done: int, total: int) -> None:
         if not self.tty and done < total:
