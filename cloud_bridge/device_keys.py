@@ -11,10 +11,13 @@ Rules, so a key only changes in the open:
 - unenrolling keeps the secret (records signed before stay verifiable) and marks the state.
 Every rejection has a reason and is counted by the caller; nothing here raises on input.
 
-The same file keeps every verified record's bytes by (device, seq) (`verified_records`,
-`remember_verified`): a signed batch seen again is then told apart as a harmless replay
-(same bytes) or an impossible one (a seq with other bytes: rejected), without asking the
-store, whose backends cannot return raw records. 36 bytes and a key per signed record.
+The same file remembers every verified record by (device, seq) with an 8-byte digest of
+its bytes (`verified_digests`, `remember_verified`): a signed batch seen again is then told
+apart as a harmless replay (same bytes) or an impossible one (a seq with other bytes:
+rejected), without asking the store, whose backends cannot return raw records. One row per
+stored message (seq and digest of each record packed in a blob, 12 bytes a record), written
+in one transaction per batch of messages: the bridge's ingest rate does not pay a row per
+record.
 
 Storage: SQLite, one small file. The bridge keeps it next to a SQLite store
 (`rtm.db` -> `rtm-device-keys.db`, `keys_path_for`); with another store the caller names the
@@ -26,11 +29,18 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from cloud_bridge.payload import PayloadError, fixed_bytes_field, json_envelope
+from cloud_bridge.payload import (
+    RECORD_DIGEST_SIZE,
+    PayloadError,
+    fixed_bytes_field,
+    json_envelope,
+    record_digest,
+)
 
 SCHEMA = "rtm.enrollment.v1"
 TOPIC_FILTER = "rtm/v1/+/+/enrollment"
@@ -54,13 +64,33 @@ CREATE TABLE IF NOT EXISTS device_keys (
 )
 """
 _VERIFIED = """
-CREATE TABLE IF NOT EXISTS verified_records (
+CREATE TABLE IF NOT EXISTS verified_batches (
     device_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    record BLOB NOT NULL,
-    PRIMARY KEY (device_id, seq)
-) WITHOUT ROWID
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    digests BLOB NOT NULL  -- per record, in seq order: seq (u32 LE) and its 8-byte digest
+);
+CREATE INDEX IF NOT EXISTS verified_batches_device ON verified_batches (device_id, first_seq);
 """
+# A row covers at most this many seqs, so that a lookup knows how far back a row that
+# covers a given seq can start.
+_ROW_SPAN = 4096
+_CACHE_MAX = 100_000  # keys kept in memory (a few hundred bytes each)
+_ENTRY = struct.Struct(f"<I{RECORD_DIGEST_SIZE}s")
+
+
+def _rows(device_id: str, entries: list[tuple[int, bytes]]) -> list[tuple[str, int, int, bytes]]:
+    """verified_batches rows for one device's (seq, digest) entries."""
+    rows = []
+    entries = sorted(set(entries))
+    start = 0
+    for i in range(1, len(entries) + 1):
+        if i == len(entries) or entries[i][0] - entries[start][0] >= _ROW_SPAN:
+            chunk = entries[start:i]
+            rows.append((device_id, chunk[0][0], chunk[-1][0],
+                         b"".join(_ENTRY.pack(seq, digest) for seq, digest in chunk)))
+            start = i
+    return rows
 
 
 class EnrollmentRejected(PayloadError):
@@ -139,18 +169,33 @@ class DeviceKeys:
             # Create it private before SQLite writes a secret into it.
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         self._lock = threading.Lock()
+        self._cache: dict[str, DeviceKey | None] = {}
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                    timeout=10.0)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(_TABLE)
-        self._db.execute(_VERIFIED)
+        self._db.executescript(_VERIFIED)
+        self._migrate_verified_records()
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
     def get(self, device_id: str) -> DeviceKey | None:
+        """The device's key, from memory once read: the bridge asks for every message, and
+        only `apply` (in this process) changes a key."""
+        with self._lock:
+            if device_id in self._cache:
+                return self._cache[device_id]
+        key = self._read(device_id)
+        with self._lock:
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()
+            self._cache[device_id] = key
+        return key
+
+    def _read(self, device_id: str) -> DeviceKey | None:
         with self._lock:
             row = self._db.execute("SELECT device_id, gateway_id, state, secret, firmware, "
                                    "at_ms, changes FROM device_keys WHERE device_id = ?",
@@ -174,26 +219,57 @@ class DeviceKeys:
                                     (gateway_id, ENROLLED)).fetchall()
         return [(row[0], bytes(row[1])) for row in rows]
 
-    def verified_records(self, device_id: str, seqs: list[int]) -> dict[int, bytes]:
-        """The bytes of those of `seqs` already verified and stored, by seq."""
+    def _migrate_verified_records(self) -> None:
+        """A file from before verified_batches kept each record's bytes in a row: fold them
+        into digests once."""
+        if self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                            "name = 'verified_records'").fetchone() is None:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            by_device: dict[str, list[tuple[int, bytes]]] = {}
+            for device_id, seq, raw in self._db.execute(
+                    "SELECT device_id, seq, record FROM verified_records"):
+                by_device.setdefault(device_id, []).append((seq, record_digest(bytes(raw))))
+            for device_id, entries in by_device.items():
+                self._db.executemany("INSERT INTO verified_batches VALUES (?, ?, ?, ?)",
+                                     _rows(device_id, entries))
+            self._db.execute("DROP TABLE verified_records")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def verified_digests(self, device_id: str, seqs: list[int]) -> dict[int, bytes]:
+        """The digests (record_digest) of those of `seqs` already verified and stored."""
         if not seqs:
             return {}
         wanted = set(seqs)
+        low, high = min(seqs), max(seqs)
         with self._lock:
-            rows = self._db.execute("SELECT seq, record FROM verified_records WHERE "
-                                    "device_id = ? AND seq BETWEEN ? AND ?",
-                                    (device_id, min(seqs), max(seqs))).fetchall()
-        return {row[0]: bytes(row[1]) for row in rows if row[0] in wanted}
+            rows = self._db.execute("SELECT digests FROM verified_batches WHERE device_id = ? "
+                                    "AND first_seq BETWEEN ? AND ? AND last_seq >= ?",
+                                    (device_id, low - _ROW_SPAN, high, low)).fetchall()
+        found: dict[int, bytes] = {}
+        for (blob,) in rows:
+            for seq, digest in _ENTRY.iter_unpack(blob):
+                if seq in wanted:
+                    found.setdefault(seq, digest)
+        return found
 
-    def remember_verified(self, device_id: str, records: list[tuple[int, bytes]]) -> None:
-        """Note verified records once the store has them (a redelivery after a crash
-        before this finds them missing, and they are stored again: idempotent)."""
+    def remember_verified(self, records: list[tuple[str, int, bytes]]) -> None:
+        """Note verified records, (device id, seq, digest), once the store has them (a
+        redelivery after a crash before this finds them missing, and they are stored again:
+        idempotent). One transaction for a whole batch of messages."""
+        by_device: dict[str, list[tuple[int, bytes]]] = {}
+        for device_id, seq, digest in records:
+            by_device.setdefault(device_id, []).append((seq, digest))
+        rows = [row for device_id, entries in by_device.items()
+                for row in _rows(device_id, entries)]
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany("INSERT OR IGNORE INTO verified_records (device_id, seq, "
-                                     "record) VALUES (?, ?, ?)",
-                                     [(device_id, seq, raw) for seq, raw in records])
+                self._db.executemany("INSERT INTO verified_batches VALUES (?, ?, ?, ?)", rows)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -224,6 +300,8 @@ class DeviceKeys:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            finally:
+                self._cache.pop(msg.device_id, None)
         key = self.get(msg.device_id)
         assert key is not None
         return key

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import json
 import re
@@ -52,6 +53,24 @@ class ParsedMessage:
     raw_records: list[bytes | None] = field(default_factory=list)
     log_id: int | None = None
     mac: bytes | None = None
+    _digests: dict[int, bytes] | None = None
+
+    def digests(self) -> dict[int, bytes]:
+        """seq -> digest of the record's bytes (record_digest) for every record
+        whose bytes were readable; made once."""
+        if self._digests is None:
+            self._digests = {int.from_bytes(raw[:4], "little"): record_digest(raw)
+                             for raw in self.raw_records if raw is not None}
+        return self._digests
+
+
+RECORD_DIGEST_SIZE = 8
+
+
+def record_digest(raw: bytes) -> bytes:
+    """What the bridge keeps of a verified record's bytes: enough to tell a replay (same
+    bytes) from a conflict (other bytes under the same seq)."""
+    return hashlib.blake2b(raw, digest_size=RECORD_DIGEST_SIZE).digest()
 
 
 def _int_field(obj: dict[str, Any], key: str, lo: int, hi: int, where: str) -> int:
@@ -141,7 +160,7 @@ def parse_message(topic: str, payload: bytes) -> ParsedMessage:
         try:
             if not isinstance(item, str):
                 raise ValueError("not a base64 string")
-            raw = base64.b64decode(item, validate=True)
+            raw = binascii.a2b_base64(item, strict_mode=True)
             parsed.raw_records.append(raw)
             stored = _to_stored(device_id, codec.decode(raw), clock)
             if not _EARLIEST_UNIX_MS <= stored.t_ms <= _LATEST_UNIX_MS:

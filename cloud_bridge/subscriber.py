@@ -1,9 +1,11 @@
 """The bridge's MQTT side: a persistent QoS 1 subscription whose messages are acknowledged
 only after the store has them.
 
-paho's network thread only queues each message; a worker thread validates it, writes it to
-the store (retrying while the store is unavailable) and then sends the PUBACK with
-`client.ack()`. A message the broker delivers twice is harmless: writes are idempotent.
+paho's network thread only puts each message in a bounded inbox (cloud_bridge/inbox.py:
+backpressure when the store is slow). A writer thread takes everything waiting there as one
+batch, validates each message, writes all their records to the store in one call (retrying
+with back-off while the store is unavailable) and only then sends each message's PUBACK
+with `client.ack()`. A message the broker delivers twice is harmless: writes are idempotent.
 
 Enrollment messages (``rtm/v1/+/+/enrollment``) go to the device-key table
 (cloud_bridge/device_keys.py) on the same worker, in order with the records.
@@ -17,12 +19,11 @@ accepted and counted (`unsigned_unenrolled`) unless `require_signed`.
 from __future__ import annotations
 
 import logging
-import queue
 import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -36,6 +37,7 @@ from cloud_bridge import device_keys as keys_mod
 from cloud_bridge.dead_letters import DeadLetters
 from cloud_bridge.dead_letters import path_for as dead_letters_path_for
 from cloud_bridge.device_keys import ENROLLED, DeviceKeys, EnrollmentRejected
+from cloud_bridge.inbox import Delivery, Inbox
 from cloud_bridge.payload import TOPIC_FILTER, ParsedMessage, PayloadError, parse_message, verify
 from cloud_bridge.records import StoredRecord
 from cloud_bridge.stores.base import Store, StoreRejected, StoreUnavailable
@@ -44,12 +46,21 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class _Delivery:
-    mid: int
-    qos: int
+DEFAULT_INBOX_MESSAGES = 1000
+DEFAULT_INBOX_BYTES = 64 << 20
+# Messages per store write: each holds up to 256 records (one FETCH batch), so about the
+# 5,000 points per request InfluxDB's documentation recommends at most.
+BATCH_MESSAGES = 64
+
+
+@dataclass
+class _Accepted:
+    """A records message that passed validation and integrity, waiting for the batch write."""
+    index: int  # in the batch
     topic: str
     payload: bytes
+    parsed: ParsedMessage
+    verified: bool
 
 
 class BridgeStats:
@@ -59,6 +70,8 @@ class BridgeStats:
         self.lock = threading.Lock()
         self.messages = 0
         self.records_stored = 0
+        self.store_writes = 0  # successful store.write calls: records_stored / this = batch
+        self.store_retries = 0  # writes tried again after the store was unavailable
         self.rejected: Counter[str] = Counter()  # by reason
         self.enrollments: Counter[str] = Counter()  # applied, by state
         self.enrollments_rejected: Counter[str] = Counter()  # by reason
@@ -77,6 +90,7 @@ class BridgeStats:
     def snapshot(self) -> dict[str, object]:
         with self.lock:
             return {"messages": self.messages, "records_stored": self.records_stored,
+                    "store_writes": self.store_writes, "store_retries": self.store_retries,
                     "rejected": dict(self.rejected), "enrollments": dict(self.enrollments),
                     "enrollments_rejected": dict(self.enrollments_rejected),
                     "integrity": dict(self.integrity)}
@@ -110,7 +124,8 @@ class Bridge:
     needs."""
 
     def __init__(self, store: Store, host: str, port: int, client_id: str = "rtm-bridge",
-                 queue_size: int = 1000, retry_max_s: float = 30.0,
+                 inbox_messages: int = DEFAULT_INBOX_MESSAGES,
+                 inbox_bytes: int = DEFAULT_INBOX_BYTES, retry_max_s: float = 30.0,
                  device_keys: DeviceKeys | None = None, require_signed: bool = False,
                  share_group: str | None = None,
                  dead_letters: DeadLetters | None = None) -> None:
@@ -128,9 +143,16 @@ class Bridge:
         self.stats = BridgeStats()
         self.retry_max_s = retry_max_s
         self._pending = 0  # delivered, not yet handled
-        self._queue: queue.Queue[_Delivery | None] = queue.Queue(maxsize=queue_size)
+        self.inbox = Inbox(inbox_messages, inbox_bytes)
         self._stop = threading.Event()
         self._connected = threading.Event()
+        # Verified records of the batch being handled, not yet stored (and remembered): a
+        # later message of the batch repeating them is a replay, or a conflict.
+        self._unstored: dict[tuple[str, int], bytes] = {}
+        # One writer thread. Validating the next batch while the store writes this one was
+        # tried: under the GIL it was slower for SQLite (sqlite3 hands the GIL back and forth
+        # for every row) and no faster for InfluxDB. More throughput comes from more
+        # instances (share_group), one per core.
         self._worker = threading.Thread(target=self._work, name="bridge-writer", daemon=True)
         if share_group is not None and not _SHARE_GROUP.match(share_group):
             raise ValueError(f"share group must be 1-64 letters, digits, '-' or '_', got "
@@ -166,51 +188,85 @@ class Bridge:
             log.warning("bridge disconnected from broker: %s", reason_code)
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
-        # Blocks when the writer is behind: backpressure instead of an unbounded queue.
         with self.stats.lock:
             self._pending += 1
-        self._queue.put(_Delivery(message.mid, message.qos, message.topic, bytes(message.payload)))
+        # Waits while the inbox is full: backpressure instead of an unbounded queue.
+        self.inbox.put(Delivery(message.mid, message.qos, message.topic, bytes(message.payload)))
 
-    # -- the writer thread ------------------------------------------------------------
+    # -- the writer threads -----------------------------------------------------------
     def _work(self) -> None:
         while True:
-            delivery = self._queue.get()
-            if delivery is None:
-                return
-            try:
-                done = self.handle(delivery.topic, delivery.payload)
-            except Exception:  # the writer must outlive any one message
-                # A bug or an unclassified store error: keep the message unacknowledged
-                # (the broker delivers it again after a reconnect) and go on with the next.
-                log.exception("unexpected error handling a message on %s", delivery.topic)
-                self.stats.reject("internal_error")
-                done = False
-            if done and delivery.qos > 0:
-                self.client.ack(delivery.mid, delivery.qos)
+            batch = self.inbox.take(BATCH_MESSAGES)
+            if not batch:
+                return  # closed and empty
+            done = self.handle_batch([(d.topic, d.payload) for d in batch])
+            for delivery, ok in zip(batch, done, strict=True):
+                if ok and delivery.qos > 0:
+                    self.client.ack(delivery.mid, delivery.qos)
             with self.stats.lock:
-                self._pending -= 1
+                self._pending -= len(batch)
 
     def handle(self, topic: str, payload: bytes) -> bool:
-        """Validate and store one message. True once it is stored or rejected for good (it
-        may be acknowledged); False if the bridge is stopping before the store took it."""
+        """Validate and store one message: `handle_batch` of one."""
+        return self.handle_batch([(topic, payload)])[0]
+
+    def handle_batch(self, messages: Sequence[tuple[str, bytes]]) -> list[bool]:
+        """Validate (topic, payload) messages in order and write all their good records to
+        the store in one call. For each message: True once it is stored or rejected for good
+        (it may be acknowledged); False if it must come again: the bridge is stopping before
+        the store took it, or handling it failed unexpectedly (counted `internal_error`)."""
+        return self._finish(*self._validate(messages))
+
+    def _validate(self, messages: Sequence[tuple[str, bytes]]
+                  ) -> tuple[list[bool], list[_Accepted]]:
+        """Each message's outcome so far, and the records messages to store."""
         with self.stats.lock:
-            self.stats.messages += 1
-        if topic.endswith("/enrollment"):
-            return self._enrollment(topic, payload)
+            self.stats.messages += len(messages)
+        done = [True] * len(messages)
+        accepted: list[_Accepted] = []
+        for i, (topic, payload) in enumerate(messages):
+            try:
+                if topic.endswith("/enrollment"):
+                    done[i] = self._enrollment(topic, payload)
+                    continue
+                message = self._accept(i, topic, payload)
+            except Exception:  # the writer must outlive any one message
+                # A bug: keep the message unacknowledged (the broker delivers it again
+                # after a reconnect) and go on with the next.
+                log.exception("unexpected error handling a message on %s", topic)
+                self.stats.reject("internal_error")
+                done[i] = False
+                continue
+            if message is not None:
+                accepted.append(message)
+        return done, accepted
+
+    def _finish(self, done: list[bool], accepted: list[_Accepted]) -> list[bool]:
+        """Store the accepted messages; `done` with their outcomes."""
+        try:
+            for message, stored in self._store(accepted):
+                done[message.index] = stored
+        finally:
+            self._unstored.clear()
+        return done
+
+    def _accept(self, index: int, topic: str, payload: bytes) -> _Accepted | None:
+        """The message's records to write, or None if there is nothing to write (rejected
+        for good, counted and dead-lettered, or a replay)."""
         try:
             parsed = parse_message(topic, payload)
         except PayloadError as e:
             self.stats.reject(e.reason)
             log.warning("rejected message on %s: %s", topic, e)
             self.dead_letters.add(topic, payload, e.reason, str(e))
-            return True
+            return None
         verdict, verified = self._integrity(parsed)
         if verdict is not None:
             self.stats.reject(verdict)
             log.warning("rejected records message on %s: %s", topic, verdict)
             if verdict != "replayed":  # a copy of stored records: nothing to keep
                 self.dead_letters.add(topic, payload, verdict, "the whole message")
-            return True
+            return None
         for reason in parsed.rejected:
             self.stats.reject("bad_record")
             log.warning("rejected record from device %s: %s", parsed.device_id, reason)
@@ -218,21 +274,61 @@ class Bridge:
             # The message's good records are stored; the payload keeps the bad ones too.
             self.dead_letters.add(topic, payload, "bad_record", "; ".join(parsed.rejected))
         if not parsed.records:
-            return True
+            return None
+        if verified:
+            for seq, digest in parsed.digests().items():
+                self._unstored.setdefault((parsed.device_id, seq), digest)
+        return _Accepted(index, topic, payload, parsed, verified)
+
+    def _store(self, accepted: list[_Accepted]) -> list[tuple[_Accepted, bool]]:
+        """Write the accepted messages' records in one call; each message with whether it
+        is done. A failing batch is written again message by message, so that one bad
+        message neither holds up nor takes down the others."""
+        if not accepted:
+            return []
+        records = [rec for message in accepted for rec in message.parsed.records]
         try:
-            stored = self._write(parsed.records)
+            stored = self._write(records)
         except StoreRejected as e:
-            # Validation should have caught it; find the culprit instead of losing the
-            # batch: write one by one, drop only what the store refuses.
-            log.error("store rejected a batch of %d records from %s: %s; retrying singly",
-                      len(parsed.records), parsed.device_id, e)
-            stored = self._write_singly(parsed.records, topic, payload)
-        if stored and verified:
-            # Only now: a record noted as verified is one the store has.
-            self.device_keys.remember_verified(
-                parsed.device_id, [(int.from_bytes(raw[:4], "little"), raw)
-                                   for raw in parsed.raw_records if raw is not None])
-        return stored
+            log.error("store rejected a batch of %d records of %d messages: %s; writing them "
+                      "message by message", len(records), len(accepted), e)
+            return self._store_each(accepted)
+        except Exception:
+            log.exception("unexpected error writing a batch of %d messages; writing them "
+                          "message by message", len(accepted))
+            return self._store_each(accepted)
+        if stored:
+            self._remember_verified(accepted)
+        return [(message, stored) for message in accepted]
+
+    def _store_each(self, accepted: list[_Accepted]) -> list[tuple[_Accepted, bool]]:
+        outcome = []
+        for message in accepted:
+            try:
+                try:
+                    stored = self._write(message.parsed.records)
+                except StoreRejected as e:
+                    # Validation should have caught it; find the culprit instead of losing
+                    # the message: write one by one, drop only what the store refuses.
+                    log.error("store rejected %d records from %s: %s; retrying singly",
+                              len(message.parsed.records), message.parsed.device_id, e)
+                    stored = self._write_singly(message.parsed.records, message.topic,
+                                                message.payload)
+                if stored:
+                    self._remember_verified([message])
+            except Exception:
+                log.exception("unexpected error storing a message on %s", message.topic)
+                self.stats.reject("internal_error")
+                stored = False
+            outcome.append((message, stored))
+        return outcome
+
+    def _remember_verified(self, messages: list[_Accepted]) -> None:
+        """Only now: a record noted as verified is one the store has."""
+        rows = [(m.parsed.device_id, seq, digest)
+                for m in messages if m.verified for seq, digest in m.parsed.digests().items()]
+        if rows:
+            self.device_keys.remember_verified(rows)
 
     def _integrity(self, parsed: ParsedMessage) -> tuple[str | None, bool]:
         """(None if the message may be stored, counted by how it was accepted, else the
@@ -250,16 +346,19 @@ class Bridge:
             return "unsigned", False  # a gateway stripped the tag, or an unprovisioned wearable
         if not verify(parsed, parsed.device_id, secret):
             return ("cross_device" if self._verifies_elsewhere(parsed) else "bad_mac"), False
-        seqs = [int.from_bytes(raw[:4], "little") for raw in parsed.raw_records if raw]
-        seen = self.device_keys.verified_records(parsed.device_id, seqs)
-        for raw in parsed.raw_records:
-            assert raw is not None  # verify() needs every record's bytes
-            old = seen.get(int.from_bytes(raw[:4], "little"))
-            if old is not None and old != raw:
+        digests = parsed.digests()
+        seen = self.device_keys.verified_digests(parsed.device_id, list(digests))
+        for seq in digests:  # accepted earlier in this batch
+            pending = self._unstored.get((parsed.device_id, seq))
+            if pending is not None:
+                seen.setdefault(seq, pending)
+        for seq, digest in digests.items():
+            old = seen.get(seq)
+            if old is not None and old != digest:
                 # Two different verified records with one seq: only a leaked key or broken
                 # firmware makes that. Keep the first, let an operator look.
                 return "seq_conflict", False
-        if seqs and len(seen) == len(seqs):
+        if digests and len(seen) == len(digests):
             # Every record is stored already, with these bytes: a redelivery or a replay.
             # Nothing to write; rejected (and acknowledged) so that it shows.
             return "replayed", True
@@ -301,12 +400,18 @@ class Bridge:
             except StoreUnavailable as e:
                 if self._stop.is_set():
                     return False
-                log.warning("store unavailable (%s); retrying in %.1f s", e, delay)
-                time.sleep(delay)
+                wait = min(max(delay, e.retry_after_s or 0.0), self.retry_max_s)
+                log.warning("store unavailable (%s); retrying in %.1f s", e, wait)
+                with self.stats.lock:
+                    self.stats.store_retries += 1
+                # Woken early by stop(): the message stays unacknowledged and comes again.
+                if self._stop.wait(wait):
+                    return False
                 delay = min(delay * 2, self.retry_max_s)
                 continue
             with self.stats.lock:
                 self.stats.records_stored += len(records)
+                self.stats.store_writes += 1
             return True
 
     def _write_singly(self, records: list[StoredRecord], topic: str, payload: bytes) -> bool:
@@ -361,9 +466,10 @@ class Bridge:
         self._stop.set()
         self.client.disconnect()
         self.client.loop_stop()
-        self._queue.put(None)
+        self.inbox.close()
         self._worker.join(timeout=10)
-        if self._own_keys and not self._worker.is_alive():
+        stopped = not self._worker.is_alive()
+        if self._own_keys and stopped:
             self.device_keys.close()
-        if self._own_dead_letters and not self._worker.is_alive():
+        if self._own_dead_letters and stopped:
             self.dead_letters.close()

@@ -113,6 +113,13 @@ class Store(ABC):
         self.close()
 
 
+_KIND_KEYS = {kind: frozenset(fields) for kind, fields in KIND_FIELDS.items()}
+# Tag values seen to be good: a record repeats its wearable's id and one of a dozen
+# exercise names, so the regular expression runs once per value, not once per record.
+_GOOD_TAGS: set[str] = set()
+_GOOD_TAGS_MAX = 200_000
+
+
 def check_record(rec: StoredRecord) -> None:
     """Raise StoreRejected unless every store can keep `rec` exactly as it is.
 
@@ -123,6 +130,29 @@ def check_record(rec: StoredRecord) -> None:
     backslash: InfluxDB's line protocol cannot round-trip a value ending in a backslash, and
     an empty tag value is silently dropped.
     """
+    # The fast path (the bridge checks every record it receives): all good, or find out
+    # below what is wrong.
+    seq, set_no, t_ms, values = rec.seq, rec.set_no, rec.t_ms, rec.values
+    keys = _KIND_KEYS.get(rec.kind)
+    if (keys is not None and rec.device_id in _GOOD_TAGS and rec.exercise in _GOOD_TAGS
+            and type(seq) is int and 0 <= seq <= INT64_MAX
+            and type(set_no) is int and 0 <= set_no <= INT64_MAX
+            and type(t_ms) is int and 0 <= t_ms <= MAX_T_MS
+            and type(rec.time_valid) is bool and type(rec.partial) is bool
+            and keys == values.keys()):
+        for v in values.values():
+            if type(v) is not int or not -INT64_MAX - 1 <= v <= INT64_MAX:
+                break
+        else:
+            return
+    _check_record_slowly(rec)
+    if len(_GOOD_TAGS) >= _GOOD_TAGS_MAX:
+        _GOOD_TAGS.clear()
+    _GOOD_TAGS.add(rec.device_id)
+    _GOOD_TAGS.add(rec.exercise)
+
+
+def _check_record_slowly(rec: StoredRecord) -> None:
     where = f"record ({rec.device_id!r}, {rec.seq!r})"
     if rec.kind not in KIND_FIELDS:
         raise StoreRejected(f"{where}: kind must be 'rep' or 'set', got {rec.kind!r}")

@@ -56,18 +56,34 @@ def timestamp_ns(rec: StoredRecord) -> int:
     return rec.t_ms * _NS_PER_MS + rec.seq % _NS_PER_MS
 
 
+# Per kind, the value fields in the order they are written and a template for them.
+_VALUE_TEMPLATES = {
+    kind: (tuple(sorted(fields)), ",".join(f"{escape_key(k)}={{}}i" for k in sorted(fields)))
+    for kind, fields in KIND_FIELDS.items()
+}
+# "kind,device=..,exercise=.. " per series: a record repeats its wearable's series.
+_SERIES_PREFIXES: dict[tuple[str, str, str], str] = {}
+_SERIES_PREFIXES_MAX = 100_000
+
+
 def to_line(rec: StoredRecord) -> str:
     """One line of line protocol (no newline), precision ns. `rec` must pass check_record."""
-    fields = [
-        f"seq={rec.seq}i",
-        f"set_no={rec.set_no}i",
-        f"time_valid={'true' if rec.time_valid else 'false'}",
-        f"partial={'true' if rec.partial else 'false'}",
-    ]
-    fields.extend(f"{escape_key(k)}={int(v)}i" for k, v in sorted(rec.values.items()))
+    series = (rec.kind, rec.device_id, rec.exercise)
+    prefix = _SERIES_PREFIXES.get(series)
+    if prefix is None:
+        prefix = (f"{escape_key(rec.kind)},{TAG_DEVICE}={escape_key(rec.device_id)},"
+                  f"{TAG_EXERCISE}={escape_key(rec.exercise)} ")
+        if len(_SERIES_PREFIXES) >= _SERIES_PREFIXES_MAX:
+            _SERIES_PREFIXES.clear()
+        _SERIES_PREFIXES[series] = prefix
+    names, template = _VALUE_TEMPLATES[rec.kind]
+    values = rec.values
     return (
-        f"{escape_key(rec.kind)},{TAG_DEVICE}={escape_key(rec.device_id)},"
-        f"{TAG_EXERCISE}={escape_key(rec.exercise)} {','.join(fields)} {timestamp_ns(rec)}"
+        f"{prefix}seq={rec.seq}i,set_no={rec.set_no}i,"
+        f"time_valid={'true' if rec.time_valid else 'false'},"
+        f"partial={'true' if rec.partial else 'false'},"
+        f"{template.format(*[values[k] for k in names])} "
+        f"{rec.t_ms * _NS_PER_MS + rec.seq % _NS_PER_MS}"
     )
 
 

@@ -63,12 +63,21 @@ class SQLiteStore(Store):
         with self._errors(f"open {self.path}"):
             conn = self._conn()
             conn.execute("PRAGMA journal_mode=WAL")
-            with conn:
-                conn.executescript(_SCHEMA)
+            # Under the write lock: bridges started together on one file (scale-out) would
+            # otherwise both see a column missing and both add it.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
                 have = {row[1] for row in conn.execute("PRAGMA table_info(records)")}
                 for column in VALUE_COLUMNS:
                     if column not in have:
                         conn.execute(f'ALTER TABLE records ADD COLUMN "{column}" INTEGER')
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
         columns = ", ".join(f'"{c}"' for c in _BASE_COLUMNS + VALUE_COLUMNS)
         marks = ", ".join("?" for _ in _BASE_COLUMNS + VALUE_COLUMNS)
         # A second copy of a record replaces the first only if it is better dated (a known
@@ -149,8 +158,7 @@ class SQLiteStore(Store):
 def _row_of(rec: StoredRecord) -> tuple[object, ...]:
     return (
         rec.device_id, rec.seq, rec.kind, rec.exercise, rec.set_no, rec.t_ms,
-        int(rec.time_valid), int(rec.partial),
-        *(rec.values.get(column) for column in VALUE_COLUMNS),
+        int(rec.time_valid), int(rec.partial), *map(rec.values.get, VALUE_COLUMNS),
     )
 
 

@@ -3,9 +3,10 @@ and never loses good records of a batch the store refused."""
 
 import time
 
+from cloud_bridge.inbox import Delivery
 from cloud_bridge.stores.base import StoreRejected, StoreUnavailable
 from cloud_bridge.stores.sqlite_store import SQLiteStore
-from cloud_bridge.subscriber import Bridge, _Delivery
+from cloud_bridge.subscriber import Bridge
 from gateway import payload as gw_payload
 from tests.cloud_bridge.test_payload import DEV, TOPIC, rep
 
@@ -32,27 +33,60 @@ class ScriptedStore(SQLiteStore):
 
 def run_worker(bridge, deliveries, acks):
     bridge.client.ack = lambda mid, qos: acks.append(mid)
-    bridge._worker.start()
-    for d in deliveries:
+    for d in deliveries:  # all waiting when the writer starts: one batch
         bridge._pending += 1
-        bridge._queue.put(d)
+        bridge.inbox.put(d)
+    bridge._worker.start()
     deadline = time.monotonic() + 10
     while not bridge.idle() and time.monotonic() < deadline:
         time.sleep(0.01)
     bridge._stop.set()
-    bridge._queue.put(None)
+    bridge.inbox.close()
     bridge._worker.join(5)
 
 
+class BuggyStore(SQLiteStore):
+    """Fails with an unexpected error whenever a write holds seq 1: a bug some data sets off."""
+
+    def write(self, records):
+        if any(r.seq == 1 for r in records):
+            raise RuntimeError("bug")
+        super().write(records)
+
+
 def test_worker_survives_unexpected_errors_and_keeps_such_messages_unacked(tmp_path):
-    store = ScriptedStore(tmp_path / "s.db", [RuntimeError("bug"), None])
+    store = BuggyStore(tmp_path / "s.db")
     bridge = Bridge(store, "127.0.0.1", 1, retry_max_s=0.01)
     acks = []
-    run_worker(bridge, [_Delivery(1, 1, TOPIC, body([1, 2])),
-                        _Delivery(2, 1, TOPIC, body([3, 4]))], acks)
+    run_worker(bridge, [Delivery(1, 1, TOPIC, body([1, 2])),
+                        Delivery(2, 1, TOPIC, body([3, 4]))], acks)
     assert acks == [2], "the failed message stays unacknowledged for redelivery"
     assert [r.seq for r in store.query([DEV], 0, 2**62)] == [3, 4]
     assert bridge.stats.snapshot()["rejected"] == {"internal_error": 1}
+
+
+def test_messages_waiting_together_are_written_in_one_call_and_acked_in_order(tmp_path):
+    store = SQLiteStore(tmp_path / "s.db")
+    bridge = Bridge(store, "127.0.0.1", 1)
+    acks = []
+    run_worker(bridge, [Delivery(mid, 1, TOPIC, body([2 * mid, 2 * mid + 1]))
+                        for mid in range(1, 21)], acks)
+    assert acks == list(range(1, 21))
+    assert [r.seq for r in store.query([DEV], 0, 2**62)] == list(range(2, 42))
+    stats = bridge.stats.snapshot()
+    assert stats["records_stored"] == 40 and stats["store_writes"] == 1
+
+
+def test_a_batch_the_store_refuses_is_written_message_by_message(tmp_path):
+    store = ScriptedStore(tmp_path / "s.db", [])
+    bridge = Bridge(store, "127.0.0.1", 1)
+    acks = []
+    run_worker(bridge, [Delivery(1, 1, TOPIC, body([10, 11])),
+                        Delivery(2, 1, TOPIC, body([12, 13])),
+                        Delivery(3, 1, TOPIC, body([14]))], acks)
+    assert acks == [1, 2, 3]
+    assert [r.seq for r in store.query([DEV], 0, 2**62)] == [10, 11, 12, 14]
+    assert bridge.stats.snapshot()["rejected"] == {"store_rejected": 1}
 
 
 def test_store_outage_is_retried_then_acknowledged(tmp_path):
@@ -60,7 +94,7 @@ def test_store_outage_is_retried_then_acknowledged(tmp_path):
     bridge = Bridge(store, "127.0.0.1", 1)
     bridge.retry_max_s = 0.01
     acks = []
-    run_worker(bridge, [_Delivery(7, 1, TOPIC, body([1, 2, 3]))], acks)
+    run_worker(bridge, [Delivery(7, 1, TOPIC, body([1, 2, 3]))], acks)
     assert acks == [7] and len(store.query([DEV], 0, 2**62)) == 3
 
 
@@ -68,7 +102,7 @@ def test_rejected_batch_loses_only_the_refused_record(tmp_path):
     store = ScriptedStore(tmp_path / "s.db", [])
     bridge = Bridge(store, "127.0.0.1", 1)
     acks = []
-    run_worker(bridge, [_Delivery(9, 1, TOPIC, body([11, 12, 13, 14]))], acks)
+    run_worker(bridge, [Delivery(9, 1, TOPIC, body([11, 12, 13, 14]))], acks)
     assert acks == [9]
     assert [r.seq for r in store.query([DEV], 0, 2**62)] == [11, 12, 14]
     assert bridge.stats.snapshot()["rejected"] == {"store_rejected": 1}
