@@ -19,6 +19,7 @@ accepted and counted (`unsigned_unenrolled`) unless `require_signed`.
 from __future__ import annotations
 
 import logging
+import queue
 import re
 import threading
 import time
@@ -51,6 +52,14 @@ DEFAULT_INBOX_BYTES = 64 << 20
 # Messages per store write: each holds up to 256 records (one FETCH batch), so about the
 # 5,000 points per request InfluxDB's documentation recommends at most.
 BATCH_MESSAGES = 64
+
+
+@dataclass
+class _Validated:
+    """A batch validated, waiting to be stored and acknowledged."""
+    deliveries: list[Delivery]
+    done: list[bool]
+    accepted: list[_Accepted]
 
 
 @dataclass
@@ -146,14 +155,22 @@ class Bridge:
         self.inbox = Inbox(inbox_messages, inbox_bytes)
         self._stop = threading.Event()
         self._connected = threading.Event()
-        # Verified records of the batch being handled, not yet stored (and remembered): a
-        # later message of the batch repeating them is a replay, or a conflict.
+        # Verified records of batches accepted but not yet stored (and remembered): a later
+        # message repeating them is a replay, or a conflict, before they reach the key file.
         self._unstored: dict[tuple[str, int], bytes] = {}
-        # One writer thread. Validating the next batch while the store writes this one was
-        # tried: under the GIL it was slower for SQLite (sqlite3 hands the GIL back and forth
-        # for every row) and no faster for InfluxDB. More throughput comes from more
-        # instances (share_group), one per core.
-        self._worker = threading.Thread(target=self._work, name="bridge-writer", daemon=True)
+        self._unstored_lock = threading.Lock()
+        # The writer validates a batch and stores it. With a store whose writes wait on a
+        # server (InfluxDB), a second thread does the storing, so that the next batch is
+        # validated meanwhile (at most one waits for it). Not with SQLite: sqlite3 hands the
+        # GIL back and forth for every row, and a validating thread beside it made the
+        # whole slower. More throughput than that comes from more instances, one per core.
+        self._overlap = getattr(store, "write_waits_on_server", False)
+        self._validated: queue.Queue[_Validated | None] = queue.Queue(maxsize=1)
+        self._workers = [threading.Thread(target=self._validate_loop, name="bridge-validate",
+                                          daemon=True)]
+        if self._overlap:
+            self._workers.append(threading.Thread(target=self._store_loop, name="bridge-store",
+                                                  daemon=True))
         if share_group is not None and not _SHARE_GROUP.match(share_group):
             raise ValueError(f"share group must be 1-64 letters, digits, '-' or '_', got "
                              f"{share_group!r}")
@@ -194,17 +211,32 @@ class Bridge:
         self.inbox.put(Delivery(message.mid, message.qos, message.topic, bytes(message.payload)))
 
     # -- the writer threads -----------------------------------------------------------
-    def _work(self) -> None:
+    def _validate_loop(self) -> None:
         while True:
             batch = self.inbox.take(BATCH_MESSAGES)
             if not batch:
+                if self._overlap:
+                    self._validated.put(None)
                 return  # closed and empty
-            done = self.handle_batch([(d.topic, d.payload) for d in batch])
-            for delivery, ok in zip(batch, done, strict=True):
-                if ok and delivery.qos > 0:
-                    self.client.ack(delivery.mid, delivery.qos)
-            with self.stats.lock:
-                self._pending -= len(batch)
+            done, accepted = self._validate([(d.topic, d.payload) for d in batch])
+            item = _Validated(batch, done, accepted)
+            if self._overlap:
+                self._validated.put(item)
+            else:
+                self._complete(item)
+
+    def _store_loop(self) -> None:
+        while (item := self._validated.get()) is not None:
+            self._complete(item)
+
+    def _complete(self, item: _Validated) -> None:
+        """Store a validated batch, then acknowledge what is done, in order."""
+        done = self._finish(item.done, item.accepted)
+        for delivery, ok in zip(item.deliveries, done, strict=True):
+            if ok and delivery.qos > 0:
+                self.client.ack(delivery.mid, delivery.qos)
+        with self.stats.lock:
+            self._pending -= len(item.deliveries)
 
     def handle(self, topic: str, payload: bytes) -> bool:
         """Validate and store one message: `handle_batch` of one."""
@@ -247,7 +279,11 @@ class Bridge:
             for message, stored in self._store(accepted):
                 done[message.index] = stored
         finally:
-            self._unstored.clear()
+            with self._unstored_lock:
+                for message in accepted:
+                    if message.verified:
+                        for seq in message.parsed.digests():
+                            self._unstored.pop((message.parsed.device_id, seq), None)
         return done
 
     def _accept(self, index: int, topic: str, payload: bytes) -> _Accepted | None:
@@ -276,8 +312,9 @@ class Bridge:
         if not parsed.records:
             return None
         if verified:
-            for seq, digest in parsed.digests().items():
-                self._unstored.setdefault((parsed.device_id, seq), digest)
+            with self._unstored_lock:
+                for seq, digest in parsed.digests().items():
+                    self._unstored.setdefault((parsed.device_id, seq), digest)
         return _Accepted(index, topic, payload, parsed, verified)
 
     def _store(self, accepted: list[_Accepted]) -> list[tuple[_Accepted, bool]]:
@@ -348,10 +385,11 @@ class Bridge:
             return ("cross_device" if self._verifies_elsewhere(parsed) else "bad_mac"), False
         digests = parsed.digests()
         seen = self.device_keys.verified_digests(parsed.device_id, list(digests))
-        for seq in digests:  # accepted earlier in this batch
-            pending = self._unstored.get((parsed.device_id, seq))
-            if pending is not None:
-                seen.setdefault(seq, pending)
+        with self._unstored_lock:  # accepted, being stored
+            for seq in digests:
+                pending = self._unstored.get((parsed.device_id, seq))
+                if pending is not None:
+                    seen.setdefault(seq, pending)
         for seq, digest in digests.items():
             old = seen.get(seq)
             if old is not None and old != digest:
@@ -428,7 +466,8 @@ class Bridge:
 
     # -- life cycle -------------------------------------------------------------------
     def start(self) -> None:
-        self._worker.start()
+        for worker in self._workers:
+            worker.start()
         if self.share_group:
             # MQTT v5: a session survives the connection only with an expiry interval (the
             # maximum: the broker keeps queueing for this instance while it is away).
@@ -467,8 +506,9 @@ class Bridge:
         self.client.disconnect()
         self.client.loop_stop()
         self.inbox.close()
-        self._worker.join(timeout=10)
-        stopped = not self._worker.is_alive()
+        for worker in self._workers:
+            worker.join(timeout=10)
+        stopped = not any(worker.is_alive() for worker in self._workers)
         if self._own_keys and stopped:
             self.device_keys.close()
         if self._own_dead_letters and stopped:

@@ -80,6 +80,10 @@ class Store(ABC):
     """Where the clinic keeps records. Implementations must be usable from two threads at
     once (a paho callback thread writing, another thread querying)."""
 
+    # True for a store whose `write` mostly waits for a server's answer (the GIL is free
+    # meanwhile): the bridge then validates its next batch during the write.
+    write_waits_on_server = False
+
     @abstractmethod
     def write(self, records: Sequence[StoredRecord]) -> None:
         """Store `records` durably; return only once the store has accepted all of them.

@@ -35,6 +35,8 @@ from cloud_bridge.stores.influx_schema import one_per_key, select_statements, to
 
 
 class InfluxV2Store(Store):
+    write_waits_on_server = True  # the bridge validates its next batch meanwhile
+
     def __init__(
         self,
         base_url: str,

@@ -1,6 +1,7 @@
 """The bridge's writer: never dies, acknowledges only what is stored or rejected for good,
 and never loses good records of a batch the store refused."""
 
+import threading
 import time
 
 from cloud_bridge.inbox import Delivery
@@ -36,13 +37,15 @@ def run_worker(bridge, deliveries, acks):
     for d in deliveries:  # all waiting when the writer starts: one batch
         bridge._pending += 1
         bridge.inbox.put(d)
-    bridge._worker.start()
+    for worker in bridge._workers:
+        worker.start()
     deadline = time.monotonic() + 10
     while not bridge.idle() and time.monotonic() < deadline:
         time.sleep(0.01)
     bridge._stop.set()
     bridge.inbox.close()
-    bridge._worker.join(5)
+    for worker in bridge._workers:
+        worker.join(5)
 
 
 class BuggyStore(SQLiteStore):
@@ -106,3 +109,67 @@ def test_rejected_batch_loses_only_the_refused_record(tmp_path):
     assert acks == [9]
     assert [r.seq for r in store.query([DEV], 0, 2**62)] == [11, 12, 14]
     assert bridge.stats.snapshot()["rejected"] == {"store_rejected": 1}
+
+
+class ServerLikeStore(SQLiteStore):
+    """A store whose writes wait on a server: the bridge validates the next batch meanwhile.
+    Each write waits until the test lets it go."""
+
+    write_waits_on_server = True
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.writing = threading.Event()
+        self.go = threading.Event()
+
+    def write(self, records):
+        self.writing.set()
+        assert self.go.wait(10)
+        super().write(records)
+
+
+def test_with_a_server_store_the_next_batch_is_checked_against_the_one_being_written(
+        tmp_path):
+    """A copy of a batch that arrives while the store is still writing it is a replay, and a
+    changed copy a conflict, although neither original is in the key file yet."""
+    from cloud_bridge.device_keys import ENROLLED, DeviceKeys, EnrollmentMessage
+    from tests.cloud_bridge.test_integrity import DEV as SIGNED_DEV
+    from tests.cloud_bridge.test_integrity import GW, SECRET, T0, signed, topic
+    from tests.cloud_bridge.test_integrity import rep as signed_rep
+
+    keys = DeviceKeys(":memory:")
+    keys.apply(EnrollmentMessage(GW, SIGNED_DEV, ENROLLED, SECRET, "0.1.0", T0))
+    store = ServerLikeStore(tmp_path / "s.db")
+    bridge = Bridge(store, "127.0.0.1", 1, device_keys=keys)
+    assert len(bridge._workers) == 2
+    acks = []
+    bridge.client.ack = lambda mid, qos: acks.append(mid)
+    for worker in bridge._workers:
+        worker.start()
+
+    def deliver(mid, payload):
+        bridge._pending += 1
+        bridge.inbox.put(Delivery(mid, 1, topic(), payload))
+
+    deliver(1, signed([1, 2, 3]))
+    assert store.writing.wait(5)  # batch 1 is with the store, not stored
+    deliver(2, signed([1, 2, 3]))
+    deliver(3, signed([], records=[signed_rep(3, rom=9000), signed_rep(4)]))
+    deliver(4, signed([4, 5]))
+    deadline = time.monotonic() + 5
+    while bridge.inbox.depth()[0] and time.monotonic() < deadline:
+        time.sleep(0.01)  # batch 2 taken and validated while batch 1 is still being written
+    time.sleep(0.1)
+    rejected = bridge.stats.snapshot()["rejected"]
+    store.go.set()
+    deadline = time.monotonic() + 5
+    while not bridge.idle() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    bridge._stop.set()
+    bridge.inbox.close()
+    for worker in bridge._workers:
+        worker.join(5)
+    assert rejected == {"replayed": 1, "seq_conflict": 1}
+    assert acks == [1, 2, 3, 4]
+    assert [r.seq for r in store.query([SIGNED_DEV], 0, 2**62)] == [1, 2, 3, 4, 5]
+    keys.close()
