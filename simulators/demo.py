@@ -31,7 +31,7 @@ def run_demo(patients: int, days: int, seed: int, workdir: Path, tz_name: str,
     store_url = f"sqlite:///{workdir / 'rtm.db'}"
     out(f"Demo: {patients} patients, {days} days from {first_day}, working in {workdir}")
     with EmbeddedBroker() as broker:
-        store = open_store(store_url)
+        store = open_store(store_url, zone=tz)
         bridge = Bridge(store, broker.host, broker.port, client_id="rtm-bridge-demo")
         bridge.start()
         if not bridge.wait_connected(30):

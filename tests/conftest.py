@@ -47,5 +47,5 @@ def influx_store(influxdb_server: InfluxDB1) -> Iterator[InfluxV1Store]:
     try:
         yield store
     finally:
+        store.close()  # first: its last refresh of the daily totals must find the database
         store.drop_database()
-        store.close()

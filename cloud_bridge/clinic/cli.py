@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--to", dest="last", type=_date, help="last day (default: today)")
     s.add_argument("--today", type=_date, help="the day to take as today (default: now)")
     s.add_argument("--tz", type=_zone, default=ZoneInfo("UTC"),
-                   help="the clinic's time zone (default UTC)")
+                   help="the clinic's time zone, the bridge's --clinic-tz (default UTC)")
     return p
 
 
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         registry = registry_mod.load(args.registry)
-        store = open_store(args.store)
+        store = open_store(args.store, zone=args.tz)
     except (registry_mod.RegistryError, ValueError, StoreError) as e:
         print(f"rtm-clinic: {e}", file=sys.stderr)
         return 2

@@ -3,28 +3,28 @@ with activity; and days with data in the current 30-day monitoring period.
 
 Days are calendar days in the clinic's time zone. Only full reps count as reps; partial
 reps are reported separately.
+
+Everything per day comes from the store's daily totals (Store.daily_totals), so a year of
+history costs one row per active device, exercise and day, not one per rep. Only the
+undated records (made after a power loss, before a sync: on no day) are read as records;
+they are few.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from cloud_bridge.clinic.registry import Registry
-from cloud_bridge.records import StoredRecord
+from cloud_bridge.daily import DailyTotal, day_start_ms, local_day
 from cloud_bridge.stores.base import Store
 
+__all__ = ["PERIOD_DAYS", "DayCounts", "PatientSummary", "current_period_start",
+           "day_start_ms", "format_summary", "local_day", "reps_per_day", "summarize"]
+
 PERIOD_DAYS = 30
-
-
-def day_start_ms(day: date, tz: ZoneInfo) -> int:
-    return int(datetime.combine(day, time(0), tz).timestamp() * 1000)
-
-
-def local_day(t_ms: int, tz: ZoneInfo) -> date:
-    return datetime.fromtimestamp(t_ms / 1000, tz).date()
 
 
 @dataclass
@@ -45,26 +45,14 @@ class PatientSummary:
     undated_reps: int = 0  # made after a power loss, before a sync: day unknown
 
 
-def records_between(store: Store, registry: Registry, patient_id: str, first: date,
-                    last: date, tz: ZoneInfo) -> list[StoredRecord]:
-    """The patient's records on local days first..last inclusive."""
-    devices = registry.devices_of(patient_id)
-    return store.query(devices, day_start_ms(first, tz), day_start_ms(last + timedelta(1), tz))
-
-
-def reps_per_day(records: list[StoredRecord], tz: ZoneInfo) -> dict[date, dict[str, DayCounts]]:
-    """Counts per local day and exercise, of records whose time is known."""
+def reps_per_day(totals: list[DailyTotal]) -> dict[date, dict[str, DayCounts]]:
+    """Counts per local day and exercise, summed over the devices of `totals`."""
     days: dict[date, dict[str, DayCounts]] = defaultdict(lambda: defaultdict(DayCounts))
-    for r in records:
-        if not r.time_valid:
-            continue
-        counts = days[local_day(r.t_ms, tz)][r.exercise]
-        if r.kind == "set":
-            counts.sets += 1
-        elif r.partial:
-            counts.partial += 1
-        else:
-            counts.reps += 1
+    for t in totals:
+        counts = days[t.day][t.exercise]
+        counts.reps += t.reps
+        counts.partial += t.partial_reps
+        counts.sets += t.sets
     return {d: dict(ex) for d, ex in sorted(days.items())}
 
 
@@ -78,21 +66,30 @@ def current_period_start(monitoring_start: date, today: date) -> date:
 
 def summarize(store: Store, registry: Registry, first: date, last: date, today: date,
               tz: ZoneInfo, lookback_days: int = 365) -> list[PatientSummary]:
+    """One summary per patient: days first..last, history over `lookback_days` to today.
+
+    `tz` must be the store's zone (its daily totals are for days there); the store is asked
+    three times for all patients together, not three times per patient."""
+    if tz.key != store.zone.key:
+        raise ValueError(f"summary for days in {tz.key}, but the store was opened for "
+                         f"{store.zone.key}: open it with zone={tz.key!r}")
+    devices = sorted({d for p in registry.patients() for d in registry.devices_of(p)})
+    history_start = today - timedelta(days=lookback_days)
+    totals = store.daily_totals(devices, min(first, history_start), max(last, today))
+    undated = store.undated(devices, day_start_ms(first, tz),
+                            day_start_ms(last + timedelta(days=1), tz))
     out = []
     for patient in registry.patients():
+        mine = set(registry.devices_of(patient))
+        own = [t for t in totals if t.device_id in mine]
         s = PatientSummary(patient)
-        in_range = records_between(store, registry, patient, first, last, tz)
-        s.days = reps_per_day(in_range, tz)
-        s.undated_reps = sum(1 for r in in_range
-                             if not r.time_valid and r.kind == "rep" and not r.partial)
-        history = [r for r in records_between(store, registry, patient,
-                                              today - timedelta(lookback_days), today, tz)
-                   if r.time_valid]
-        if history:
-            s.last_active = max(local_day(r.t_ms, tz) for r in history)
+        s.days = reps_per_day([t for t in own if first <= t.day <= last])
+        s.undated_reps = sum(1 for r in undated
+                             if r.device_id in mine and r.kind == "rep" and not r.partial)
+        active = {t.day for t in own if history_start <= t.day <= today}
+        s.last_active = max(active, default=None)
         s.period_start = current_period_start(registry.monitoring_start(patient), today)
-        s.period_days_with_data = len({local_day(r.t_ms, tz) for r in history
-                                       if local_day(r.t_ms, tz) >= s.period_start})
+        s.period_days_with_data = sum(1 for d in active if d >= s.period_start)
         out.append(s)
     return out
 

@@ -17,6 +17,13 @@ cannot be read).
 
 Store URLs (`open_store`):
 
+Every store is opened for the clinic's time zone (`zone`, default UTC): the days of its daily
+totals (cloud_bridge/daily.py) are local days in that zone. The store records the zone its
+totals were computed in; opened with another zone it refuses to answer or maintain them
+(DailyZoneMismatch) until `rebuild_daily()` recomputed them for the new zone. Refusing, not
+rebuilding on open, because the clinician CLI opens stores too: a CLI run with another
+--tz must not silently flip the days under a running bridge. See docs/storage.md.
+
 * ``sqlite:///rtm.db`` -- the default backend, a file relative to the working directory;
   ``sqlite:////var/lib/rtm/rtm.db`` (four slashes) for an absolute path, as in SQLAlchemy:
   the path is everything after ``sqlite:///``. A bare path without scheme works too.
@@ -28,6 +35,9 @@ Store URLs (`open_store`):
   8181 by default: give the port); for 3.x, bucket is the database name; without
   ``token=`` the token is read from the environment variable INFLUX_TOKEN, which keeps it
   out of process listings and logs.
+
+Both InfluxDB schemes also take ``daily_refresh_s=60``: seconds between the background
+refreshes of the daily totals (see influx_daily).
 """
 
 from __future__ import annotations
@@ -36,9 +46,12 @@ import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from datetime import date
 from types import TracebackType
 from urllib.parse import parse_qs, unquote, urlsplit
+from zoneinfo import ZoneInfo
 
+from cloud_bridge.daily import UTC, DailyTotal
 from cloud_bridge.records import REP_FIELDS, SET_FIELDS, StoredRecord
 
 KIND_FIELDS: Mapping[str, tuple[str, ...]] = {"rep": REP_FIELDS, "set": SET_FIELDS}
@@ -76,9 +89,33 @@ class StoreRejected(StoreError):
         self.status = status
 
 
+class DailyZoneMismatch(StoreUnavailable):
+    """The store's daily totals were computed for days in another time zone than the one it
+    was opened with. A configuration error, like wrong credentials: the data is fine."""
+
+    def __init__(self, recorded: str, wanted: str) -> None:
+        super().__init__(
+            f"the daily totals in this store are for days in {recorded!r}, but it was opened "
+            f"for {wanted!r}: open it with the same zone (rtm-bridge --clinic-tz / rtm-clinic "
+            f"--tz {recorded}), or recompute the totals for {wanted!r} once with "
+            f"`rtm-bridge rebuild-daily --store URL --clinic-tz {wanted}` and run the bridge "
+            f"with --clinic-tz {wanted}"
+        )
+        self.recorded = recorded
+        self.wanted = wanted
+
+
+class DailyNotReady(StoreUnavailable):
+    """The store holds records but its daily totals were never computed yet."""
+
+
 class Store(ABC):
     """Where the clinic keeps records. Implementations must be usable from two threads at
-    once (a paho callback thread writing, another thread querying)."""
+    once (a paho callback thread writing, another thread querying).
+
+    `zone` is the clinic's time zone: the one the days of `daily_totals` are in."""
+
+    zone: ZoneInfo = UTC
 
     # True for a store whose `write` mostly waits for a server's answer (the GIL is free
     # meanwhile): the bridge then validates its next batch during the write.
@@ -100,6 +137,39 @@ class Store(ABC):
     ) -> list[StoredRecord]:
         """All records with start_ms <= t_ms < end_ms, of the given devices (None: all),
         sorted by (device_id, seq), every field equal to what was written."""
+
+    @abstractmethod
+    def daily_totals(
+        self, device_ids: Sequence[str] | None, first_day: date, last_day: date
+    ) -> list[DailyTotal]:
+        """Per (device, exercise, local day in `zone`), first_day..last_day inclusive, of the
+        given devices (None: all): the counts of time_valid records, one per (device_id,
+        seq), exactly as count_daily counts what `query` returns; sorted; no all-zero rows.
+
+        Read from stored daily totals, never from the records, so a year costs days, not
+        reps. They may trail `write` until `refresh_daily` ran (InfluxDB: within
+        daily_refresh_s). Raises DailyZoneMismatch if they are for another zone."""
+
+    @abstractmethod
+    def undated(
+        self, device_ids: Sequence[str] | None, start_ms: int, end_ms: int
+    ) -> list[StoredRecord]:
+        """Records whose time is unknown (time_valid False: made before a power loss, dated
+        at the sync that brought them), with start_ms <= t_ms < end_ms, sorted by
+        (device_id, seq). A record that also has a copy with a known time is not undated."""
+
+    def refresh_daily(self) -> int:
+        """Bring the daily totals up to date with every write that returned; the number of
+        daily rows written. Stores that keep them in the write itself have nothing to do."""
+        return 0
+
+    @abstractmethod
+    def rebuild_daily(self, since: date | None = None) -> int:
+        """Recompute the daily totals from the records, for every day from `since` (None:
+        all days), in `zone`, and record that zone; the number of daily rows written.
+
+        Switching the store to another zone needs since=None (otherwise StoreError): days
+        before `since` would stay in the old zone."""
 
     @abstractmethod
     def close(self) -> None:
@@ -189,25 +259,25 @@ def _check_int(where: str, name: str, value: object, maximum: int) -> None:
         raise StoreRejected(f"{where}: {name} must be an int in 0..{maximum}, got {value!r}")
 
 
-def open_store(url: str) -> Store:
-    """Open the store that `url` names (formats in the module docstring).
+def open_store(url: str, zone: ZoneInfo = UTC) -> Store:
+    """Open the store that `url` names (formats in the module docstring), for days in `zone`.
 
     Checks the URL before any I/O and raises ValueError naming what is wrong with it.
     """
     scheme = urlsplit(url).scheme.lower()
     if scheme == "sqlite" or (scheme == "" and url):
-        return _open_sqlite(url)
+        return _open_sqlite(url, zone)
     if scheme in ("influxdb1", "influxdb1s"):
-        return _open_influx_v1(url, scheme)
+        return _open_influx_v1(url, scheme, zone)
     if scheme in ("influxdb2", "influxdb2s"):
-        return _open_influx_v2(url, scheme)
+        return _open_influx_v2(url, scheme, zone)
     raise ValueError(
         f"store URL {url!r}: unknown scheme {urlsplit(url).scheme!r}; use sqlite:///PATH.db, "
         "influxdb1://HOST:PORT/DBNAME or influxdb2://HOST:PORT?org=..&bucket=.."
     )
 
 
-def _open_sqlite(url: str) -> Store:
+def _open_sqlite(url: str, zone: ZoneInfo) -> Store:
     if urlsplit(url).scheme == "":
         path = url
     elif url[: len(SQLITE_PREFIX)].lower() == SQLITE_PREFIX:
@@ -223,7 +293,7 @@ def _open_sqlite(url: str) -> Store:
         raise ValueError(f"store URL {url!r}: sqlite takes no ?parameters")
     from cloud_bridge.stores.sqlite_store import SQLiteStore
 
-    return SQLiteStore(unquote(path))
+    return SQLiteStore(unquote(path), zone=zone)
 
 
 def _influx_params(url: str, query: str, allowed: set[str]) -> dict[str, str]:
@@ -240,15 +310,23 @@ def _influx_params(url: str, query: str, allowed: set[str]) -> dict[str, str]:
     return params
 
 
-def _timeout_s(url: str, params: Mapping[str, str]) -> float:
-    raw = params.get("timeout_s", "10")
+def _seconds(url: str, params: Mapping[str, str], name: str, default: str) -> float:
+    raw = params.get(name, default)
     try:
-        timeout_s = float(raw)
+        seconds = float(raw)
     except ValueError:
-        timeout_s = -1.0
-    if not timeout_s > 0:
-        raise ValueError(f"store URL {_redact(url)!r}: timeout_s must be a positive number")
-    return timeout_s
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise ValueError(f"store URL {_redact(url)!r}: {name} must be a positive number")
+    return seconds
+
+
+def _timeout_s(url: str, params: Mapping[str, str]) -> float:
+    return _seconds(url, params, "timeout_s", "10")
+
+
+def _daily_refresh_s(url: str, params: Mapping[str, str]) -> float:
+    return _seconds(url, params, "daily_refresh_s", "60")
 
 
 def _base_url(url: str, scheme: str) -> str:
@@ -264,7 +342,7 @@ def _base_url(url: str, scheme: str) -> str:
     return f"{http}://{host}:{port}"
 
 
-def _open_influx_v1(url: str, scheme: str) -> Store:
+def _open_influx_v1(url: str, scheme: str, zone: ZoneInfo) -> Store:
     parts = urlsplit(url)
     base = _base_url(url, scheme)
     database = unquote(parts.path.strip("/"))
@@ -273,7 +351,7 @@ def _open_influx_v1(url: str, scheme: str) -> Store:
             f"store URL {_redact(url)!r}: name the database as the path, e.g. "
             "influxdb1://localhost:8086/rtm"
         )
-    params = _influx_params(url, parts.query, {"timeout_s"})
+    params = _influx_params(url, parts.query, {"timeout_s", "daily_refresh_s"})
     if (parts.username is None) != (parts.password is None):
         raise ValueError(f"store URL {_redact(url)!r}: give both user and password, or none")
     from cloud_bridge.stores.influx_v1 import InfluxV1Store
@@ -284,10 +362,12 @@ def _open_influx_v1(url: str, scheme: str) -> Store:
         username=unquote(parts.username) if parts.username is not None else None,
         password=unquote(parts.password) if parts.password is not None else None,
         timeout_s=_timeout_s(url, params),
+        zone=zone,
+        daily_refresh_s=_daily_refresh_s(url, params),
     )
 
 
-def _open_influx_v2(url: str, scheme: str) -> Store:
+def _open_influx_v2(url: str, scheme: str, zone: ZoneInfo) -> Store:
     parts = urlsplit(url)
     base = _base_url(url, scheme)
     if parts.path.strip("/"):
@@ -296,7 +376,9 @@ def _open_influx_v2(url: str, scheme: str) -> Store:
         )
     if parts.username is not None:
         raise ValueError(f"store URL {_redact(url)!r}: influxdb2 takes a token=, not user:pass@")
-    params = _influx_params(url, parts.query, {"org", "bucket", "token", "timeout_s"})
+    params = _influx_params(
+        url, parts.query, {"org", "bucket", "token", "timeout_s", "daily_refresh_s"}
+    )
     for required in ("org", "bucket"):
         if required not in params:
             raise ValueError(f"store URL {_redact(url)!r}: missing ?{required}=")
@@ -309,7 +391,8 @@ def _open_influx_v2(url: str, scheme: str) -> Store:
 
     return InfluxV2Store(
         base, org=params["org"], bucket=params["bucket"], token=token,
-        timeout_s=_timeout_s(url, params),
+        timeout_s=_timeout_s(url, params), zone=zone,
+        daily_refresh_s=_daily_refresh_s(url, params),
     )
 
 

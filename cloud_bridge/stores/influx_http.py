@@ -23,9 +23,11 @@ from urllib.parse import urlencode, urlsplit
 
 from cloud_bridge.records import StoredRecord
 from cloud_bridge.stores.base import StoreError, StoreRejected, StoreUnavailable
+from cloud_bridge.stores.influx_results import Series, iter_series
 from cloud_bridge.stores.influx_schema import parse_query_body
 
 REJECTED_STATUSES = frozenset({400, 413, 422})
+MAX_JOINED_QUERY_CHARS = 16_000  # statements sent together stay far below URL limits
 
 
 @dataclass(frozen=True)
@@ -171,3 +173,44 @@ class InfluxHTTP:
                                 f"query to InfluxDB at {self.base_url}")
             records.extend(parse_query_body(resp.body, chunked=chunk_size is not None))
         return records
+
+    def query_series(
+        self,
+        database: str,
+        statements: Sequence[str],
+        *,
+        chunk_size: int | None,
+        join: bool,
+        epoch: str = "ns",
+    ) -> list[list[Series]]:
+        """Run InfluxQL SELECTs; the series of each, in the statements' order.
+
+        `join` sends several statements in one request, separated by semicolons (1.x
+        answers each with its statement_id); 3.x's /query runs one statement per request,
+        so the 2.x/3.x store sends them singly. GET, not POST: 3.x reads the query from the
+        URL only.
+        """
+        out: list[list[Series]] = [[] for _ in statements]
+        start = 0
+        while start < len(statements):
+            end = start + 1
+            if join:
+                size = len(statements[start])
+                while (end < len(statements)
+                       and size + len(statements[end]) + 1 <= MAX_JOINED_QUERY_CHARS):
+                    size += len(statements[end]) + 1
+                    end += 1
+            params = {"db": database, "q": ";".join(statements[start:end]), "epoch": epoch}
+            if chunk_size is not None:
+                params.update(chunked="true", chunk_size=str(chunk_size))
+            resp = self.request("GET", "/query", params)
+            if not resp.ok:
+                raise error_for(resp.status, resp.message, resp.headers,
+                                f"query to InfluxDB at {self.base_url}")
+            for statement_id, series in iter_series(resp.body, chunked=chunk_size is not None):
+                if not 0 <= statement_id < end - start:
+                    raise StoreError(f"InfluxDB query: answer to a statement never asked "
+                                     f"({statement_id})")
+                out[start + statement_id].append(series)
+            start = end
+        return out

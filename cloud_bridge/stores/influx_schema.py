@@ -24,17 +24,19 @@ FIELDS_ADDED_LATER so that such rows still count as whole.
 
 Cardinality: series = measurements (2) x devices x exercises used by each device, at most
 2 x 13 per wearable with today's exercise table: 1,000 enrolled wearables stay under 26,000
-series. seq is a field, never a tag, so series do not grow with data.
+series. seq is a field, never a tag, so series do not grow with data. The daily totals add
+the measurements daily, daily_dirty and daily_state (influx_daily); docs/storage.md has the
+whole schema, its cardinality and retention.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from cloud_bridge.records import StoredRecord
 from cloud_bridge.stores.base import KIND_FIELDS, StoreError
+from cloud_bridge.stores.influx_results import iter_series
 
 TAG_DEVICE = "device"
 TAG_EXERCISE = "exercise"
@@ -93,62 +95,43 @@ def quote_string(text: str) -> str:
 
 
 def select_statements(
-    device_ids: Sequence[str] | None, start_ms: int, end_ms: int
+    device_ids: Sequence[str] | None, start_ms: int, end_ms: int, *, where: str = ""
 ) -> list[str]:
-    """InfluxQL SELECTs that together return every point of the query, both measurements."""
+    """InfluxQL SELECTs that together return every point of the query, both measurements;
+    `where` adds a condition (e.g. on a field)."""
     start_ns = max(start_ms * _NS_PER_MS, _INFLUX_MIN_NS)
     end_ns = min(end_ms * _NS_PER_MS, _INFLUX_MAX_NS)
     if start_ns >= end_ns:
         return []
     measurements = ", ".join(f'"{kind}"' for kind in KIND_FIELDS)
     base = f"SELECT * FROM {measurements} WHERE time >= {start_ns} AND time < {end_ns}"
+    if where:
+        base += f" AND {where}"
+    return [base + match for match in device_matches(device_ids)]
+
+
+def device_matches(device_ids: Sequence[str] | None) -> list[str]:
+    """WHERE-clause tails (" AND (device = .. OR ..)") that together cover `device_ids` in
+    chunks of DEVICES_PER_QUERY; [""] for all devices, [] for none."""
     if device_ids is None:
-        return [base]
+        return [""]
     unique = sorted(set(device_ids))
-    statements = []
+    tails = []
     for i in range(0, len(unique), DEVICES_PER_QUERY):
         chunk = unique[i : i + DEVICES_PER_QUERY]
-        match = " OR ".join(f'"{TAG_DEVICE}" = {quote_string(d)}' for d in chunk)
-        statements.append(f"{base} AND ({match})")
-    return statements
+        tails.append(" AND (" + " OR ".join(
+            f'"{TAG_DEVICE}" = {quote_string(d)}' for d in chunk) + ")")
+    return tails
 
 
 def parse_query_body(body: str, *, chunked: bool) -> Iterator[StoredRecord]:
     """Whole records from a /query response made with epoch=ms (one JSON document, or one per
     chunk when `chunked`). Raises StoreError for a statement error or a truncated result."""
-    decoder = json.JSONDecoder()
-    pos = 0
-    while True:
-        while pos < len(body) and body[pos].isspace():
-            pos += 1
-        if pos >= len(body):
-            return
-        try:
-            doc, pos = decoder.raw_decode(body, pos)
-        except json.JSONDecodeError as exc:
-            raise StoreError(f"InfluxDB query: unreadable response ({exc})") from None
-        yield from _records_of_doc(doc, chunked=chunked)
-
-
-def _records_of_doc(doc: dict[str, Any], *, chunked: bool) -> Iterator[StoredRecord]:
-    if "error" in doc:
-        raise StoreError(f"InfluxDB query failed: {doc['error']}")
-    for result in doc.get("results", []):
-        error = result.get("error")
-        if error:
-            if str(error).startswith("database not found"):
-                continue  # nothing was ever written: an empty store
-            raise StoreError(f"InfluxDB query failed: {error}")
-        if result.get("partial") and not chunked:
-            raise StoreError(
-                "InfluxDB truncated the result (server max-row-limit); query a shorter range"
-            )
-        for series in result.get("series", []):
-            columns: list[str] = series["columns"]
-            for row in series.get("values", []):
-                rec = record_from_row(series["name"], columns, row)
-                if rec is not None:
-                    yield rec
+    for _, series in iter_series(body, chunked=chunked):
+        for row in series.values:
+            rec = record_from_row(series.name, series.columns, row)
+            if rec is not None:
+                yield rec
 
 
 def record_from_row(

@@ -11,18 +11,33 @@ rights needs it created beforehand. Authentication, if given, is HTTP Basic.
 Idempotency comes from InfluxDB itself: a point with the same measurement, tag set and time
 overwrites the previous one, and (device_id, seq) always maps to the same point.
 Status classification: see influx_http.
+
+Daily totals (influx_daily): each write's last request also carries its `daily_dirty`
+markers; a background thread, started by the first write, recounts the marked days every
+`daily_refresh_s` (None: only when refresh_daily() is called); close() refreshes once more.
+Several statements go in one /query request (1.x answers each with its statement_id).
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import threading
 from collections.abc import Sequence
+from datetime import date
+from zoneinfo import ZoneInfo
 
+from cloud_bridge.daily import UTC, DailyTotal
 from cloud_bridge.records import StoredRecord
 from cloud_bridge.stores.base import Store, StoreError, check_record
+from cloud_bridge.stores.influx_daily import InfluxDaily
 from cloud_bridge.stores.influx_http import InfluxHTTP, error_for
+from cloud_bridge.stores.influx_results import Series
 from cloud_bridge.stores.influx_schema import one_per_key, select_statements, to_line
+from cloud_bridge.stores.influx_undated import undated_records
+from cloud_bridge.stores.refresher import Refresher
+
+log = logging.getLogger(__name__)
 
 
 class InfluxV1Store(Store):
@@ -38,6 +53,8 @@ class InfluxV1Store(Store):
         timeout_s: float = 10.0,
         batch_lines: int = 5000,
         query_chunk_size: int = 10_000,
+        zone: ZoneInfo = UTC,
+        daily_refresh_s: float | None = 60.0,
     ) -> None:
         auth = None
         if username is not None:
@@ -49,6 +66,15 @@ class InfluxV1Store(Store):
         self._query_chunk_size = query_chunk_size
         self._database_created = threading.Event()
         self._closed = False
+        self.zone = zone
+        self._daily = InfluxDaily(
+            zone=zone, run=self._run_statements, write=self._write_daily_lines,
+            lag_s=max(30.0, 3 * timeout_s),
+        )
+        self._refresher = (
+            Refresher(self.refresh_daily, daily_refresh_s, f"daily-refresh {database}")
+            if daily_refresh_s is not None else None
+        )
 
     def write(self, records: Sequence[StoredRecord]) -> None:
         self._check_open()
@@ -60,7 +86,23 @@ class InfluxV1Store(Store):
         if not self._database_created.is_set():
             self.create_database()
         for i in range(0, len(lines), self._batch_lines):
-            self._write_lines(lines[i : i + self._batch_lines])
+            batch = lines[i : i + self._batch_lines]
+            if i + self._batch_lines >= len(lines):
+                # Last: a marker must not become visible before the records it names.
+                batch += self._daily.marker_lines(records)
+            self._write_lines(batch)
+        if self._refresher is not None:
+            self._refresher.start()
+
+    def _write_daily_lines(self, lines: Sequence[str]) -> None:
+        # Never creates the database: a refresh after a DROP must not bring it back.
+        for i in range(0, len(lines), self._batch_lines):
+            self._write_lines(lines[i : i + self._batch_lines], may_create=False)
+
+    def _run_statements(self, statements: Sequence[str]) -> list[list[Series]]:
+        return self._http.query_series(
+            self.database, statements, chunk_size=self._query_chunk_size, join=True,
+        )
 
     def _write_lines(self, lines: Sequence[str], *, may_create: bool = True) -> None:
         resp = self._http.request(
@@ -74,8 +116,8 @@ class InfluxV1Store(Store):
             return
         if resp.status == 413 and len(lines) > 1:
             half = len(lines) // 2
-            self._write_lines(lines[:half])
-            self._write_lines(lines[half:])
+            self._write_lines(lines[:half], may_create=may_create)
+            self._write_lines(lines[half:], may_create=may_create)
             return
         if resp.status == 404 and "database not found" in resp.message and may_create:
             # Dropped behind our back since we created it: create again, once.
@@ -117,7 +159,44 @@ class InfluxV1Store(Store):
         )
         return one_per_key(records)
 
+    def daily_totals(
+        self, device_ids: Sequence[str] | None, first_day: date, last_day: date
+    ) -> list[DailyTotal]:
+        self._check_open()
+        return self._daily.totals(device_ids, first_day, last_day)
+
+    def undated(
+        self, device_ids: Sequence[str] | None, start_ms: int, end_ms: int
+    ) -> list[StoredRecord]:
+        self._check_open()
+        return undated_records(
+            lambda statements: self._http.query_records(
+                self.database, statements, chunk_size=self._query_chunk_size),
+            lambda statements: self._http.query_series(
+                self.database, statements, chunk_size=self._query_chunk_size, join=True,
+                epoch="ms"),
+            device_ids, start_ms, end_ms,
+        )
+
+    def refresh_daily(self) -> int:
+        self._check_open()
+        return self._daily.refresh()
+
+    def rebuild_daily(self, since: date | None = None) -> int:
+        self._check_open()
+        return self._daily.rebuild(since)
+
     def close(self) -> None:
+        if self._closed:
+            return
+        if self._refresher is not None:
+            self._refresher.stop()
+        if self._daily.pending:
+            try:
+                self._daily.refresh()
+            except StoreError as exc:
+                log.warning("daily totals not refreshed at close (%s): the next refresh "
+                            "catches up from the markers", exc)
         self._closed = True  # no connection outlives a request
 
     def _check_open(self) -> None:

@@ -9,6 +9,12 @@ writes); meant for a few long-lived threads, not a thread per request.
 
 Value fields are columns named after REP_FIELDS and SET_FIELDS (NULL where the kind has no
 such field). A field added to records.py later is added as a column when the file is opened.
+
+Daily totals live in a `daily` table updated in each write's transaction (sqlite_daily).
+Opening a file whose totals were never computed (new, or from before they existed) computes
+them for the store's zone; a file whose totals are for another zone opens, but its writes
+and daily_totals raise DailyZoneMismatch until rebuild_daily() ran. No retention: records
+stay until someone deletes them.
 """
 
 from __future__ import annotations
@@ -18,10 +24,14 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from cloud_bridge.daily import UTC, DailyTotal, local_day
 from cloud_bridge.records import REP_FIELDS, SET_FIELDS, StoredRecord
+from cloud_bridge.stores import sqlite_daily
 from cloud_bridge.stores.base import (
     KIND_FIELDS,
     Store,
@@ -50,12 +60,15 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_device_time ON records (device_id, t_ms);
 CREATE INDEX IF NOT EXISTS records_time ON records (t_ms);
+-- Undated records are few: a partial index finds them without reading the dated ones.
+CREATE INDEX IF NOT EXISTS records_undated ON records (device_id, t_ms) WHERE time_valid = 0;
 """
 
 
 class SQLiteStore(Store):
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, zone: ZoneInfo = UTC) -> None:
         self.path = str(path)
+        self.zone = zone
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -65,19 +78,16 @@ class SQLiteStore(Store):
             conn.execute("PRAGMA journal_mode=WAL")
             # Under the write lock: bridges started together on one file (scale-out) would
             # otherwise both see a column missing and both add it.
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _SCHEMA.split(";"):
+            with _immediate(conn):
+                for statement in (_SCHEMA + sqlite_daily.SCHEMA).split(";"):
                     if statement.strip():
                         conn.execute(statement)
                 have = {row[1] for row in conn.execute("PRAGMA table_info(records)")}
                 for column in VALUE_COLUMNS:
                     if column not in have:
                         conn.execute(f'ALTER TABLE records ADD COLUMN "{column}" INTEGER')
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+                if sqlite_daily.recorded_zone(conn) is None:
+                    sqlite_daily.rebuild(conn, zone, None)
         columns = ", ".join(f'"{c}"' for c in _BASE_COLUMNS + VALUE_COLUMNS)
         marks = ", ".join("?" for _ in _BASE_COLUMNS + VALUE_COLUMNS)
         # A second copy of a record replaces the first only if it is better dated (a known
@@ -122,15 +132,24 @@ class SQLiteStore(Store):
         for rec in records:
             check_record(rec)
         rows = [_row_of(rec) for rec in records]
+        days = {(r.device_id, local_day(r.t_ms, self.zone)) for r in records if r.time_valid}
         with self._errors(f"write to {self.path}"):
             conn = self._conn()
-            with conn:  # one transaction: all rows or none
+            with _immediate(conn):  # one transaction: all rows and their daily totals, or none
+                sqlite_daily.check_zone(conn, self.zone)
+                days |= sqlite_daily.valid_days_of_keys(conn, records, self.zone)
                 conn.executemany(self._insert_sql, rows)
+                sqlite_daily.recount(conn, days, self.zone)
 
     def query(
         self, device_ids: Sequence[str] | None, start_ms: int, end_ms: int
     ) -> list[StoredRecord]:
-        sql = f"{self._select_sql} WHERE t_ms >= ? AND t_ms < ?"
+        return self._select("1", device_ids, start_ms, end_ms)
+
+    def _select(
+        self, condition: str, device_ids: Sequence[str] | None, start_ms: int, end_ms: int
+    ) -> list[StoredRecord]:
+        sql = f"{self._select_sql} WHERE {condition} AND t_ms >= ? AND t_ms < ?"
         params: list[object] = [start_ms, end_ms]
         if device_ids is not None:
             unique = sorted(set(device_ids))
@@ -144,6 +163,29 @@ class SQLiteStore(Store):
             rows = self._conn().execute(sql, params).fetchall()
         return [_record_of(row) for row in rows]
 
+    def daily_totals(
+        self, device_ids: Sequence[str] | None, first_day: date, last_day: date
+    ) -> list[DailyTotal]:
+        if device_ids is not None and not device_ids:
+            return []
+        with self._errors(f"query of {self.path}"):
+            conn = self._conn()
+            with _immediate(conn, write=False):  # the zone and the rows from one snapshot
+                sqlite_daily.check_zone(conn, self.zone)
+                return sqlite_daily.totals(conn, device_ids, first_day, last_day)
+
+    def undated(
+        self, device_ids: Sequence[str] | None, start_ms: int, end_ms: int
+    ) -> list[StoredRecord]:
+        # One row per key, already the best dated copy: a flagged row has no dated copy.
+        return self._select("time_valid = 0", device_ids, start_ms, end_ms)
+
+    def rebuild_daily(self, since: date | None = None) -> int:
+        with self._errors(f"rebuild of the daily totals in {self.path}"):
+            conn = self._conn()
+            with _immediate(conn):
+                return sqlite_daily.rebuild(conn, self.zone, since)
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -153,6 +195,20 @@ class SQLiteStore(Store):
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
+
+
+@contextmanager
+def _immediate(conn: sqlite3.Connection, *, write: bool = True) -> Iterator[None]:
+    """One explicit transaction. BEGIN IMMEDIATE takes the write lock up front: a deferred
+    transaction that reads (the zone, old rows) before writing could not upgrade once
+    another connection committed, and would fail instead of waiting (WAL snapshots)."""
+    conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    try:
+        yield
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
 
 
 def _row_of(rec: StoredRecord) -> tuple[object, ...]:

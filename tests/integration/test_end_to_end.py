@@ -9,7 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cloud_bridge.clinic.summary import summarize
+from cloud_bridge.clinic.summary import reps_per_day, summarize
+from cloud_bridge.daily import count_daily
+from cloud_bridge.stores.influx_v1 import InfluxV1Store
 from cloud_bridge.subscriber import Bridge
 from simulators.scenario import Scenario
 
@@ -17,8 +19,11 @@ pytestmark = pytest.mark.integration
 TZ = ZoneInfo("Europe/Berlin")
 
 
-def test_patients_over_days_land_in_influxdb_exactly(tmp_path, mosquitto_broker, influx_store):
+def test_patients_over_days_land_in_influxdb_exactly(tmp_path, mosquitto_broker, influxdb_server,
+                                                     influx_store):
     first_day = date(2026, 10, 24)  # the week of the DST change in Berlin (Oct 25)
+    # The fixture's database, opened for the clinic's zone: the daily totals' days are there.
+    influx_store = InfluxV1Store(influxdb_server.url, influx_store.database, zone=TZ)
     bridge = Bridge(influx_store, mosquitto_broker.host, mosquitto_broker.port,
                     client_id=f"bridge-e2e-{uuid.uuid4().hex[:8]}")
     bridge.start()
@@ -39,8 +44,9 @@ def test_patients_over_days_land_in_influxdb_exactly(tmp_path, mosquitto_broker,
     assert diff.exact, f"{diff}; first differences: {diff.mismatched[:3]}"
     assert bridge.stats.snapshot()["rejected"] == {}
 
-    # The clinician's numbers come from the same records: reps per patient and day equal
-    # the full-rep records the wearables made on that local day.
+    # The clinician's numbers come from the daily totals of the same records: reps per
+    # patient and day equal the full-rep records the wearables made on that local day.
+    influx_store.refresh_daily()
     last_day = first_day + timedelta(days=3)
     summaries = summarize(influx_store, scenario.registry, first_day, last_day,
                           last_day, TZ)
@@ -51,3 +57,8 @@ def test_patients_over_days_land_in_influxdb_exactly(tmp_path, mosquitto_broker,
                    and not r.partial)
         got = sum(c.reps for day in s.days.values() for c in day.values())
         assert got == want, s.patient_id
+        # Day by day and exercise by exercise, across the DST change.
+        truth = [t for t in count_daily(expected.values(), TZ)
+                 if t.device_id in devices and first_day <= t.day <= last_day]
+        assert s.days == reps_per_day(truth), s.patient_id
+    influx_store.close()

@@ -20,7 +20,7 @@ def rep(seq, t_ms, exercise="squat", partial=False):
 
 
 def test_reps_are_counted_per_local_day_and_exercise(tmp_path):
-    store = SQLiteStore(tmp_path / "s.db")
+    store = SQLiteStore(tmp_path / "s.db", zone=TZ)
     d1, d2 = date(2026, 11, 2), date(2026, 11, 3)
     store.write([
         rep(1, at(d1, 23, 30)),  # 23:30 in New York is already Nov 3 in UTC
@@ -54,7 +54,7 @@ def test_thirty_day_periods_count_from_the_start_of_monitoring():
 
 
 def test_patient_without_data(tmp_path):
-    store = SQLiteStore(tmp_path / "s.db")
+    store = SQLiteStore(tmp_path / "s.db", zone=TZ)
     reg = Registry([Enrollment("P-2", "bbbbbbbbbbbb", date(2026, 11, 1))])
     [s] = summarize(store, reg, date(2026, 11, 1), date(2026, 11, 7), date(2026, 11, 7), TZ)
     assert s.last_active is None and s.period_days_with_data == 0
@@ -62,7 +62,7 @@ def test_patient_without_data(tmp_path):
 
 
 def test_undated_records_are_reported_apart_not_put_on_a_day(tmp_path):
-    store = SQLiteStore(tmp_path / "s.db")
+    store = SQLiteStore(tmp_path / "s.db", zone=TZ)
     d = date(2026, 11, 4)
     undated = StoredRecord(DEV, 9, "rep", "squat", 1, at(d, 2), False, False,
                            {"rep": 1, "duration_ms": 900, "rom_cdeg": 4000, "peak_dps": 80})

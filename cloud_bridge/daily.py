@@ -1,0 +1,94 @@
+"""Daily totals: what a clinician reads about a year without reading every rep.
+
+A DailyTotal counts one wearable's records of one exercise on one calendar day in the
+clinic's time zone: full reps, partial reps and set summaries (counts of records, as the
+clinic summary shows them). Only records with a known time (time_valid) are on a day; the
+others are undated (Store.undated) and on no day at all.
+
+Days are local days: day D is [day_start_ms(D), day_start_ms(D + 1)), which is 23, 24 or
+25 hours long around a DST change. Every store computes days with the helpers below, so
+that `local_day(t) == D` exactly when t lies in D's range (tests/cloud_bridge/test_daily.py
+checks this for zones with DST at midnight and with 30/45-minute offsets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from cloud_bridge.records import StoredRecord
+
+UTC = ZoneInfo("UTC")
+
+
+@dataclass(frozen=True, order=True)
+class DailyTotal:
+    """One wearable's records of one exercise on one local day (sorted in that order)."""
+
+    device_id: str
+    day: date
+    exercise: str
+    reps: int  # rep records that are not partial
+    partial_reps: int  # rep records flagged partial
+    sets: int  # set summary records
+
+
+def day_start_ms(day: date, zone: ZoneInfo) -> int:
+    """Unix ms of the first instant of `day` in `zone`.
+
+    A midnight skipped by a DST change (fold=0 takes the offset before it) lands on the
+    change itself, which is that day's first instant; a repeated midnight takes its first
+    occurrence."""
+    return int(datetime.combine(day, time(0), tzinfo=zone).timestamp()) * 1000
+
+
+def day_range_ms(day: date, zone: ZoneInfo) -> tuple[int, int]:
+    """[start, end) of `day` in Unix ms."""
+    return day_start_ms(day, zone), day_start_ms(day + timedelta(days=1), zone)
+
+
+def local_day(t_ms: int, zone: ZoneInfo) -> date:
+    """The local day holding Unix ms `t_ms`. Whole seconds decide: every zone offset is a
+    whole number of seconds, so no day starts inside a second."""
+    return datetime.fromtimestamp(t_ms // 1000, zone).date()
+
+
+def days_between(first: date, last: date) -> Iterator[date]:
+    """first, first + 1, ..., last (nothing if last < first)."""
+    for n in range((last - first).days + 1):
+        yield first + timedelta(days=n)
+
+
+class DailyCounter:
+    """Folds records into DailyTotals, for a zone."""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self._counts: dict[tuple[str, date, str], list[int]] = {}
+
+    def add(self, device_id: str, exercise: str, kind: str, partial: bool, t_ms: int) -> None:
+        """Count one record with a known time."""
+        key = (device_id, local_day(t_ms, self.zone), exercise)
+        counts = self._counts.setdefault(key, [0, 0, 0])
+        if kind == "set":
+            counts[2] += 1
+        elif partial:
+            counts[1] += 1
+        else:
+            counts[0] += 1
+
+    def totals(self) -> list[DailyTotal]:
+        return sorted(DailyTotal(device, day, exercise, *counts)
+                      for (device, day, exercise), counts in self._counts.items())
+
+
+def count_daily(records: Iterable[StoredRecord], zone: ZoneInfo) -> list[DailyTotal]:
+    """DailyTotals counted from records one per (device_id, seq), as Store.query returns
+    them: the reference every store's daily_totals must equal."""
+    counter = DailyCounter(zone)
+    for rec in records:
+        if rec.time_valid:
+            counter.add(rec.device_id, rec.exercise, rec.kind, rec.partial, rec.t_ms)
+    return counter.totals()

@@ -1,0 +1,397 @@
+"""Daily totals in InfluxDB, shared by the 1.x and the 2.x/3.x store: a `daily` measurement
+recomputed from the raw points of every (device, local day) that writes touched.
+
+Points (line protocol, precision ns; docs/storage.md has the whole schema)::
+
+    daily,device=<id>,exercise=<name>,zone=<IANA zone> reps=<i>,partial_reps=<i>,sets=<i>
+        <first instant of the local day, ns>
+    daily_dirty,device=<id> first_ms=<i>,last_ms=<i> <when it was written, ns>
+    daily_state zone="<IANA zone>",refreshed_to=<i ns> <when it was written, ns>
+
+Why markers in the database, not a set in memory: `write` appends one `daily_dirty` point
+per (device, local day) of the batch's dated records to the batch's last request, so a
+marker is durable exactly when its records are, and becomes visible only after all of them
+(it is in the last request). A refresh reads the markers written since its watermark,
+recomputes those days and only then advances the watermark, persisted in `daily_state`: a
+bridge that dies before refreshing leaves its markers behind, and the next refresh (any
+process, any time later) finds them. The write path costs one extra line per device-day and
+no extra request; nothing is ever deleted (3.x cannot DELETE through InfluxQL).
+
+A refresh re-reads markers from `lag` before its watermark: a write stamps its markers just
+before sending them, and a request in flight while the refresh read (at most its timeout)
+appears later with an older stamp. Re-reading recomputes a few days twice; it never loses
+one. With several bridge instances each one refreshes every marker, which also repairs a
+race where one instance's older count overwrites another's newer one.
+
+Recounting a day: explicit local-day ranges, not GROUP BY time(1d): InfluxQL's fixed
+intervals cannot follow DST (a day is 23-25 hours), and tz() differs between versions. Two
+statements per day (and chunk of up to 100 devices) count distinct seq server-side::
+
+    SELECT count(distinct("seq")) AS "n" FROM "rep","set" WHERE "time_valid" = true
+        AND time >= <day start> AND time < <next day start> [AND devices] GROUP BY device, exercise
+    ... FROM "rep" WHERE "time_valid" = true AND "partial" = true ...  (the partial reps)
+
+count(distinct(seq)) counts a record once however often it was written (one point), and
+once per day even with two dated copies of it (differently dated by two syncs: the payload
+dates them to the same ms unless the gateways' clocks disagree). A record whose two dated
+copies fall on two different local days counts on both: Store.query keeps only the earlier.
+
+Counts are recomputed, never incremented (redeliveries rewrite the same points), and never
+go down: raw points are not deleted by the system. Whoever deletes raw points (a patient's
+data, a retention change) deletes the same devices/days from `daily` too.
+
+Zone: `daily` is tagged with the zone its days are in; `daily_state` names the zone that is
+maintained. A store opened for another zone refuses (DailyZoneMismatch) until rebuild()
+recomputed every day in its zone. The first refresh of a database without `daily_state`
+builds every day there is (that is how a database from before the daily totals is brought up
+to date), then follows the markers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from cloud_bridge.daily import DailyTotal, day_start_ms, days_between, local_day
+from cloud_bridge.records import StoredRecord
+from cloud_bridge.stores.base import (
+    KIND_FIELDS,
+    DailyNotReady,
+    DailyZoneMismatch,
+    StoreError,
+)
+from cloud_bridge.stores.influx_results import Series
+from cloud_bridge.stores.influx_schema import (
+    DEVICES_PER_QUERY,
+    TAG_DEVICE,
+    TAG_EXERCISE,
+    device_matches,
+    escape_key,
+    quote_string,
+)
+
+MEASUREMENT_DAILY = "daily"
+MEASUREMENT_DIRTY = "daily_dirty"
+MEASUREMENT_STATE = "daily_state"
+TAG_ZONE = "zone"
+MARKER_PAGE = 10_000  # markers read per query: bounds memory after a long outage
+DAYS_PER_PASS = 31  # days recounted per round of queries and writes
+BUCKETS_PER_STATEMENT = 1000  # days searched for data per statement when building
+_NS_PER_MS = 1_000_000
+_DAY_NS = 86_400 * 10**9
+_MIN_NS = -(2**63) + 2  # InfluxQL's valid time range
+_MAX_NS = 2**63 - 2
+_ONE_DAY = timedelta(days=1)
+_RAW = ",".join(f'"{kind}"' for kind in KIND_FIELDS)
+STATE_SELECT = (f'SELECT last("zone") AS "zone", last("refreshed_to") AS "refreshed_to" '
+                f'FROM "{MEASUREMENT_STATE}"')
+
+Run = Callable[[Sequence[str]], list[list[Series]]]
+Write = Callable[[Sequence[str]], None]
+
+
+@dataclass(frozen=True)
+class DailyState:
+    zone: str
+    refreshed_to_ns: int
+
+
+@dataclass(frozen=True)
+class Marker:
+    t_ns: int
+    device_id: str
+    first_ms: int
+    last_ms: int
+
+
+class InfluxDaily:
+    """The daily totals of one database. `run` answers InfluxQL statements with epoch=ns
+    (their series, in order); `write` writes line protocol without creating the database."""
+
+    def __init__(self, *, zone: ZoneInfo, run: Run, write: Write, lag_s: float,
+                 clock_ns: Callable[[], int] = time.time_ns) -> None:
+        self.zone = zone
+        self._run = run
+        self._write = write
+        self._lag_ns = int(lag_s * 1e9)
+        self._clock_ns = clock_ns
+        self._lock = threading.Lock()  # one refresh or rebuild at a time
+        self._stamp_lock = threading.Lock()
+        self._last_stamp = 0
+        self._watermark: int | None = None  # markers stamped before it (- lag) are done
+        self.pending = False  # markers written since the last successful refresh began
+
+    # -- the write path -------------------------------------------------------------------
+
+    def marker_lines(self, records: Sequence[StoredRecord]) -> list[str]:
+        """The `daily_dirty` lines for a batch: one per (device, local day) of its dated
+        records, with the first and last record time of that day."""
+        spans: dict[tuple[str, date], tuple[int, int]] = {}
+        for rec in records:
+            if rec.time_valid:
+                key = (rec.device_id, local_day(rec.t_ms, self.zone))
+                first, last = spans.get(key, (rec.t_ms, rec.t_ms))
+                spans[key] = (min(first, rec.t_ms), max(last, rec.t_ms))
+        if not spans:
+            return []
+        self.pending = True
+        return [
+            f"{MEASUREMENT_DIRTY},{TAG_DEVICE}={escape_key(device)} "
+            f"first_ms={first}i,last_ms={last}i {self._stamp()}"
+            for (device, _), (first, last) in sorted(spans.items())
+        ]
+
+    def _stamp(self) -> int:
+        # Unique per process: two markers of one device never share a time (one point).
+        with self._stamp_lock:
+            self._last_stamp = max(self._clock_ns(), self._last_stamp + 1)
+            return self._last_stamp
+
+    # -- keeping them up to date ------------------------------------------------------------
+
+    def refresh(self) -> int:
+        """Recount the days that markers since the watermark name; the daily points written."""
+        with self._lock:
+            self.pending = False
+            try:
+                return self._refresh()
+            except BaseException:
+                self.pending = True  # still to do: close() tries once more
+                raise
+
+    def _refresh(self) -> int:
+        now = self._clock_ns()
+        state = self._read_state()
+        if state is None:
+            written, found = self._build(None)
+            if found:
+                self._write_state(now)
+            self._watermark = now
+            return written
+        if state.zone != self.zone.key:
+            raise DailyZoneMismatch(state.zone, self.zone.key)
+        if self._watermark is None:
+            self._watermark = state.refreshed_to_ns
+        low = self._watermark - self._lag_ns
+        written = seen = 0
+        while True:
+            markers = self._read_markers(low, now)
+            seen += len(markers)
+            written += self._recount(self._dirty_days(markers))
+            if len(markers) < MARKER_PAGE:
+                break
+            first, last = markers[0].t_ns, markers[-1].t_ns
+            low = last if last > first else last + 1  # re-reading `last`'s markers is harmless
+        self._watermark = now
+        if seen:
+            self._write_state(now)
+        return written
+
+    def rebuild(self, since: date | None) -> int:
+        """Recount every day with records from `since` (None: all) and make the store's zone
+        the maintained one; the daily points written."""
+        with self._lock:
+            state = self._read_state()
+            if since is not None and (state is None or state.zone != self.zone.key):
+                raise StoreError(
+                    f"the daily totals are for {state.zone if state else 'no zone yet'}, not "
+                    f"{self.zone.key}: a first build or a change of zone recomputes all days "
+                    "(leave out --since)"
+                )
+            now = self._clock_ns()
+            written, found = self._build(since)
+            if found:
+                self._write_state(now)
+            self._watermark = now
+            return written
+
+    def _build(self, since: date | None) -> tuple[int, bool]:
+        """Recount every local day holding dated records from `since` on; (points written,
+        whether there were any records at all)."""
+        low = day_start_ms(since, self.zone) * _NS_PER_MS if since is not None else _MIN_NS
+        span = self._raw_span(low)
+        if span is None:
+            return 0, False
+        low, high = span
+        # Which days have data at all: UTC-day buckets are only a search index here (a local
+        # day overlaps one or two of them); the counting itself uses exact local days. In
+        # windows, so that no statement exceeds a server's max-select-buckets.
+        windows = range(low, high + 1, BUCKETS_PER_STATEMENT * _DAY_NS)
+        results = self._run([
+            f'SELECT count("seq") FROM {_RAW} WHERE "time_valid" = true AND time >= {start} '
+            f"AND time < {min(start + BUCKETS_PER_STATEMENT * _DAY_NS, high + 1)} "
+            "GROUP BY time(1d) fill(none)"
+            for start in windows
+        ])
+        days: set[date] = set()
+        for series in (s for buckets in results for s in buckets):
+            for row in series.rows():
+                start = max(int(row["time"]), low)
+                end = min(int(row["time"]) + _DAY_NS - 1, high)
+                days.update(days_between(local_day(start // _NS_PER_MS, self.zone),
+                                         local_day(end // _NS_PER_MS, self.zone)))
+        if since is not None:
+            days = {d for d in days if d >= since}
+        return self._recount(dict.fromkeys(days)), True
+
+    def _raw_span(self, low: int) -> tuple[int, int] | None:
+        """(first, last) time of any raw point at or after `low`, ns; None if there is none."""
+        where = f"WHERE time >= {low} AND time <= {_MAX_NS}"
+        first, last = self._run([f'SELECT first("seq") FROM {_RAW} {where}',
+                                 f'SELECT last("seq") FROM {_RAW} {where}'])
+        firsts = [int(row["time"]) for s in first for row in s.rows()]
+        lasts = [int(row["time"]) for s in last for row in s.rows()]
+        if not firsts or not lasts:
+            return None
+        return min(firsts), max(lasts)
+
+    def _read_markers(self, low: int, high: int) -> list[Marker]:
+        [series] = self._run([
+            f'SELECT "{TAG_DEVICE}", "first_ms", "last_ms" FROM "{MEASUREMENT_DIRTY}" '
+            f"WHERE time >= {low} AND time < {high} LIMIT {MARKER_PAGE}"
+        ])
+        markers = []
+        for s in series:
+            for row in s.rows():
+                device, first, last = row.get(TAG_DEVICE), row.get("first_ms"), row.get("last_ms")
+                if device is None or first is None or last is None:
+                    continue  # still being written: re-read after `lag`
+                markers.append(Marker(int(row["time"]), str(device), int(first), int(last)))
+        markers.sort(key=lambda m: m.t_ns)
+        return markers
+
+    def _dirty_days(self, markers: Sequence[Marker]) -> dict[date, set[str] | None]:
+        days: dict[date, set[str] | None] = {}
+        for m in markers:
+            for day in days_between(local_day(m.first_ms, self.zone),
+                                    local_day(m.last_ms, self.zone)):
+                devices = days.setdefault(day, set())
+                assert devices is not None
+                devices.add(m.device_id)
+        return days
+
+    def _recount(self, days: Mapping[date, set[str] | None]) -> int:
+        """Recount (day -> devices, None: every device) and write the daily points."""
+        written = 0
+        items = sorted(days.items())
+        for i in range(0, len(items), DAYS_PER_PASS):
+            statements: list[str] = []
+            plan: list[tuple[date, set[str] | None]] = []
+            for day, devices in items[i : i + DAYS_PER_PASS]:
+                start = day_start_ms(day, self.zone) * _NS_PER_MS
+                end = day_start_ms(day + _ONE_DAY, self.zone) * _NS_PER_MS
+                # Many devices on one day (the nightly sync): one statement for all of them
+                # beats many with long device lists; the others' rows are ignored.
+                ask = None if devices is None or len(devices) > DEVICES_PER_QUERY else devices
+                for tail in device_matches(sorted(ask) if ask is not None else None):
+                    where = (f'WHERE "time_valid" = true AND time >= {start} AND time < {end}'
+                             f"{tail}")
+                    group = f' GROUP BY "{TAG_DEVICE}","{TAG_EXERCISE}"'
+                    statements.append(
+                        f'SELECT count(distinct("seq")) AS "n" FROM {_RAW} {where}{group}')
+                    statements.append(f'SELECT count(distinct("seq")) AS "n" FROM "rep" '
+                                      f'{where} AND "partial" = true{group}')
+                    plan.append((day, devices))
+            results = self._run(statements)
+            lines: list[str] = []
+            for k, (day, devices) in enumerate(plan):
+                counts = _fold(results[2 * k], results[2 * k + 1])
+                for (device, exercise), (reps, partial, sets) in sorted(counts.items()):
+                    if devices is None or device in devices:
+                        lines.append(self._daily_line(device, exercise, day, reps, partial, sets))
+            if lines:
+                self._write(lines)
+            written += len(lines)
+        return written
+
+    def _daily_line(self, device: str, exercise: str, day: date, reps: int, partial: int,
+                    sets: int) -> str:
+        return (
+            f"{MEASUREMENT_DAILY},{TAG_DEVICE}={escape_key(device)},"
+            f"{TAG_EXERCISE}={escape_key(exercise)},{TAG_ZONE}={escape_key(self.zone.key)} "
+            f"reps={reps}i,partial_reps={partial}i,sets={sets}i "
+            f"{day_start_ms(day, self.zone) * _NS_PER_MS}"
+        )
+
+    def _read_state(self) -> DailyState | None:
+        [series] = self._run([STATE_SELECT])
+        return _state_of(series)
+
+    def _write_state(self, refreshed_to_ns: int) -> None:
+        zone = self.zone.key.replace("\\", "\\\\").replace('"', '\\"')
+        self._write([f'{MEASUREMENT_STATE} zone="{zone}",refreshed_to={refreshed_to_ns}i '
+                     f"{self._stamp()}"])
+
+    # -- reading them -----------------------------------------------------------------------
+
+    def totals(
+        self, device_ids: Sequence[str] | None, first: date, last: date
+    ) -> list[DailyTotal]:
+        tails = device_matches(device_ids)
+        if not tails or last < first:
+            return []
+        start = day_start_ms(first, self.zone) * _NS_PER_MS
+        end = day_start_ms(last + _ONE_DAY, self.zone) * _NS_PER_MS
+        statements = [STATE_SELECT] + [
+            f'SELECT "reps","partial_reps","sets" FROM "{MEASUREMENT_DAILY}" '
+            f'WHERE "{TAG_ZONE}" = {quote_string(self.zone.key)} '
+            f'AND time >= {start} AND time < {end}{tail} GROUP BY "{TAG_DEVICE}","{TAG_EXERCISE}"'
+            for tail in tails
+        ]
+        results = self._run(statements)
+        state = _state_of(results[0])
+        if state is None:
+            if self._raw_span(_MIN_NS) is None:
+                return []  # an empty store
+            raise DailyNotReady(
+                "the daily totals of this InfluxDB database were never computed: the bridge "
+                "computes them at its first refresh (daily_refresh_s after its first write), "
+                "or run `rtm-bridge rebuild-daily --store URL --clinic-tz ZONE`"
+            )
+        if state.zone != self.zone.key:
+            raise DailyZoneMismatch(state.zone, self.zone.key)
+        out = []
+        for series_list in results[1:]:
+            for series in series_list:
+                for row in series.rows():
+                    counts = (row.get("reps"), row.get("partial_reps"), row.get("sets"))
+                    if None in counts or not any(counts):
+                        continue  # being overwritten right now, or nothing to show
+                    reps, partial, sets = (int(c) for c in counts)  # type: ignore[arg-type]
+                    out.append(DailyTotal(
+                        str(row[TAG_DEVICE]), local_day(int(row["time"]) // _NS_PER_MS, self.zone),
+                        str(row[TAG_EXERCISE]), reps, partial, sets,
+                    ))
+        return sorted(out)
+
+
+
+def _state_of(series: Sequence[Series]) -> DailyState | None:
+    for s in series:
+        for row in s.rows():
+            zone, refreshed = row.get("zone"), row.get("refreshed_to")
+            if isinstance(zone, str) and isinstance(refreshed, int):
+                return DailyState(zone, refreshed)
+            raise StoreError(f"InfluxDB: unreadable {MEASUREMENT_STATE} point: {row}")
+    return None
+
+
+def _fold(all_series: Sequence[Series], partial_series: Sequence[Series]
+          ) -> dict[tuple[str, str], tuple[int, int, int]]:
+    """(device, exercise) -> (full reps, partial reps, sets) from the two counts."""
+    counts: dict[tuple[str, str], list[int]] = {}
+    for series, slot in [(s, {"rep": 0, "set": 2}.get(s.name)) for s in all_series] + [
+            (s, 1) for s in partial_series]:
+        if slot is None:
+            raise StoreError(f"InfluxDB query: unexpected measurement {series.name!r}")
+        for row in series.rows():
+            n = row.get("n")
+            if n:
+                key = (str(row[TAG_DEVICE]), str(row[TAG_EXERCISE]))
+                counts.setdefault(key, [0, 0, 0])[slot] += int(n)
+    return {key: (total - partial, partial, sets)
+            for key, (total, partial, sets) in counts.items()}

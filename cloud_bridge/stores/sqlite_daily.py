@@ -1,0 +1,148 @@
+"""The SQLite store's daily totals: a `daily` table kept in the same transaction as the
+records it counts, so it is exact the moment `write` returns and can never lag or be lost.
+
+    daily(device_id, day 'YYYY-MM-DD', exercise, reps, partial_reps, sets)
+        PRIMARY KEY (device_id, day, exercise), rows only for days with records
+    meta(key, value): 'daily_zone' = the IANA zone the days are in
+
+A write recomputes (never increments) each (device, local day) it touched, from the records
+table: the days of the written records, and the old day of a record whose upsert moved it
+to a better date. Recomputing makes redeliveries and re-dated copies harmless: the table
+always equals what count_daily counts from the records.
+
+All functions run inside the caller's transaction (BEGIN IMMEDIATE) on its connection.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from cloud_bridge.daily import DailyCounter, DailyTotal, day_start_ms, local_day
+from cloud_bridge.records import StoredRecord
+from cloud_bridge.stores.base import DailyZoneMismatch, StoreError
+
+ZONE_KEY = "daily_zone"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS daily (
+    device_id    TEXT    NOT NULL,
+    day          TEXT    NOT NULL,
+    exercise     TEXT    NOT NULL,
+    reps         INTEGER NOT NULL,
+    partial_reps INTEGER NOT NULL,
+    sets         INTEGER NOT NULL,
+    PRIMARY KEY (device_id, day, exercise)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+_RECOUNT_DAY = """
+INSERT INTO daily (device_id, day, exercise, reps, partial_reps, sets)
+SELECT :device, :day, exercise,
+       sum(kind = 'rep' AND NOT partial), sum(kind = 'rep' AND partial), sum(kind = 'set')
+FROM records
+WHERE device_id = :device AND time_valid = 1 AND t_ms >= :start AND t_ms < :end
+GROUP BY exercise
+"""
+
+
+def recorded_zone(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (ZONE_KEY,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def check_zone(conn: sqlite3.Connection, zone: ZoneInfo) -> None:
+    """Raise DailyZoneMismatch unless the table's days are in `zone`."""
+    recorded = recorded_zone(conn)
+    if recorded != zone.key:
+        raise DailyZoneMismatch(recorded or "(none)", zone.key)
+
+
+def valid_days_of_keys(
+    conn: sqlite3.Connection, records: Sequence[StoredRecord], zone: ZoneInfo
+) -> set[tuple[str, date]]:
+    """(device, day) of the stored rows with these records' keys that have a known time:
+    read before an upsert, in case it moves them to another day."""
+    keys = json.dumps([[r.device_id, r.seq] for r in records])
+    rows = conn.execute(
+        "SELECT r.device_id, r.t_ms FROM json_each(?) AS k JOIN records AS r "
+        "ON r.device_id = json_extract(k.value, '$[0]') "
+        "AND r.seq = json_extract(k.value, '$[1]') WHERE r.time_valid = 1",
+        (keys,),
+    )
+    return {(device, local_day(t_ms, zone)) for device, t_ms in rows}
+
+
+def recount(conn: sqlite3.Connection, days: Iterable[tuple[str, date]], zone: ZoneInfo) -> None:
+    """Recompute the daily rows of each (device, day) from the records table."""
+    for device, day in sorted(days):
+        iso = day.isoformat()
+        conn.execute("DELETE FROM daily WHERE device_id = ? AND day = ?", (device, iso))
+        conn.execute(_RECOUNT_DAY, {
+            "device": device, "day": iso, "start": day_start_ms(day, zone),
+            "end": day_start_ms(day + timedelta(days=1), zone),
+        })
+
+
+def rebuild(conn: sqlite3.Connection, zone: ZoneInfo, since: date | None) -> int:
+    """Recompute every daily row from `since` (None: all) in `zone` and record the zone.
+    Folds one device at a time (records come in device order), so memory stays bounded."""
+    recorded = recorded_zone(conn)
+    if since is not None and recorded != zone.key:
+        raise StoreError(
+            f"the daily totals are for {recorded or 'no zone yet'}, not {zone.key}: a first "
+            "build or a change of zone recomputes all days (leave out --since)"
+        )
+    if since is None:
+        conn.execute("DELETE FROM daily")
+        start_ms = None
+    else:
+        conn.execute("DELETE FROM daily WHERE day >= ?", (since.isoformat(),))
+        start_ms = day_start_ms(since, zone)
+    sql = "SELECT device_id, exercise, kind, partial, t_ms FROM records WHERE time_valid = 1"
+    params: tuple[int, ...] = ()
+    if start_ms is not None:
+        sql += " AND t_ms >= ?"
+        params = (start_ms,)
+    written = 0
+    counter, device = DailyCounter(zone), None
+    # Iterating while inserting is fine: the reads are of `records`, the writes of `daily`.
+    for row in conn.execute(sql + " ORDER BY device_id, t_ms", params):
+        if row[0] != device:
+            written += _insert(conn, counter.totals())
+            counter, device = DailyCounter(zone), row[0]
+        counter.add(row[0], row[1], row[2], bool(row[3]), row[4])
+    written += _insert(conn, counter.totals())
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (ZONE_KEY, zone.key))
+    return written
+
+
+def _insert(conn: sqlite3.Connection, totals: list[DailyTotal]) -> int:
+    conn.executemany(
+        "INSERT INTO daily (device_id, day, exercise, reps, partial_reps, sets) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [(t.device_id, t.day.isoformat(), t.exercise, t.reps, t.partial_reps, t.sets)
+         for t in totals],
+    )
+    return len(totals)
+
+
+def totals(
+    conn: sqlite3.Connection, device_ids: Sequence[str] | None, first: date, last: date
+) -> list[DailyTotal]:
+    sql = ("SELECT device_id, day, exercise, reps, partial_reps, sets FROM daily "
+           "WHERE day >= ? AND day <= ?")
+    params: list[object] = [first.isoformat(), last.isoformat()]
+    if device_ids is not None:
+        sql += " AND device_id IN (SELECT value FROM json_each(?))"
+        params.append(json.dumps(sorted(set(device_ids))))
+    sql += " ORDER BY device_id, day, exercise"
+    return [
+        DailyTotal(device, date.fromisoformat(day), exercise, reps, partial, sets)
+        for device, day, exercise, reps, partial, sets in conn.execute(sql, params)
+        if reps or partial or sets
+    ]

@@ -1,0 +1,402 @@
+"""The daily totals contract, run against SQLite, InfluxDB 1.x, and the 2.x/3.x store's
+queries (one statement per request) against the same real InfluxDB 1.x.
+
+The reference is always the raw records: daily_totals must equal count_daily over what
+`query` returns, however the records were written (twice, overlapping, re-dated)."""
+
+from __future__ import annotations
+
+import time as time_mod
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from cloud_bridge.clinic.registry import Enrollment, Registry
+from cloud_bridge.clinic.summary import summarize
+from cloud_bridge.daily import (
+    UTC,
+    DailyTotal,
+    count_daily,
+    day_start_ms,
+    days_between,
+    local_day,
+)
+from cloud_bridge.records import StoredRecord
+from cloud_bridge.stores.base import (
+    DailyNotReady,
+    DailyZoneMismatch,
+    Store,
+    StoreError,
+    StoreUnavailable,
+)
+from cloud_bridge.stores.influx_http import Response
+from cloud_bridge.stores.influx_results import iter_series
+from cloud_bridge.stores.influx_v1 import InfluxV1Store
+from cloud_bridge.stores.influx_v2 import InfluxV2Store
+from cloud_bridge.stores.sqlite_store import SQLiteStore
+from tests.cloud_bridge.stores.test_store_contract import DEV_A, DEV_B, DEV_C, rep, set_summary
+
+NY = ZoneInfo("America/New_York")
+EVERYTHING = (0, 2**62)
+FIRST, LAST = date(2000, 1, 1), date(2100, 1, 1)
+
+MakeStore = Callable[..., Store]
+
+
+def at(day: date, hour: int, minute: int = 0, *, zone: ZoneInfo = NY, fold: int = 0,
+       ms: int = 0) -> int:
+    local = datetime.combine(day, time(hour, minute), tzinfo=zone).replace(fold=fold)
+    return int(local.timestamp()) * 1000 + ms
+
+
+def expected(store: Store, first: date = FIRST, last: date = LAST,
+             devices: list[str] | None = None) -> list[DailyTotal]:
+    return [t for t in count_daily(store.query(devices, *EVERYTHING), store.zone)
+            if first <= t.day <= last]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("influxdb1", marks=pytest.mark.integration),
+                        pytest.param("influxdb2", marks=pytest.mark.integration)])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeStore]:
+    """make_store(zone) opens the test's store (the same data each time) for a zone."""
+    opened: list[Store] = []
+    database = f"test_{uuid.uuid4().hex[:12]}"
+    url = request.getfixturevalue("influxdb_server").url if request.param != "sqlite" else ""
+
+    def make(zone: ZoneInfo = UTC) -> Store:
+        store: Store
+        if request.param == "sqlite":
+            store = SQLiteStore(tmp_path / "daily.db", zone=zone)
+        elif request.param == "influxdb1":
+            store = InfluxV1Store(url, database, zone=zone, daily_refresh_s=None)
+        else:
+            store = InfluxV2Store(url, org="clinic", bucket=database, token="unused-by-1.x",
+                                  zone=zone, daily_refresh_s=None)
+            # 1.6.7 has no /api/v2/write: this store writes through 1.x's /write; every
+            # query is its own (one statement per request, no chunking).
+            writer = InfluxV1Store(url, database, daily_refresh_s=None)
+            store._write_lines = writer._write_lines  # type: ignore[method-assign]
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+    if url:
+        InfluxV1Store(url, database).drop_database()
+
+
+def dst_records(device: str) -> list[StoredRecord]:
+    """Reps, partials and sets around both 2026 DST changes in New York, on the edges of
+    local days: 23- and 25-hour days, the repeated 01:00-02:00, midnight to the ms. Each
+    time has a rep, a partial 1 ms later and a set 2 ms later."""
+    spring, fall = date(2026, 3, 8), date(2026, 11, 1)
+    times = [
+        day_start_ms(spring, NY) - 1, day_start_ms(spring, NY), at(spring, 1, 59),
+        at(spring, 3, 0), at(spring, 23, 59, ms=59_999),
+        day_start_ms(fall, NY) - 1, day_start_ms(fall, NY), at(fall, 1, 30, fold=0),
+        at(fall, 1, 30, fold=1), at(fall, 23, 30), day_start_ms(fall + timedelta(days=1), NY),
+    ]
+    out = []
+    for i, t in enumerate(times):
+        seq = 100 + 3 * i
+        exercise = "squat" if i % 2 else "heel_raise"
+        out.append(rep(device, seq, t, exercise=exercise))
+        out.append(rep(device, seq + 1, t + 1, exercise=exercise, partial=True))
+        out.append(set_summary(device, seq + 2, t + 2, exercise=exercise))
+    return out
+
+
+def refreshed(store: Store) -> Store:
+    store.refresh_daily()
+    return store
+
+
+# -- the contract ------------------------------------------------------------------------
+
+def test_empty_store_has_no_days(make_store: MakeStore) -> None:
+    store = make_store()
+    assert store.daily_totals(None, FIRST, LAST) == []
+    assert store.daily_totals([DEV_A], FIRST, LAST) == []
+    assert store.undated(None, *EVERYTHING) == []
+    assert store.refresh_daily() == 0
+
+
+def test_daily_totals_equal_counting_the_records_across_dst(make_store: MakeStore) -> None:
+    store = make_store(NY)
+    store.write(dst_records(DEV_A) + dst_records(DEV_B))
+    store.write([rep(DEV_C, 1, at(date(2026, 11, 1), 12), time_valid=False)])  # undated
+    refreshed(store)
+    got = store.daily_totals(None, FIRST, LAST)
+    assert got == expected(store)
+    assert {t.day for t in got} == {date(2026, 3, 7), date(2026, 3, 8), date(2026, 3, 9),
+                                    date(2026, 10, 31), date(2026, 11, 1), date(2026, 11, 2)}
+    fall = [t for t in got if t.device_id == DEV_A and t.day == date(2026, 11, 1)]
+    # The 25-hour day: 00:00 and 01:30 (second time) heel_raise, 01:30 (first time) and
+    # 23:30 squat, and the partial and set of the squat at 23:59:59.999 the day before.
+    assert [(t.exercise, t.reps, t.partial_reps, t.sets) for t in fall] == [
+        ("heel_raise", 2, 2, 2), ("squat", 2, 3, 3)]
+    # Ranges of days and devices.
+    nov = store.daily_totals([DEV_B], date(2026, 11, 1), date(2026, 11, 2))
+    assert nov == expected(store, date(2026, 11, 1), date(2026, 11, 2), [DEV_B])
+    assert store.daily_totals([DEV_C], FIRST, LAST) == []
+    assert store.daily_totals([], FIRST, LAST) == []
+
+
+def test_records_written_twice_or_overlapping_count_once(make_store: MakeStore) -> None:
+    store = make_store(NY)
+    day = date(2026, 6, 10)
+    records = [rep(DEV_A, seq, at(day, 9) + seq * 1000, partial=seq % 7 == 0)
+               for seq in range(1, 61)] + [set_summary(DEV_A, 61, at(day, 9, 30))]
+    store.write(records[:40])
+    refreshed(store)
+    store.write(records[30:])
+    store.write(records[10:50])  # a redelivery, overlapping both
+    refreshed(store)
+    store.write(records)  # all again, after a refresh: recounted, not added
+    refreshed(store)
+    assert store.daily_totals(None, FIRST, LAST) == expected(store) == [
+        DailyTotal(DEV_A, day, "squat", 52, 8, 1)]
+
+
+def test_a_record_rewritten_with_a_better_date_moves_from_undated_to_its_day(
+    make_store: MakeStore,
+) -> None:
+    store = make_store(NY)
+    day = date(2026, 6, 10)
+    dated = rep(DEV_A, 41, at(day, 23, 50))
+    flagged = replace(dated, t_ms=at(day + timedelta(days=2), 8), time_valid=False)
+    store.write([flagged])
+    refreshed(store)
+    assert store.undated([DEV_A], *EVERYTHING) == [flagged]
+    assert store.daily_totals(None, FIRST, LAST) == []
+    store.write([dated])
+    store.write([flagged])  # the flagged copy again: the dated one still wins
+    refreshed(store)
+    assert store.daily_totals(None, FIRST, LAST) == expected(store) == [
+        DailyTotal(DEV_A, day, "squat", 1, 0, 0)]
+    assert store.undated([DEV_A], *EVERYTHING) == []
+
+
+def test_two_dated_copies_on_one_day_count_once(make_store: MakeStore) -> None:
+    # Dated by two syncs whose clocks differ by a few ms: two points in InfluxDB.
+    store = make_store(NY)
+    first = rep(DEV_A, 7, at(date(2026, 6, 10), 12))
+    store.write([first])
+    store.write([replace(first, t_ms=first.t_ms + 3)])
+    refreshed(store)
+    assert store.daily_totals(None, FIRST, LAST) == expected(store) == [
+        DailyTotal(DEV_A, date(2026, 6, 10), "squat", 1, 0, 0)]
+
+
+def test_undated_records(make_store: MakeStore) -> None:
+    store = make_store(NY)
+    t = at(date(2026, 6, 10), 12)
+    undated = [rep(DEV_A, 1, t, time_valid=False), rep(DEV_A, 2, t + 5, time_valid=False,
+                                                       partial=True),
+               rep(DEV_B, 3, t + 9, time_valid=False)]
+    store.write([*undated, rep(DEV_A, 4, t + 1), rep(DEV_A, 5, t + 2, time_valid=False)])
+    store.write([rep(DEV_A, 5, t - 3_600_000)])  # 5 has a dated copy: not undated
+    assert store.undated(None, *EVERYTHING) == sorted(undated, key=lambda r: r.key)
+    assert store.undated([DEV_A], t, t + 5) == undated[:1]
+    assert store.undated([DEV_B], 0, t) == []
+
+
+def test_a_store_opened_for_another_zone_refuses_until_rebuilt(make_store: MakeStore) -> None:
+    utc_store = make_store(UTC)
+    records = dst_records(DEV_A)
+    utc_store.write(records)
+    refreshed(utc_store)
+    assert utc_store.daily_totals(None, FIRST, LAST) == expected(utc_store)
+    ny_store = make_store(NY)
+    with pytest.raises(DailyZoneMismatch, match=r"UTC.*America/New_York.*rebuild-daily"):
+        ny_store.daily_totals(None, FIRST, LAST)
+    with pytest.raises(StoreError, match="leave out --since"):
+        ny_store.rebuild_daily(date(2026, 1, 1))
+    assert ny_store.rebuild_daily() > 0
+    assert ny_store.daily_totals(None, FIRST, LAST) == expected(ny_store)
+    assert expected(ny_store) != expected(utc_store)  # the days did change
+    with pytest.raises(DailyZoneMismatch):
+        utc_store.daily_totals(None, FIRST, LAST)
+    # Kept up to date in the new zone; a repair of recent days keeps the others.
+    ny_store.write([rep(DEV_A, 999, at(date(2026, 11, 2), 23, 59))])
+    refreshed(ny_store)
+    assert ny_store.rebuild_daily(date(2026, 11, 1)) > 0
+    assert ny_store.daily_totals(None, FIRST, LAST) == expected(ny_store)
+
+
+def test_rebuilding_changes_nothing_that_was_right(make_store: MakeStore) -> None:
+    store = make_store(NY)
+    store.write([*dst_records(DEV_A), rep(DEV_B, 1, 0), set_summary(DEV_B, 2, 5)])  # 1970 too
+    refreshed(store)
+    before = store.daily_totals(None, date(1960, 1, 1), LAST)
+    assert before == expected(store, date(1960, 1, 1))
+    store.rebuild_daily()
+    assert store.daily_totals(None, date(1960, 1, 1), LAST) == before
+
+
+# -- backend specifics ---------------------------------------------------------------------
+
+def test_sqlite_totals_are_kept_in_the_write_and_refused_in_another_zone(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.db"
+    with SQLiteStore(path, zone=NY) as store:
+        store.write(dst_records(DEV_A))
+        assert store.daily_totals(None, FIRST, LAST) == expected(store)  # no refresh needed
+    with SQLiteStore(path, zone=UTC) as other:
+        with pytest.raises(DailyZoneMismatch) as caught:
+            other.write([rep(DEV_A, 1, 0)])
+        assert isinstance(caught.value, StoreUnavailable)  # the bridge retries, never drops
+        assert other.query([DEV_A], 0, 1) == []  # nothing of the refused write stayed
+        other.rebuild_daily()
+        other.write([rep(DEV_A, 1, 0)])
+        got = other.daily_totals(None, date(1970, 1, 1), LAST)
+        assert got == expected(other, date(1970, 1, 1))
+        assert got[0] == DailyTotal(DEV_A, date(1970, 1, 1), "squat", 1, 0, 0)
+
+
+def test_sqlite_file_from_before_daily_totals_gets_them_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with SQLiteStore(path, zone=NY) as store:
+        store.write(dst_records(DEV_A))
+        conn = store._conn()
+        conn.execute("DROP TABLE daily")
+        conn.execute("DROP TABLE meta")
+        conn.commit()
+    with SQLiteStore(path, zone=NY) as store:
+        assert store.daily_totals(None, FIRST, LAST) == expected(store) != []
+
+
+@pytest.mark.integration
+def test_influx_totals_follow_writes_only_after_a_refresh(
+    influx_store: InfluxV1Store,
+) -> None:
+    store = InfluxV1Store(influx_store._http.base_url, influx_store.database, zone=NY,
+                          daily_refresh_s=None)
+    store.write([rep(DEV_A, 1, at(date(2026, 6, 10), 9))])
+    with pytest.raises(DailyNotReady, match="rebuild-daily"):
+        store.daily_totals(None, FIRST, LAST)
+    store.refresh_daily()
+    day = [DailyTotal(DEV_A, date(2026, 6, 10), "squat", 1, 0, 0)]
+    assert store.daily_totals(None, FIRST, LAST) == day
+    store.write([rep(DEV_A, 2, at(date(2026, 6, 10), 10))])
+    assert store.daily_totals(None, FIRST, LAST) == day  # not yet
+    assert store.refresh_daily() == 1  # one (device, exercise, day) recounted
+    assert store.daily_totals(None, FIRST, LAST) == [replace(day[0], reps=2)]
+    assert store.refresh_daily() == 1  # the marker is re-read for `lag`: harmless
+    store.close()
+
+
+@pytest.mark.integration
+def test_influx_refresh_after_a_crash_catches_up_from_the_markers(
+    influx_store: InfluxV1Store,
+) -> None:
+    url, db = influx_store._http.base_url, influx_store.database
+    first = InfluxV1Store(url, db, zone=NY, daily_refresh_s=None)
+    first.write(dst_records(DEV_A)[:6])
+    first.refresh_daily()
+    first.write(dst_records(DEV_A)[6:] + dst_records(DEV_B))
+    # The bridge dies here: never refreshed, never closed.
+    restarted = InfluxV1Store(url, db, zone=NY, daily_refresh_s=None)
+    assert restarted.daily_totals(None, FIRST, LAST) != expected(restarted)
+    assert restarted.refresh_daily() > 0
+    assert restarted.daily_totals(None, FIRST, LAST) == expected(restarted)
+    restarted.close()
+
+
+@pytest.mark.integration
+def test_influx_database_from_before_daily_totals_is_built_by_the_first_refresh(
+    influx_store: InfluxV1Store,
+) -> None:
+    store = InfluxV1Store(influx_store._http.base_url, influx_store.database, zone=NY,
+                          daily_refresh_s=None)
+    store.write(dst_records(DEV_A))
+    # No markers, no state: as written by a bridge without daily totals.
+    store._http.request("POST", "/query", {"db": store.database,
+                                            "q": 'DROP MEASUREMENT "daily_dirty"'})
+    assert store.refresh_daily() > 0
+    assert store.daily_totals(None, FIRST, LAST) == expected(store)
+    store.close()
+
+
+@pytest.mark.integration
+def test_influx_background_refresh_and_the_last_one_at_close(
+    influx_store: InfluxV1Store,
+) -> None:
+    url, db = influx_store._http.base_url, influx_store.database
+    fast = InfluxV1Store(url, db, zone=NY, daily_refresh_s=0.2)
+    fast.write([rep(DEV_A, 1, at(date(2026, 6, 10), 9))])
+    deadline = datetime.now() + timedelta(seconds=10)
+    while True:
+        try:
+            if fast.daily_totals(None, FIRST, LAST):
+                break
+        except DailyNotReady:
+            pass
+        assert datetime.now() < deadline, "the background refresh never ran"
+        time_mod.sleep(0.05)
+    fast.close()
+    slow = InfluxV1Store(url, db, zone=NY, daily_refresh_s=3600)
+    slow.write([rep(DEV_A, 2, at(date(2026, 6, 11), 9))])
+    slow.close()  # refreshes once more
+    reader = InfluxV1Store(url, db, zone=NY, daily_refresh_s=None)
+    assert reader.daily_totals(None, FIRST, LAST) == expected(reader)
+    assert len(expected(reader)) == 2
+
+
+@pytest.mark.integration
+def test_a_year_of_one_patient_is_read_as_days_not_reps(influx_store: InfluxV1Store) -> None:
+    store = InfluxV1Store(influx_store._http.base_url, influx_store.database, zone=NY,
+                          daily_refresh_s=None)
+    first, last = date(2025, 1, 1), date(2025, 12, 31)
+    records, seq = [], 0
+    for day in days_between(first, last):
+        if day.weekday() == 6:
+            continue  # Sundays off
+        exercises = ["squat", "heel_raise"] if day.day % 2 else ["squat"]
+        for k, exercise in enumerate(exercises):
+            start = at(day, 8 + 10 * k)
+            for n in range(30):
+                seq += 1
+                records.append(rep(DEV_A, seq, start + n * 2000, exercise=exercise,
+                                   partial=n == 29))
+            seq += 1
+            records.append(set_summary(DEV_A, seq, start + 70_000, exercise=exercise))
+    store.write(records)
+    store.refresh_daily()
+
+    answers: list[tuple[str, str]] = []
+    request = store._http.request
+
+    def spy(method: str, path: str, params: dict[str, str], *args: object,
+            **kwargs: object) -> Response:
+        resp = request(method, path, params, *args, **kwargs)  # type: ignore[arg-type]
+        answers.append((params.get("q", ""), resp.body))
+        return resp
+
+    store._http.request = spy  # type: ignore[method-assign]
+    totals = store.daily_totals([DEV_A], first, last)
+    assert totals == expected(store, first, last)
+    rows = sum(len(series.values) for _, body in answers
+               for _, series in iter_series(body, chunked=True) if series.name == "daily")
+    active = {(r.device_id, r.exercise, local_day(r.t_ms, NY)) for r in records}
+    assert rows == len(totals) == len(active) > 300
+    assert len(records) > 30 * rows
+
+    # The clinician's summary of that year reads days too: the only statements that touch
+    # rep or set points ask for the undated ones.
+    answers.clear()
+    registry = Registry([Enrollment("P-1", DEV_A, first)])
+    [summary] = summarize(store, registry, first, last, last, NY)
+    assert sum(c.reps for d in summary.days.values() for c in d.values()) == sum(
+        1 for r in records if r.kind == "rep" and not r.partial)
+    assert summary.last_active == date(2025, 12, 31)
+    raw = [q for q, _ in answers if '"rep"' in q or '"set"' in q]
+    assert raw and all('"time_valid" = false' in q for q in raw)
+    store.close()
