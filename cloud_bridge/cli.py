@@ -1,6 +1,7 @@
 """rtm-bridge: subscribe to the gateways' records and store them.
 
-  rtm-bridge run --broker HOST:PORT --store URL
+  rtm-bridge run --broker HOST:PORT --store URL [--clinic-tz ZONE]
+  rtm-bridge rebuild-daily --store URL --clinic-tz ZONE [--since YYYY-MM-DD]
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ import logging
 import signal
 import sys
 import threading
+from datetime import date
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cloud_bridge.dead_letters import DeadLetters
 from cloud_bridge.device_keys import DeviceKeys
-from cloud_bridge.stores.base import StoreError, open_store
+from cloud_bridge.stores.base import Store, StoreError, open_store
 from cloud_bridge.subscriber import Bridge
 
 
@@ -22,6 +25,20 @@ def _broker(text: str) -> tuple[str, int]:
     if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise argparse.ArgumentTypeError(f"--broker must be HOST:PORT, got {text!r}")
     return host, int(port)
+
+
+def _zone(text: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise argparse.ArgumentTypeError(f"unknown time zone {text!r}") from None
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scale out: instances with the same group (each with its own "
                         "--client-id) share the records through an MQTT v5 shared "
                         "subscription; each message goes to one of them")
+    r.add_argument("--clinic-tz", type=_zone, default=ZoneInfo("UTC"), metavar="ZONE",
+                   help="the clinic's time zone (IANA name): the days of the daily totals; "
+                        "the same as rtm-clinic --tz (default UTC)")
+    b = sub.add_parser(
+        "rebuild-daily",
+        help="recompute the daily totals from the records: after a change of --clinic-tz "
+             "(all days), or to repair days (--since)")
+    b.add_argument("--store", default="sqlite:///rtm.db", help="store URL (default %(default)s)")
+    b.add_argument("--clinic-tz", type=_zone, default=ZoneInfo("UTC"), metavar="ZONE",
+                   help="the zone to compute the days in (default UTC)")
+    b.add_argument("--since", type=_date, metavar="YYYY-MM-DD",
+                   help="only days from this one on (default: every day, which a change "
+                        "of zone needs)")
     return p
 
 
@@ -57,10 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        store = open_store(args.store)
+        store = open_store(args.store, zone=args.clinic_tz)
     except (ValueError, StoreError) as e:
         print(f"rtm-bridge: {e}", file=sys.stderr)
         return 2
+    if args.command == "rebuild-daily":
+        return _rebuild_daily(store, args.since)
     host, port = args.broker
     keys = DeviceKeys(args.device_keys) if args.device_keys else None
     dead = DeadLetters(args.dead_letters) if args.dead_letters else None
@@ -82,6 +114,19 @@ def main(argv: list[str] | None = None) -> int:
     for own in (keys, dead):
         if own is not None:
             own.close()
+    return 0
+
+
+def _rebuild_daily(store: Store, since: date | None) -> int:
+    try:
+        rows = store.rebuild_daily(since)
+    except StoreError as e:
+        print(f"rtm-bridge: {e}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(f"rtm-bridge: {rows} daily rows written, days in {store.zone.key}"
+          + (f" from {since}" if since else ""))
     return 0
 
 
