@@ -10,7 +10,7 @@ from typing import TypeVar
 import pytest
 
 from cloud_bridge.stores.influx_v1 import InfluxV1Store
-from tests.services import InfluxDB1, Mosquitto, Service, ServiceError
+from tests.services import InfluxDB1, Mosquitto, Service, ServiceError, TestPki, make_test_pki
 
 S = TypeVar("S", bound=Service)
 
@@ -32,6 +32,12 @@ def running(service: S) -> Iterator[S]:
 def mosquitto_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
     """A running mosquitto: `.host`, `.port`, `.restart()`, `.stop()`, `.log_path`."""
     yield from running(Mosquitto(tmp_path_factory.mktemp("mosquitto")))
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
+    """Throwaway certificates for TLS brokers (tests/services.py's TestPki)."""
+    return make_test_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture(scope="session")

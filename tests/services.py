@@ -241,13 +241,19 @@ class Mosquitto(Service):
     By default plain and anonymous. `pki`: the listener speaks TLS only (server certificate
     from it; a client certificate is accepted, not required). `users` (name -> password):
     `allow_anonymous false` and a password file. `acl`: the text of an ACL file
-    (docs/deploy/mosquitto.conf shows the one for gateways).
+    (docs/deploy/mosquitto.conf shows the deployment's). `username_as_client_id`: the
+    broker names every session after its username, whatever client id a client sends.
+    `client_id_prefix`: clients whose id does not start with it are refused. (Both are the
+    deployment's: no client can take over or wipe another user's session; the docs file
+    says why. tests/deployment.py builds the deployment's broker from these.)
     """
 
     name = "mosquitto"
 
     def __init__(self, workdir: Path, port: int | None = None, *, pki: TestPki | None = None,
-                 users: dict[str, str] | None = None, acl: str | None = None) -> None:
+                 users: dict[str, str] | None = None, acl: str | None = None,
+                 username_as_client_id: bool = False,
+                 client_id_prefix: str | None = None) -> None:
         super().__init__(workdir)
         self.binary = find_binary("mosquitto", "mosquitto")
         self.port = port or free_port()
@@ -258,12 +264,15 @@ class Mosquitto(Service):
         config = [
             f"listener {self.port} {self.host}",
             *self._security_lines(pki, users, acl),
+            *(["use_username_as_clientid true"] if username_as_client_id else []),
+            *([f"clientid_prefixes {client_id_prefix}"] if client_id_prefix else []),
             "persistence true",
             f"persistence_location {self.persistence_dir}/",
             # As docs/deploy/mosquitto.conf: save every change, queue without limit.
             "autosave_on_changes true",
             "autosave_interval 1",
             "max_queued_messages 0",
+            "max_queued_bytes 0",
             f"log_dest file {self.log_path}",
             "log_type error",
             "log_type warning",

@@ -10,10 +10,19 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.deployment import (
+    LOCAL_SETTINGS,
+    MOSQUITTO_CONF,
+    deployment_acl,
+    deployment_broker,
+    deployment_settings,
+    settings,
+)
 from tests.services import (
     InfluxDB1,
     Mosquitto,
     ServiceError,
+    TestPki,
     find_binary,
     free_port,
     make_test_pki,
@@ -81,7 +90,7 @@ def _connect(broker: Mosquitto, ca: Path, user: str | None, password: str | None
     """The outcome of one connection attempt: "ok", the refusal, or the TLS error."""
     outcome: list[str] = []
     done = threading.Event()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"svc-tls-{user}")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"rtm-svc-tls-{user}")
     client.tls_set(ca_certs=str(ca))
     if user is not None:
         client.username_pw_set(user, password)
@@ -116,12 +125,12 @@ def test_a_tls_broker_with_passwords_checks_both(tmp_path: Path) -> None:
     assert "password_file" in broker.config_path.read_text()
 
 
+@pytest.mark.security
 def test_the_deployment_config_is_one_mosquitto_accepts(tmp_path: Path) -> None:
     """docs/deploy/mosquitto.conf with its paths pointed at a throwaway PKI and files."""
     pki = make_test_pki(tmp_path / "pki")
-    text = (Path(__file__).parents[1] / "docs" / "deploy" / "mosquitto.conf").read_text()
-    acl = [line.removeprefix("#   ") for line in text.splitlines() if line.startswith("#   ")]
-    (tmp_path / "acl").write_text("\n".join(acl) + "\n")
+    text = MOSQUITTO_CONF.read_text()
+    (tmp_path / "acl").write_text(deployment_acl())
     write_password_file(tmp_path / "passwd", {"home-001": "pw"})
     port = free_port()
     for deployed, here in (("listener 8883", f"listener {port} 127.0.0.1"),
@@ -140,3 +149,15 @@ def test_the_deployment_config_is_one_mosquitto_accepts(tmp_path: Path) -> None:
         assert _connect(broker, pki.ca_cert, "home-001", "pw") == "ok"
     finally:
         broker.stop()
+
+
+@pytest.mark.security
+def test_the_tests_deployment_broker_has_every_setting_of_the_deployment_example(
+        tmp_path: Path, pki: TestPki) -> None:
+    """What tests/deployment.py starts equals docs/deploy/mosquitto.conf but for paths and
+    logging: a setting added to either without the other fails here."""
+    broker = deployment_broker(tmp_path / "mq", pki, {"home-001": "pw"}, deployment_acl())
+    ours = {k: v for k, v in settings(broker.config_path.read_text()).items()
+            if k not in LOCAL_SETTINGS}
+    assert ours == deployment_settings()
+    assert deployment_settings()["use_username_as_clientid"] == "true"

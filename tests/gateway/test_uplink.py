@@ -25,7 +25,8 @@ from gateway.config import MqttConfig
 from gateway.outbox import Outbox, OutboxFull
 from gateway.uplink import Uplink
 from tests.conftest import running
-from tests.services import Mosquitto, TestPki, make_test_pki
+from tests.deployment import CLIENT_ID_PREFIX, REPO, deployment_acl, deployment_broker
+from tests.services import Mosquitto, TestPki
 
 pytestmark = [
     pytest.mark.integration,
@@ -38,37 +39,24 @@ DEVICE = "a1b2c3d4e5f6"
 RECORDS = f"rtm/v1/{GATEWAY}/{DEVICE}/records"
 PROGRAM = f"rtm/v1/{GATEWAY}/{DEVICE}/program"
 STATUS = f"rtm/v1/{GATEWAY}/status"
-PASSWORDS = {GATEWAY: "gw-secret", "home-2": "other-secret", "clinic": "clinic-secret"}
-REPO = Path(__file__).resolve().parents[2]
+# Two watching users: the broker names sessions after users, so two connections of one
+# user at a time would take the session from each other.
+PASSWORDS = {GATEWAY: "gw-secret", "home-2": "other-secret", "watcher": "watcher-secret",
+             "watcher-2": "watcher-2-secret"}
 
 
-
-def deployment_acl_patterns() -> str:
-    """The gateways' part of the ACL shown in docs/deploy/mosquitto.conf."""
-    text = (REPO / "docs" / "deploy" / "mosquitto.conf").read_text()
-    lines = [line.removeprefix("#   ") for line in text.splitlines()
-             if line.startswith("#   pattern ")]
-    assert len(lines) == 5, lines
-    return "\n".join(lines) + "\n"
-
-
-# The deployment's gateway patterns; the tests' clinic reads everything.
-ACL = deployment_acl_patterns() + """
-user clinic
+# The deployment's ACL; the tests' watchers read everything and write programs.
+ACL = deployment_acl() + "".join(f"""
+user {user}
 topic read rtm/v1/#
 topic write rtm/v1/+/+/program
-"""
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
-    return make_test_pki(tmp_path_factory.mktemp("pki"))
+""" for user in ("watcher", "watcher-2"))
 
 
 @pytest.fixture
 def broker(tmp_path: Path, pki: TestPki) -> Iterator[Mosquitto]:
-    """A TLS-only mosquitto with passwords and the ACL, for this test alone."""
-    yield from running(Mosquitto(tmp_path / "mosquitto", pki=pki, users=PASSWORDS, acl=ACL))
+    """The deployment's TLS-only mosquitto with passwords and the ACL, for this test alone."""
+    yield from running(deployment_broker(tmp_path / "mosquitto", pki, PASSWORDS, ACL))
 
 
 def gateway_config(broker: Mosquitto, pki: TestPki, tmp_path: Path,
@@ -93,18 +81,23 @@ def wait_until(predicate: Callable[[], object], timeout_s: float = 15.0) -> bool
     return bool(predicate())
 
 
+def persistent_id() -> str:
+    """A client id for a watcher whose session persists (the deployment's prefix)."""
+    return f"{CLIENT_ID_PREFIX}clinic-{uuid.uuid4().hex[:6]}"
+
+
 class Watcher:
     """The clinic's view: a TLS subscriber recording (topic, payload, retained)."""
 
     def __init__(self, broker: Mosquitto, pki: TestPki, topic_filter: str,
-                 client_id: str | None = None) -> None:
+                 client_id: str | None = None, user: str = "watcher") -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self._subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                                  client_id=client_id or f"watch-{uuid.uuid4().hex[:8]}",
+        name = client_id or f"{CLIENT_ID_PREFIX}watch-{uuid.uuid4().hex[:8]}"
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=name,
                                   clean_session=client_id is None)
         self.client.tls_set(ca_certs=str(pki.ca_cert))
-        self.client.username_pw_set("clinic", PASSWORDS["clinic"])
+        self.client.username_pw_set(user, PASSWORDS[user])
         self.client.reconnect_delay_set(0.05, 0.5)  # type: ignore[arg-type]
         self.client.on_connect = lambda c, *_: c.subscribe(topic_filter, qos=1)
         self.client.on_subscribe = lambda *_: self._subscribed.set()
@@ -125,7 +118,7 @@ class Watcher:
 
 
 def retained_status(broker: Mosquitto, pki: TestPki) -> dict[str, object]:
-    watcher = Watcher(broker, pki, STATUS)
+    watcher = Watcher(broker, pki, STATUS, user="watcher-2")  # while "watcher" watches
     try:
         assert wait_until(lambda: watcher.messages, 5), "no retained status"
         _topic, payload, retained = watcher.messages[0]
@@ -165,6 +158,7 @@ def started(uplinks: list[Uplink], config: MqttConfig, outbox: Outbox,
     return uplink
 
 
+@pytest.mark.security
 def test_tls_and_credentials_connect_and_deliver(broker, pki, tmp_path, uplinks):
     watcher = Watcher(broker, pki, f"rtm/v1/{GATEWAY}/#")
     outbox = Outbox(tmp_path / "o.db")
@@ -180,6 +174,7 @@ def test_tls_and_credentials_connect_and_deliver(broker, pki, tmp_path, uplinks)
     watcher.close()
 
 
+@pytest.mark.security
 def test_every_topic_the_gateway_publishes_passes_the_deployment_acl(broker, pki, tmp_path,
                                                                     uplinks):
     # A denied publish is acknowledged and dropped (MQTT 3.1.1): the ACL must allow all.
@@ -195,6 +190,7 @@ def test_every_topic_the_gateway_publishes_passes_the_deployment_acl(broker, pki
     watcher.close()
 
 
+@pytest.mark.security
 def test_a_broker_with_a_certificate_from_another_ca_is_refused(broker, pki, tmp_path,
                                                                 uplinks, caplog):
     config = gateway_config(broker, pki, tmp_path, ca_file=pki.other_ca_cert)
@@ -211,6 +207,7 @@ def test_a_broker_with_a_certificate_from_another_ca_is_refused(broker, pki, tmp
     assert any(t.name.startswith("paho-mqtt-client") for t in threading.enumerate())
 
 
+@pytest.mark.security
 @pytest.mark.parametrize("user, password", [(None, ""), (GATEWAY, "wrong")])
 def test_anonymous_or_wrong_password_is_refused(broker, pki, tmp_path, uplinks, user,
                                                 password):
@@ -221,6 +218,7 @@ def test_anonymous_or_wrong_password_is_refused(broker, pki, tmp_path, uplinks, 
     assert "refused" in (uplink.state.last_error or "")
 
 
+@pytest.mark.security
 def test_a_gateway_id_that_is_not_the_username_never_gets_a_connection_to_keep(
         broker, pki, tmp_path, uplinks):
     """The ACL ties topics to the username: home-2's credentials with home-1's id. mosquitto
@@ -237,6 +235,7 @@ def test_a_gateway_id_that_is_not_the_username_never_gets_a_connection_to_keep(
     watcher.close()
 
 
+@pytest.mark.security
 def test_an_acl_denied_record_is_acknowledged_and_dropped_by_the_broker(
         broker, pki, tmp_path, uplinks):
     """Why the ACL must match what the gateway publishes: MQTT 3.1.1 has no negative PUBACK,
@@ -326,7 +325,7 @@ def test_the_last_will_says_offline_when_the_gateway_dies(broker, pki, tmp_path)
 def test_what_was_queued_while_the_broker_was_down_arrives_in_order(broker, pki, tmp_path,
                                                                     uplinks):
     # The clinic's persistent session exists before the outage, so the broker queues for it.
-    watcher = Watcher(broker, pki, RECORDS, client_id=f"clinic-{uuid.uuid4().hex[:6]}")
+    watcher = Watcher(broker, pki, RECORDS, client_id=persistent_id())
     broker.stop()
     outbox = Outbox(tmp_path / "o.db")
     uplink = started(uplinks, gateway_config(broker, pki, tmp_path), outbox)
@@ -355,7 +354,7 @@ def test_broker_restarts_mid_delivery_keep_the_order(broker, pki, tmp_path, upli
     """Restarts while a full window is in flight: paho resends those, and nothing newer
     may overtake them. (Graceful restarts: with kill -9, mosquitto 2.0.11 can lose a
     message it had acknowledged but not yet saved, which is the broker's loss, not this.)"""
-    watcher = Watcher(broker, pki, RECORDS, client_id=f"clinic-{uuid.uuid4().hex[:6]}")
+    watcher = Watcher(broker, pki, RECORDS, client_id=persistent_id())
     outbox = Outbox(tmp_path / "o.db")
     sent = fill(outbox, 500)
     uplink = started(uplinks, gateway_config(broker, pki, tmp_path), outbox, max_in_flight=50)
@@ -428,6 +427,7 @@ def test_subscriptions_survive_reconnects_and_failing_handlers(broker, pki, tmp_
     assert uplink.state.reconnects == 1
 
 
+@pytest.mark.security
 def test_a_gateway_cannot_read_another_gateways_programs(broker, pki, tmp_path, uplinks):
     got: list[bytes] = []
     clinic = Watcher(broker, pki, "rtm/v1/none")
@@ -449,7 +449,7 @@ def test_messages_paho_took_with_no_connection_are_delivered_in_order(broker, pk
     """The race of a pump() that saw "connected" just before the socket died, made
     deterministic: paho takes those messages with NO_CONN, keeps them and sends them first
     after reconnecting; their PUBACKs must retire them like any other."""
-    watcher = Watcher(broker, pki, RECORDS, client_id=f"clinic-{uuid.uuid4().hex[:6]}")
+    watcher = Watcher(broker, pki, RECORDS, client_id=persistent_id())
     outbox = Outbox(tmp_path / "o.db")
     sent = fill(outbox, 60)
     uplink = started(uplinks, gateway_config(broker, pki, tmp_path), outbox)
