@@ -1,6 +1,8 @@
 """rtm-bridge: subscribe to the gateways' records and store them.
 
   rtm-bridge run --broker HOST:PORT --store URL [--clinic-tz ZONE]
+  rtm-bridge run --broker mqtt.example.org:8883 --ca-file ca.crt \
+      --username bridge --password-file /etc/rtm-bridge/mqtt.password --store URL
   rtm-bridge rebuild-daily --store URL --clinic-tz ZONE [--since YYYY-MM-DD]
 """
 
@@ -12,8 +14,10 @@ import signal
 import sys
 import threading
 from datetime import date
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cloud_bridge.broker_link import BrokerSecurity, BrokerSecurityError
 from cloud_bridge.dead_letters import DeadLetters
 from cloud_bridge.device_keys import DeviceKeys
 from cloud_bridge.stores.base import Store, StoreError, open_store
@@ -51,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sqlite:///PATH, influxdb1://[USER:PASS@]HOST:PORT/DB or influxdb2://..."
                         " (default %(default)s)")
     r.add_argument("--client-id", default="rtm-bridge",
-                   help="fixed MQTT client id: the broker keeps its session while it is away")
+                   help="fixed MQTT client id: the broker keeps its session while it is away "
+                        "(a broker set up as docs/deploy/mosquitto.conf names the session "
+                        "after --username instead, and wants ids that start with rtm-)")
     r.add_argument("--stats-every", type=float, default=60.0, help="seconds between stats lines")
     r.add_argument("--device-keys", metavar="PATH",
                    help="SQLite file of enrolled wearables' keys (default: next to a SQLite "
@@ -65,8 +71,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: next to a SQLite store; in memory otherwise)")
     r.add_argument("--share-group", metavar="NAME",
                    help="scale out: instances with the same group (each with its own "
-                        "--client-id) share the records through an MQTT v5 shared "
-                        "subscription; each message goes to one of them")
+                        "--username and --client-id) share the records through an MQTT v5 "
+                        "shared subscription; each message goes to one of them. Other "
+                        "clients must not learn the name (docs/deploy/scale-out.md)")
+    sec = r.add_argument_group("broker security (docs/deploy/mosquitto.conf)")
+    sec.add_argument("--ca-file", type=Path, metavar="PATH",
+                     help="TLS: verify the broker's certificate against this CA (and that "
+                          "it names the --broker host)")
+    sec.add_argument("--cert-file", type=Path, metavar="PATH",
+                     help="client certificate (with --key-file), if the broker asks for one")
+    sec.add_argument("--key-file", type=Path, metavar="PATH")
+    sec.add_argument("--username", help="the bridge's broker user (with --password-file)")
+    sec.add_argument("--password-file", type=Path, metavar="PATH",
+                     help="file holding the password (one trailing newline is ignored); "
+                          "never give a password on the command line")
     r.add_argument("--clinic-tz", type=_zone, default=ZoneInfo("UTC"), metavar="ZONE",
                    help="the clinic's time zone (IANA name): the days of the daily totals; "
                         "the same as rtm-clinic --tz (default UTC)")
@@ -83,8 +101,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def broker_security(args: argparse.Namespace) -> BrokerSecurity | None:
+    """The security options as one value; None if none is given. BrokerSecurityError names
+    the options that do not fit together."""
+    given = (args.ca_file, args.cert_file, args.key_file, args.username, args.password_file)
+    if all(v is None for v in given):
+        return None
+    return BrokerSecurity(*given)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    security = None
+    if args.command == "run":
+        try:
+            security = broker_security(args)
+        except BrokerSecurityError as e:
+            parser.error(str(e))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         store = open_store(args.store, zone=args.clinic_tz)
@@ -99,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         bridge = Bridge(store, host, port, client_id=args.client_id, device_keys=keys,
                         require_signed=args.require_signed, share_group=args.share_group,
-                        dead_letters=dead)
+                        dead_letters=dead, broker_security=security)
     except ValueError as e:
         print(f"rtm-bridge: {e}", file=sys.stderr)
         return 2

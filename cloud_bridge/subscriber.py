@@ -34,6 +34,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from cloud_bridge import broker_link
 from cloud_bridge import device_keys as keys_mod
 from cloud_bridge.dead_letters import DeadLetters
 from cloud_bridge.dead_letters import path_for as dead_letters_path_for
@@ -137,7 +138,8 @@ class Bridge:
                  inbox_bytes: int = DEFAULT_INBOX_BYTES, retry_max_s: float = 30.0,
                  device_keys: DeviceKeys | None = None, require_signed: bool = False,
                  share_group: str | None = None,
-                 dead_letters: DeadLetters | None = None) -> None:
+                 dead_letters: DeadLetters | None = None,
+                 broker_security: broker_link.BrokerSecurity | None = None) -> None:
         self.store = store
         self.require_signed = require_signed
         self._own_keys = device_keys is None
@@ -184,6 +186,8 @@ class Bridge:
             self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                       clean_session=False, protocol=mqtt.MQTTv311,
                                       manual_ack=True)
+        if broker_security is not None:
+            broker_link.apply(self.client, broker_security)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -192,7 +196,8 @@ class Bridge:
     # -- paho's network thread --------------------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
-            log.error("broker refused the bridge: %s", reason_code)
+            log.error("broker refused the bridge: %s (check --username/--password-file, "
+                      "and that the broker has this user)", reason_code)
             return
         client.subscribe([(self.records_filter, 1), (keys_mod.TOPIC_FILTER, 1)])
         self._connected.set()
