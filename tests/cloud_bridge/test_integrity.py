@@ -15,6 +15,9 @@ from cloud_bridge.subscriber import Bridge
 from firmware.core import auth, codec
 from gateway import payload as gw_payload
 
+# Security: a gateway cannot forge or change a record undetected.
+pytestmark = pytest.mark.security
+
 GW = "home-1"
 DEV = "a1b2c3d4e5f6"
 OTHER = "0a0b0c0d0e0f"

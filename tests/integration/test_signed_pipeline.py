@@ -20,7 +20,8 @@ from tests.gateway.test_sync import make_gateway
 from tests.integration.test_mqtt_pipeline import start_bridge, start_uplink, wait_until
 from tests.sim_helpers import wearable_with_sets
 
-pytestmark = pytest.mark.integration
+# Security: a gateway cannot forge or change a record undetected.
+pytestmark = [pytest.mark.integration, pytest.mark.security]
 SECRET = bytes(range(7, 39))
 
 
