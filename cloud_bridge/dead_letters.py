@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from cloud_bridge.sqlite_wal import enable_wal
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -56,8 +58,9 @@ class DeadLetters:
             raise ValueError("max_rows must be at least 1")
         self.max_rows = max_rows
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
+                                   timeout=10.0)
+        enable_wal(self._db, timeout_s=10.0)
         self._db.executescript(_SCHEMA)
 
     def add(self, topic: str, payload: bytes, reason: str, detail: str,

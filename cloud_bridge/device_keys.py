@@ -41,6 +41,7 @@ from cloud_bridge.payload import (
     json_envelope,
     record_digest,
 )
+from cloud_bridge.sqlite_wal import enable_wal
 
 SCHEMA = "rtm.enrollment.v1"
 TOPIC_FILTER = "rtm/v1/+/+/enrollment"
@@ -172,7 +173,7 @@ class DeviceKeys:
         self._cache: dict[str, DeviceKey | None] = {}
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                    timeout=10.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        enable_wal(self._db, timeout_s=10.0)
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(_TABLE)
         self._db.executescript(_VERIFIED)

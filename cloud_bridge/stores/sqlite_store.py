@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 from cloud_bridge.daily import UTC, DailyTotal, local_day
 from cloud_bridge.records import REP_FIELDS, SET_FIELDS, StoredRecord
+from cloud_bridge.sqlite_wal import enable_wal
 from cloud_bridge.stores import sqlite_daily
 from cloud_bridge.stores.base import (
     KIND_FIELDS,
@@ -75,7 +76,7 @@ class SQLiteStore(Store):
         self._closed = False
         with self._errors(f"open {self.path}"):
             conn = self._conn()
-            conn.execute("PRAGMA journal_mode=WAL")
+            enable_wal(conn, timeout_s=_BUSY_TIMEOUT_S)
             # Under the write lock: bridges started together on one file (scale-out) would
             # otherwise both see a column missing and both add it.
             with _immediate(conn):
