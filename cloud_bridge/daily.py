@@ -52,7 +52,22 @@ def day_range_ms(day: date, zone: ZoneInfo) -> tuple[int, int]:
 def local_day(t_ms: int, zone: ZoneInfo) -> date:
     """The local day holding Unix ms `t_ms`. Whole seconds decide: every zone offset is a
     whole number of seconds, so no day starts inside a second."""
-    return datetime.fromtimestamp(t_ms // 1000, zone).date()
+    # Called for every record the bridge writes: the day found for a quarter of an hour is
+    # kept with its bounds and reused for a time inside them (exact whatever the zone).
+    key = (zone, t_ms // _BUCKET_MS)
+    known = _DAYS.get(key)
+    if known is not None and known[1] <= t_ms < known[2]:
+        return known[0]
+    day = datetime.fromtimestamp(t_ms // 1000, zone).date()
+    if len(_DAYS) >= _DAYS_MAX:
+        _DAYS.clear()
+    _DAYS[key] = (day, *day_range_ms(day, zone))
+    return day
+
+
+_BUCKET_MS = 900_000
+_DAYS: dict[tuple[ZoneInfo, int], tuple[date, int, int]] = {}
+_DAYS_MAX = 100_000
 
 
 def days_between(first: date, last: date) -> Iterator[date]:

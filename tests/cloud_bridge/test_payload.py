@@ -93,3 +93,45 @@ def test_a_record_dated_out_of_range_is_rejected_alone():
                                            1_790_000_002_000)]))
     assert [r.seq for r in parsed.records] == [1, 3]
     assert len(parsed.rejected) == 1 and "outside 2020..2100" in parsed.rejected[0]
+
+
+def test_every_record_the_codec_can_carry_passes_the_stores_check():
+    """parse_message leaves check_record to the store because it holds by construction:
+    any field values the codec encodes, any exercise code, any flags, any dated time in
+    range. If a field or the exercise table ever changes that, this fails."""
+    import random
+
+    from cloud_bridge.stores.base import check_record
+
+    rng = random.Random(5)
+    raws = []
+    for seq in range(1, 401):
+        flags = rng.randrange(4)
+        t_ms = (rng.randrange(1_600_000_000_000, 4_102_444_800_000) if flags & 1
+                else rng.randrange(0, 100_000))
+        exercise, set_no, boot = rng.randrange(256), rng.randrange(256), rng.randrange(65536)
+        if rng.random() < 0.5:
+            raws.append(bytes(codec.encode_rep(seq, flags, exercise, set_no, t_ms, boot,
+                                               *(rng.randrange(65536) for _ in range(4)))))
+        else:
+            raws.append(bytes(codec.encode_set(seq, flags, exercise, set_no, t_ms, boot,
+                                               *(rng.randrange(65536) for _ in range(4)),
+                                               rng.randrange(256), rng.randrange(256))))
+    parsed = parse_message(TOPIC, message(raws))
+    assert parsed.rejected == [] and len(parsed.records) == 400
+    for rec in parsed.records:
+        check_record(rec)
+
+
+def test_the_fast_constructor_makes_the_same_record():
+    from dataclasses import FrozenInstanceError, replace
+
+    from cloud_bridge.records import StoredRecord
+
+    args = dict(device_id=DEV, seq=3, kind="rep", exercise="squat", set_no=1, t_ms=5,
+                time_valid=True, partial=False, values={"rep": 1})
+    fast, slow = StoredRecord.fast(**args), StoredRecord(**args)
+    assert fast == slow and repr(fast) == repr(slow) and fast.key == (DEV, 3)
+    assert replace(fast, seq=4) == replace(slow, seq=4)
+    with pytest.raises(FrozenInstanceError):
+        fast.seq = 9

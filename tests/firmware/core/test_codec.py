@@ -21,6 +21,17 @@ def test_set_round_trip():
     assert rec["time_valid"] is False
 
 
+def test_unpack_gives_decodes_fields_as_a_tuple():
+    rep = codec.encode_rep(7, codec.FLAG_TIME_VALID, 4, 2, 1790000000123, 3, 5, 2500, 8512, 140)
+    assert codec.unpack(rep) == (7, codec.KIND_REP, codec.FLAG_TIME_VALID, 4, 2, 1790000000123,
+                                 3, (5, 2500, 8512, 140))
+    st = codec.encode_set(8, codec.FLAG_PARTIAL, 10, 1, 98765, 3, 12, 1, 9000, 61, 7, 1)
+    assert codec.unpack(st) == (8, codec.KIND_SET, codec.FLAG_PARTIAL, 10, 1, 98765, 3,
+                                (12, 1, 9000, 61, 7, 1))
+    with pytest.raises(codec.CodecError, match="CRC mismatch"):
+        codec.unpack(bytes(rep[:10]) + bytes([rep[10] ^ 1]) + bytes(rep[11:]))
+
+
 def test_golden_bytes_do_not_change():
     # The wire format is a contract with deployed wearables: this vector must never change.
     raw = codec.encode_rep(7, codec.FLAG_TIME_VALID, 1, 2, 1790000000123, 3, 4, 2500, 8512, 140)
