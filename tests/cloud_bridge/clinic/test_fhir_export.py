@@ -1,9 +1,12 @@
 """The FHIR export: what a store holds comes out as an R4 Bundle the R4B models accept,
-with the same numbers, on the clinic's days, the same every time."""
+with the same numbers, on the clinic's days, the same every time; and `rtm-clinic
+export-fhir` around it."""
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
+from cloud_bridge.clinic import cli as clinic_cli
 from cloud_bridge.clinic.fhir_export import (
     DATA_ABSENT_REASON,
     DEFAULT_SYSTEM_BASE,
@@ -229,3 +233,69 @@ def test_a_system_base_of_the_clinic_names_the_systems(store: SQLiteStore) -> No
     assert obs["code"]["coding"][0]["system"] == "https://fhir.clinic.test/rtm/CodeSystem/rtm"
     assert obs["subject"]["identifier"]["system"] == (
         "https://fhir.clinic.test/rtm/sid/patient-id")
+
+
+# --- rtm-clinic export-fhir -----------------------------------------------------------
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> list[str]:
+    """--store and --registry arguments for a store whose daily totals are in UTC."""
+    with SQLiteStore(tmp_path / "rtm.db") as store:
+        store.write([a_set(DEV, 1, at(D1, 23, 30)), a_set(DEV, 2, at(D2, 9))])
+    REGISTRY.save(tmp_path / "reg.csv")
+    return ["--store", f"sqlite:///{tmp_path / 'rtm.db'}", "--registry",
+            str(tmp_path / "reg.csv")]
+
+
+def test_help_lists_export_fhir() -> None:
+    assert "export-fhir" in clinic_cli.build_parser().format_help()
+
+
+def test_cli_writes_the_bundle_to_stdout_or_a_file(
+    files: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The store's daily totals are in UTC; the export reads records, so any --tz works.
+    args = ["export-fhir", "P-1", "--from", "2026-11-02", "--to", "2026-11-02",
+            "--tz", "America/New_York", *files]
+    assert clinic_cli.main(args) == 0
+    out = capsys.readouterr().out
+    bundle = Bundle.model_validate(json.loads(out))
+    [obs] = [e.resource for e in bundle.entry if e.resource.get_resource_type() == "Observation"]
+    assert obs.identifier[0].value == f"{DEV}:1"
+
+    target = tmp_path / "p1.json"
+    assert clinic_cli.main([*args, "--out", str(target)]) == 0
+    assert capsys.readouterr().out == ""
+    assert target.read_text() == out
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["P-9", "--from", "2026-11-02", "--to", "2026-11-03"], "'P-9' is not in the enrollment"),
+    (["P-1", "--from", "2026-11-03", "--to", "2026-11-02"], "--from is after --to"),
+    (["P-1", "--from", "2026-11-02", "--to", "2026-11-03", "--system-base", "x"],
+     "system base"),
+    (["P-1", "--from", "2026-11-02", "--to", "2026-11-03", "--out", "/nonexistent/dir/b.json"],
+     "cannot write /nonexistent/dir/b.json"),
+])
+def test_cli_bad_input_exits_2_with_a_message(
+    files: list[str], capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    assert clinic_cli.main(["export-fhir", *extra, *files]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.out == ""
+
+
+def test_cli_bad_registry_or_date_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert clinic_cli.main(["export-fhir", "P-1", "--from", "2026-11-02", "--to", "2026-11-03",
+                            "--registry", str(tmp_path / "missing.csv"),
+                            "--store", f"sqlite:///{tmp_path / 'rtm.db'}"]) == 2
+    assert "missing.csv does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        clinic_cli.main(["export-fhir", "P-1", "--from", "Nov 2", "--to", "2026-11-03",
+                         "--registry", "r.csv"])
+    assert exc.value.code == 2
+    assert "not a date (YYYY-MM-DD): 'Nov 2'" in capsys.readouterr().err
