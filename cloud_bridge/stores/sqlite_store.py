@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from cloud_bridge.daily import UTC, DailyTotal, local_day
 from cloud_bridge.records import REP_FIELDS, SET_FIELDS, StoredRecord
-from cloud_bridge.sqlite_wal import enable_wal
+from cloud_bridge.sqlite_wal import WriterLock, enable_wal
 from cloud_bridge.stores import sqlite_daily
 from cloud_bridge.stores.base import (
     KIND_FIELDS,
@@ -73,6 +73,7 @@ class SQLiteStore(Store):
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._writers = WriterLock(self.path)
         self._closed = False
         with self._errors(f"open {self.path}"):
             conn = self._conn()
@@ -126,7 +127,7 @@ class SQLiteStore(Store):
             yield
         except (sqlite3.IntegrityError, sqlite3.DataError) as exc:
             raise StoreRejected(f"SQLite {what}: {exc}") from exc
-        except sqlite3.Error as exc:  # locked, disk full, I/O error, unreadable file
+        except (sqlite3.Error, OSError) as exc:  # locked, disk full, I/O error, unreadable
             raise StoreUnavailable(f"SQLite {what}: {exc}") from exc
 
     def write(self, records: Sequence[StoredRecord]) -> None:
@@ -136,7 +137,8 @@ class SQLiteStore(Store):
         days = {(r.device_id, local_day(r.t_ms, self.zone)) for r in records if r.time_valid}
         with self._errors(f"write to {self.path}"):
             conn = self._conn()
-            with _immediate(conn):  # one transaction: all rows and their daily totals, or none
+            # one transaction: all rows and their daily totals, or none
+            with self._writers, _immediate(conn):
                 sqlite_daily.check_zone(conn, self.zone)
                 days |= sqlite_daily.valid_days_of_keys(conn, records, self.zone)
                 conn.executemany(self._insert_sql, rows)
@@ -188,6 +190,7 @@ class SQLiteStore(Store):
                 return sqlite_daily.rebuild(conn, self.zone, since)
 
     def close(self) -> None:
+        self._writers.close()
         with self._lock:
             self._closed = True
             connections, self._connections = self._connections, []

@@ -25,3 +25,34 @@ def test_a_file_another_opener_is_creating_is_waited_for(tmp_path, opener):
     opener(path).close()
     assert time.monotonic() - started >= 0.2, "it waited for the other opener"
     other.close()
+
+
+def _write_batches(path, device, barrier):
+    from tests.cloud_bridge.stores.test_store_contract import rep
+
+    store = SQLiteStore(path)
+    barrier.wait()
+    for batch in range(20):
+        store.write([rep(device, batch * 50 + i + 1, 1_790_000_000_000 + batch * 50 + i)
+                     for i in range(50)])
+    store.close()
+
+
+def test_processes_writing_one_store_take_turns_and_lose_nothing(tmp_path):
+    import multiprocessing
+
+    path = tmp_path / "shared.db"
+    SQLiteStore(path).close()
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(3)
+    devices = ["a1a1a1a1a1a1", "b2b2b2b2b2b2", "c3c3c3c3c3c3"]
+    procs = [ctx.Process(target=_write_batches, args=(path, d, barrier)) for d in devices]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    store = SQLiteStore(path)
+    for device in devices:
+        assert [r.seq for r in store.query([device], 0, 2**62)] == list(range(1, 1001))
+    store.close()
