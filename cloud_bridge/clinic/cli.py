@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cloud_bridge.clinic import billing_report, clinic_db, time_log
+from cloud_bridge.clinic import fees as fees_mod
 from cloud_bridge.clinic import registry as registry_mod
+from cloud_bridge.clinic.billing import Month
 from cloud_bridge.clinic.summary import format_summary, summarize
 from cloud_bridge.stores.base import StoreError, open_store
 
@@ -40,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tz", type=_zone, default=ZoneInfo("UTC"),
                    help="the clinic's time zone, the bridge's --clinic-tz (default UTC)")
     add_export_fhir(sub)
+    _add_log_time(sub)
+    _add_billing(sub)
     return p
 
 
@@ -125,6 +132,273 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         store.close()
+    return 0
+
+
+# --- log-time: treatment-management minutes and interactive communications -------------
+
+
+def _month(text: str) -> Month:
+    try:
+        return Month.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _minutes(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of minutes: {text!r}") from None
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a time (YYYY-MM-DDTHH:MM, optionally with an offset such as -05:00): "
+            f"{text!r}") from None
+
+
+def _in_zone(at: datetime, zone: ZoneInfo) -> datetime:
+    """`at` as an aware time: a time without offset is local time in the clinic's zone."""
+    if at.tzinfo is not None:
+        return at
+    aware = at.replace(tzinfo=zone)
+    # A local time skipped by a DST change would silently become another hour.
+    if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != at:
+        raise time_log.TimeLogError(f"{at.isoformat()} does not exist in {zone.key} (the "
+                                    "clocks skipped it)")
+    return aware
+
+
+def _now() -> datetime:
+    """Now; a function, so that tests can set the clock."""
+    return datetime.now(UTC)
+
+
+def _add_log_time(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "log-time", help="log treatment-management minutes and/or an interactive "
+                         "communication for a patient, or --list a month's log",
+        description="Log minutes (--minutes), an interactive communication "
+                    "(--communication), both at once (a 15-minute call), or --list a month.")
+    p.add_argument("patient", help="patient id, as in the enrollment registry")
+    p.add_argument("--minutes", type=_minutes, help="minutes of treatment management")
+    p.add_argument("--communication", metavar="KIND", choices=time_log.KINDS,
+                   help=f"an interactive communication: {', '.join(time_log.KINDS)}")
+    p.add_argument("--list", action="store_true", help="show the patient's log of --month")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--date", type=_date, help="the local day of the minutes (YYYY-MM-DD)")
+    when.add_argument("--at", type=_timestamp,
+                      help="when (YYYY-MM-DDTHH:MM, local time in --tz unless it has an "
+                           "offset; default now)")
+    p.add_argument("--by", default="", help="clinician id or initials")
+    p.add_argument("--note", default="", help="a short note")
+    p.add_argument("--month", type=_month, help="with --list: YYYY-MM (default this month)")
+    p.add_argument("--registry", required=True, help="enrollment registry CSV")
+    p.add_argument("--clinic-db", default=clinic_db.DEFAULT_PATH,
+                   help="the clinic's SQLite file (default %(default)s)")
+    p.add_argument("--tz", type=_zone, default=ZoneInfo("UTC"),
+                   help="the clinic's time zone (default UTC)")
+    p.set_defaults(run=_run_log_time)
+
+
+def _log_time_usage_error(args: argparse.Namespace) -> str | None:
+    logging = args.minutes is not None or args.communication is not None
+    if args.list:
+        if logging or args.date or args.at or args.by or args.note:
+            return "--list takes only --month"
+        return None
+    if not logging:
+        return "give --minutes N, --communication KIND (or both), or --list"
+    if args.month:
+        return "--month goes with --list"
+    if args.communication and args.date:
+        return "a communication needs a time: use --at (default now), not --date"
+    return None
+
+
+def _run_log_time(args: argparse.Namespace) -> int:
+    problem = _log_time_usage_error(args)
+    if problem:
+        print(f"rtm-clinic log-time: {problem}", file=sys.stderr)
+        return 2
+    try:
+        registry = registry_mod.load(args.registry)
+        if args.patient not in registry.patients():
+            raise time_log.TimeLogError(f"patient {args.patient!r} is not in the enrollment "
+                                        f"registry {args.registry}")
+        now = _now()
+        conn = time_log.open_time_log(args.clinic_db)
+    except (registry_mod.RegistryError, time_log.TimeLogError, OSError) as e:
+        print(f"rtm-clinic log-time: {e}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as e:
+        print(f"rtm-clinic log-time: clinic database {args.clinic_db}: {e}", file=sys.stderr)
+        return 2
+    try:
+        if args.list:
+            month = args.month or Month.of(now.astimezone(args.tz).date())
+        else:
+            day = _log(conn, args, now)
+            month = Month.of(day)
+        entries, comms = time_log.month_log(conn, args.patient, month.year, month.month,
+                                            args.tz)
+    except time_log.TimeLogError as e:
+        print(f"rtm-clinic log-time: {e}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as e:
+        print(f"rtm-clinic log-time: clinic database {args.clinic_db}: {e}", file=sys.stderr)
+        return 2
+    finally:
+        conn.close()
+    if not args.list:
+        what = " and ".join(
+            ([f"{args.minutes} minutes"] if args.minutes is not None else [])
+            + ([f"a {args.communication}"] if args.communication else []))
+        print(f"logged {what} for {args.patient} on {day}")
+    print(_format_month_log(args.patient, month, entries, comms, args.tz, verbose=args.list))
+    return 0
+
+
+def _log(conn: sqlite3.Connection, args: argparse.Namespace, now: datetime) -> date:
+    """Log what args ask for, all or nothing; the local day it was logged on."""
+    when: date | datetime = args.date or _in_zone(args.at or now, args.tz)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if args.minutes is not None:
+            time_log.log_minutes(conn, args.patient, args.minutes, when, args.tz,
+                                 clinician=args.by, note=args.note, now=now)
+        if args.communication:
+            assert isinstance(when, datetime)  # _log_time_usage_error refused --date
+            time_log.log_communication(conn, args.patient, args.communication, when,
+                                       clinician=args.by, note=args.note, now=now)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return when.astimezone(args.tz).date() if isinstance(when, datetime) else when
+
+
+def _format_month_log(patient: str, month: Month, entries: list[time_log.TimeEntry],
+                      comms: list[time_log.Communication], zone: ZoneInfo,
+                      verbose: bool) -> str:
+    minutes = sum(e.minutes for e in entries)
+    lines = [f"{patient} in {month} (days in {zone.key}): {minutes} minutes, "
+             f"{len(comms)} interactive communication{'' if len(comms) == 1 else 's'}"]
+    if not verbose:
+        return lines[0]
+
+    def when(day: date, at_ms: int | None) -> str:
+        if at_ms is None:
+            return f"{day}      "
+        return datetime.fromtimestamp(at_ms // 1000, zone).strftime("%Y-%m-%d %H:%M")
+
+    items = [(e.day, e.at_ms or 0, f"  {when(e.day, e.at_ms)}  {e.minutes:>3} min", e.clinician,
+              e.note) for e in entries]
+    items += [(c.day, c.at_ms, f"  {when(c.day, c.at_ms)}  {c.kind}", c.clinician, c.note)
+              for c in comms]
+    for _, _, head, by, note in sorted(items, key=lambda i: (i[0], i[1])):
+        lines.append("  ".join(x for x in (head, by, note) if x))
+    return "\n".join(lines)
+
+
+# --- billing: RTM billing readiness --------------------------------------------------
+
+
+def _add_billing(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "billing", help="RTM billing readiness per patient for a month: setup, device "
+                        "supply periods, treatment management; amounts from a fee table",
+        description="RTM billing readiness for a calendar month, per patient: the "
+                    "episode's setup code (98975), the 30-day device supply periods "
+                    "(98977/98985) that end in the month or run today, and the month's "
+                    "treatment management (98979/98980/98981), with the reason in words "
+                    "and the amounts of the fee table. Only 'final' codes can be billed; "
+                    "each is final in one month's report only.")
+    p.add_argument("patient", nargs="?", help="one patient (default: every enrolled patient)")
+    p.add_argument("--month", type=_month, help="YYYY-MM (default: the month of --today)")
+    p.add_argument("--today", type=_date, help="the day to take as today (default: now)")
+    p.add_argument("--store", default="sqlite:///rtm.db", help="store URL (default %(default)s)")
+    p.add_argument("--registry", required=True, help="enrollment registry CSV")
+    p.add_argument("--clinic-db", default=clinic_db.DEFAULT_PATH,
+                   help="the clinic's SQLite file with the logged time (default %(default)s)")
+    p.add_argument("--tz", type=_zone, default=ZoneInfo("UTC"),
+                   help="the clinic's time zone, the bridge's --clinic-tz (default UTC)")
+    p.add_argument("--fees", default=str(fees_mod.DEFAULT_PATH),
+                   help="fee table CSV: code,description,amount,currency (default: the "
+                        "shipped table of EXAMPLE amounts)")
+    p.add_argument("--csv", action="store_true", help="CSV instead of a table")
+    p.set_defaults(run=_run_billing)
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The file of a sqlite store URL, None for other stores."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "":
+        return url
+    if scheme == "sqlite" and url[:10].lower() == "sqlite:///":
+        return unquote(url[10:])
+    return None
+
+
+def _run_billing(args: argparse.Namespace) -> int:
+    def fail(message: object) -> int:
+        print(f"rtm-clinic billing: {message}", file=sys.stderr)
+        return 2
+
+    try:
+        registry = registry_mod.load(args.registry)
+        fees = fees_mod.load(args.fees)
+    except (registry_mod.RegistryError, fees_mod.FeeError, OSError) as e:
+        return fail(e)
+    if args.patient is not None and args.patient not in registry.patients():
+        return fail(f"patient {args.patient!r} is not in the enrollment registry "
+                    f"{args.registry}")
+    patients = [args.patient] if args.patient is not None else registry.patients()
+    real_today = _now().astimezone(args.tz).date()
+    today = args.today or real_today
+    if today > real_today:
+        # It would show codes as final for periods and months that have not ended.
+        return fail(f"--today {today} is after today ({real_today} in {args.tz.key})")
+    month = args.month or Month.of(today)
+    if month.first > today:
+        return fail(f"month {month} is after today ({today})")
+    # Opening a missing SQLite file would make an empty one and bill nothing from it.
+    store_file = _sqlite_file(args.store)
+    if store_file is not None and not os.path.exists(store_file):
+        return fail(f"store file {store_file} does not exist")
+    if not os.path.exists(args.clinic_db):
+        return fail(f"clinic database {args.clinic_db} does not exist (time is logged "
+                    "there with rtm-clinic log-time)")
+    try:
+        conn = time_log.open_time_log(args.clinic_db)
+    except sqlite3.Error as e:
+        return fail(f"clinic database {args.clinic_db}: {e}")
+    try:
+        store = open_store(args.store, zone=args.tz)
+    except (ValueError, StoreError) as e:
+        conn.close()
+        return fail(e)
+    try:
+        reports = billing_report.build(store, registry, conn, patients, month, today,
+                                       args.tz, fees)
+    except fees_mod.FeeError as e:
+        return fail(e)
+    except sqlite3.Error as e:
+        return fail(f"clinic database {args.clinic_db}: {e}")
+    except StoreError as e:
+        print(f"rtm-clinic billing: store: {e}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+        conn.close()
+    if args.csv:
+        sys.stdout.write(billing_report.format_csv(reports))
+    else:
+        print(billing_report.format_table(reports, month, today, args.tz, fees))
     return 0
 
 
