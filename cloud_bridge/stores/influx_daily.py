@@ -49,6 +49,7 @@ to date), then follows the markers.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -94,6 +95,13 @@ Run = Callable[[Sequence[str]], list[list[Series]]]
 Write = Callable[[Sequence[str]], None]
 
 
+log = logging.getLogger(__name__)
+
+
+class _Unfinished(Exception):
+    """A refresh ran out of its time; the markers keep what is left."""
+
+
 @dataclass(frozen=True)
 class DailyState:
     zone: str
@@ -124,6 +132,9 @@ class InfluxDaily:
         self._last_stamp = 0
         self._watermark: int | None = None  # markers stamped before it (- lag) are done
         self.pending = False  # markers written since the last successful refresh began
+        self._interrupted = threading.Event()
+        self._deadline: float | None = None
+        self._written = 0  # daily points written by the refresh under way
 
     # -- the write path -------------------------------------------------------------------
 
@@ -153,15 +164,37 @@ class InfluxDaily:
 
     # -- keeping them up to date ------------------------------------------------------------
 
-    def refresh(self) -> int:
-        """Recount the days that markers since the watermark name; the daily points written."""
+    def refresh(self, budget_s: float | None = None) -> int:
+        """Recount the days that markers since the watermark name; the daily points written.
+        With `budget_s`, or once `interrupt()` was called, it stops between passes when the
+        time is up: the watermark stays, so the next refresh recounts from there (a recount
+        is idempotent) and nothing is missed."""
         with self._lock:
             self.pending = False
+            self._deadline = None if budget_s is None else time.monotonic() + budget_s
+            self._written = 0
             try:
                 return self._refresh()
+            except _Unfinished:
+                self.pending = True
+                log.info("daily totals: recount stopped after %d rows; the next refresh goes "
+                         "on from the markers", self._written)
+                return self._written
             except BaseException:
                 self.pending = True  # still to do: close() tries once more
                 raise
+
+    def interrupt(self) -> None:
+        """Make a refresh under way stop at its next pass (the store is closing)."""
+        self._interrupted.set()
+
+    def resume(self) -> None:
+        self._interrupted.clear()
+
+    def _check_time(self) -> None:
+        if self._interrupted.is_set() or (
+                self._deadline is not None and time.monotonic() > self._deadline):
+            raise _Unfinished
 
     def _refresh(self) -> int:
         now = self._clock_ns()
@@ -279,6 +312,7 @@ class InfluxDaily:
         written = 0
         items = sorted(days.items())
         for i in range(0, len(items), DAYS_PER_PASS):
+            self._check_time()
             statements: list[str] = []
             plan: list[tuple[date, set[str] | None]] = []
             for day, devices in items[i : i + DAYS_PER_PASS]:
@@ -306,6 +340,7 @@ class InfluxDaily:
             if lines:
                 self._write(lines)
             written += len(lines)
+            self._written += len(lines)
         return written
 
     def _daily_line(self, device: str, exercise: str, day: date, reps: int, partial: int,

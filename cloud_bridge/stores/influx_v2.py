@@ -48,6 +48,9 @@ from cloud_bridge.stores.refresher import Refresher
 log = logging.getLogger(__name__)
 
 
+CLOSE_REFRESH_S = 10.0
+
+
 class InfluxV2Store(Store):
     write_waits_on_server = True  # the bridge validates its next batch meanwhile
 
@@ -165,10 +168,14 @@ class InfluxV2Store(Store):
         if self._closed:
             return
         if self._refresher is not None:
+            self._daily.interrupt()  # a refresh under way stops at its next pass
             self._refresher.stop()
+            self._daily.resume()
         if self._daily.pending:
             try:
-                self._daily.refresh()
+                # Bounded: a stop must not wait for a long recount (systemd would kill
+                # it); what is left stays marked for the next start.
+                self._daily.refresh(budget_s=CLOSE_REFRESH_S)
             except StoreError as exc:
                 log.warning("daily totals not refreshed at close (%s): the next refresh "
                             "catches up from the markers", exc)

@@ -326,6 +326,28 @@ def test_influx_database_from_before_daily_totals_is_built_by_the_first_refresh(
 
 
 @pytest.mark.integration
+def test_influx_refresh_out_of_time_stops_and_the_next_one_goes_on(
+    influx_store: InfluxV1Store,
+) -> None:
+    """A stop must not wait for a long recount: a refresh past its budget (or interrupted
+    by close) stops between passes, and the next one recounts from the same markers."""
+    url, db = influx_store._http.base_url, influx_store.database
+    store = InfluxV1Store(url, db, zone=NY, daily_refresh_s=None)
+    store.write(dst_records(DEV_A))
+    store.refresh_daily()
+    store.write(dst_records(DEV_B))
+    assert store._daily.refresh(budget_s=0.0) == 0  # out of time before its first pass
+    assert store._daily.pending
+    store._daily.interrupt()
+    assert store._daily.refresh() == 0
+    store._daily.resume()
+    assert store.daily_totals(None, FIRST, LAST) != expected(store)
+    assert store.refresh_daily() > 0
+    assert store.daily_totals(None, FIRST, LAST) == expected(store)
+    store.close()
+
+
+@pytest.mark.integration
 def test_influx_background_refresh_and_the_last_one_at_close(
     influx_store: InfluxV1Store,
 ) -> None:
