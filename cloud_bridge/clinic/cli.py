@@ -420,6 +420,7 @@ def _run_billing(args: argparse.Namespace) -> int:
         sys.stdout.write(billing_report.format_csv(reports))
     else:
         print(billing_report.format_table(reports, month, today, args.tz, fees))
+    return 0
 
 
 # -- prescriptions, their delivery to the wearables, adherence ---------------------------------
