@@ -1,0 +1,141 @@
+"""What the patient page shows, gathered from the store and the registry.
+
+* The last DAYS_SHOWN days per exercise from the daily totals (reps, partial reps, sets),
+  with the mean range of motion per day from the set records (the daily totals carry no
+  ROM) and the prescription's target per day (targets.py; None for now).
+* An adherence calendar of the current and the previous 30-day monitoring periods: days
+  with data as billing counts them (billing_report.days_with_data), with billing's reading
+  of the period (billing.supply_period), so the page and the billing report agree.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from cloud_bridge.clinic import billing, billing_report
+from cloud_bridge.clinic.registry import Registry
+from cloud_bridge.clinic.summary import reps_per_day
+from cloud_bridge.clinic.web.targets import TargetPerDay, target_per_day
+from cloud_bridge.daily import day_start_ms, days_between, local_day
+from cloud_bridge.records import StoredRecord
+from cloud_bridge.stores.base import Store
+
+DAYS_SHOWN = 14
+PERIODS_SHOWN = 2  # the running one and the one before
+
+
+@dataclass(frozen=True)
+class DayRow:
+    day: date
+    reps: int
+    partial: int
+    sets: int
+    mean_rom_deg: float | None  # None: no set with full reps that day
+    target: int | None  # None: no prescribed target
+
+
+@dataclass(frozen=True)
+class ExerciseDays:
+    exercise: str
+    days: list[DayRow]  # DAYS_SHOWN of them, oldest first
+
+    @property
+    def total_reps(self) -> int:
+        return sum(d.reps for d in self.days)
+
+
+@dataclass(frozen=True)
+class CalendarDay:
+    day: date
+    state: str  # "data", "none" (no data), "future", "outside" (not in the period)
+
+
+@dataclass(frozen=True)
+class PeriodCalendar:
+    period: billing.SupplyPeriod
+    weeks: list[list[CalendarDay]]  # Monday to Sunday
+
+
+@dataclass(frozen=True)
+class PatientPage:
+    patient_id: str
+    monitoring_start: date
+    devices: list[str]
+    today: date
+    first_day: date  # of the days shown
+    last_day_with_data: date | None
+    days_with_data: int  # in the episode, up to today
+    exercises: list[ExerciseDays]
+    calendars: list[PeriodCalendar]  # the running period first
+    undated_reps: int  # in the days shown: made after a power loss, day unknown
+
+
+def mean_rom_per_day(records: list[StoredRecord], zone: ZoneInfo) -> dict[tuple[str, date],
+                                                                           float]:
+    """Mean ROM in degrees per (exercise, local day): the sets' mean_rom_cdeg, weighted by
+    their full reps (the wearable averages ROM over full reps only); sets without full
+    reps carry no ROM."""
+    sums: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0])
+    for r in records:
+        reps = r.values.get("reps", 0)
+        if r.kind != "set" or not r.time_valid or reps <= 0:
+            continue
+        acc = sums[(r.exercise, local_day(r.t_ms, zone))]
+        acc[0] += r.values["mean_rom_cdeg"] * reps
+        acc[1] += reps
+    return {key: total / n / 100 for key, (total, n) in sums.items()}
+
+
+def calendar(period: billing.SupplyPeriod, with_data: set[date],
+             today: date) -> PeriodCalendar:
+    start = period.first - timedelta(days=period.first.weekday())
+    end = period.last + timedelta(days=6 - period.last.weekday())
+    cells = []
+    for day in days_between(start, end):
+        if not period.first <= day <= period.last:
+            state = "outside"
+        elif day > today:
+            state = "future"
+        else:
+            state = "data" if day in with_data else "none"
+        cells.append(CalendarDay(day, state))
+    return PeriodCalendar(period, [cells[i:i + 7] for i in range(0, len(cells), 7)])
+
+
+def build(store: Store, registry: Registry, conn: sqlite3.Connection, patient_id: str,
+          today: date, zone: ZoneInfo,
+          target: TargetPerDay = target_per_day) -> PatientPage:
+    """The page of `patient_id` (in the registry) as of `today`, days in `zone`."""
+    devices = registry.devices_of(patient_id)
+    start = registry.monitoring_start(patient_id)
+    first = today - timedelta(days=DAYS_SHOWN - 1)
+    shown = list(days_between(first, today))
+    counts = reps_per_day(store.daily_totals(devices, first, today))
+    lo, hi = day_start_ms(first, zone), day_start_ms(today + timedelta(days=1), zone)
+    rom = mean_rom_per_day(store.query(devices, lo, hi), zone)
+    exercises = sorted({name for per_day in counts.values() for name in per_day})
+    rows = []
+    for name in exercises:
+        days = []
+        for day in shown:
+            c = counts.get(day, {}).get(name)
+            days.append(DayRow(day, c.reps if c else 0, c.partial if c else 0,
+                               c.sets if c else 0, rom.get((name, day)),
+                               target(conn, patient_id, name, day)))
+        rows.append(ExerciseDays(name, days))
+    with_data = billing_report.days_with_data(store, registry, [patient_id], today)[patient_id]
+    calendars = []
+    running = billing.period_index(start, today)
+    if running is not None:
+        for k in range(running, max(running - PERIODS_SHOWN, -1), -1):
+            calendars.append(calendar(billing.supply_period(start, k, with_data, today),
+                                      with_data, today))
+    undated = store.undated(devices, lo, hi)
+    return PatientPage(
+        patient_id, start, devices, today, first, max(with_data, default=None),
+        len(with_data), rows, calendars,
+        sum(1 for r in undated if r.kind == "rep" and not r.partial))

@@ -1,0 +1,132 @@
+"""A clinic with known numbers for the dashboard's tests: a SQLite store, a registry, a fee
+table and clinic.db with logged time and one user; "now" is NOW (noon in New York).
+
+P-1, monitoring since Jan 10 (periods Jan 10..Feb 8, Feb 9..Mar 10): one squat set on
+each of Jan 10..25 (16 days: 98977 for the first period, final in February), then in the
+last 14 days (Feb 7..20) the sets of SQUAT below and of HEEL_RAISE, one of them at 23:30
+New York time on Feb 11, already Feb 12 in UTC. Logged: January 30 minutes and a video
+call (98980, final), February 25 minutes and a call (98980, in progress).
+P-2, since Feb 1: one squat set on Feb 3. P-3, since Feb 15: no data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from cloud_bridge.clinic import time_log
+from cloud_bridge.clinic.registry import Enrollment, Registry
+from cloud_bridge.clinic.web import users
+from cloud_bridge.records import StoredRecord
+from cloud_bridge.stores.sqlite_store import SQLiteStore
+
+TZ = ZoneInfo("America/New_York")
+NOW = datetime(2026, 2, 20, 17, 0, tzinfo=UTC)  # 12:00 in New York
+TODAY = date(2026, 2, 20)
+DEV_1, DEV_2, DEV_3 = "a00000000001", "b00000000002", "c00000000003"
+USER, PASSWORD = "jd", "correct horse battery"
+FEES = ("code,description,amount,currency\n98975,setup,11.00,USD\n98977,16+,22.00,USD\n"
+        "98985,2-15,33.00,USD\n98979,10,44.00,USD\n98980,20,55.00,USD\n98981,+20,66.00,USD\n")
+
+# day -> sets as (full reps, partial reps, mean ROM in centidegrees)
+Sets = list[tuple[int, int, int]]
+SQUAT: dict[date, Sets] = {
+    date(2026, 2, 9): [(10, 0, 4000), (10, 1, 4400)],  # 20 reps, ROM 42.0
+    date(2026, 2, 10): [(12, 0, 4500)],
+    date(2026, 2, 12): [(8, 2, 4600), (12, 0, 5100)],  # 20 reps, ROM (8*46+12*51)/20 = 49.0
+    date(2026, 2, 13): [(15, 0, 5000)],
+    date(2026, 2, 16): [(10, 0, 5200), (10, 0, 5300)],  # ROM 52.5
+    date(2026, 2, 17): [(9, 1, 5400)],
+    date(2026, 2, 19): [(14, 0, 5500)],
+    date(2026, 2, 20): [(16, 0, 5600)],
+}
+HEEL_RAISE: dict[date, Sets] = {
+    date(2026, 2, 11): [(5, 0, 3200)],  # at 23:30 New York time
+    date(2026, 2, 16): [(8, 0, 3000)],
+    date(2026, 2, 19): [(6, 2, 3100)],
+}
+
+
+@dataclass(frozen=True)
+class Clinic:
+    root: Path
+    store: Path
+    registry: Path
+    clinic_db: Path
+    fees: Path
+
+    @property
+    def store_url(self) -> str:
+        return f"sqlite:///{self.store}"
+
+
+def _at(day: date, hour: int, minute: int = 0) -> int:
+    return int(datetime(day.year, day.month, day.day, hour, minute, tzinfo=TZ).timestamp()
+               * 1000)
+
+
+class _Recorder:
+    """Records as a wearable makes them: reps, then the set's summary."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.seq = 0
+        self.records: list[StoredRecord] = []
+
+    def _add(self, kind: str, exercise: str, set_no: int, t_ms: int, partial: bool,
+             values: dict[str, int]) -> None:
+        self.seq += 1
+        self.records.append(StoredRecord(self.device, self.seq, kind, exercise, set_no, t_ms,
+                                         True, partial, values))
+
+    def sets(self, exercise: str, day: date, sets: Sets, hour: int = 9,
+             minute: int = 0) -> None:
+        t = _at(day, hour, minute)
+        for set_no, (full, partial, rom) in enumerate(sets, start=1):
+            for i in range(full + partial):
+                t += 3000
+                self._add("rep", exercise, set_no, t, i >= full,
+                          {"rep": i + 1, "duration_ms": 2500, "rom_cdeg": rom,
+                           "peak_dps": 90})
+            t += 1000
+            self._add("set", exercise, set_no, t, False,
+                      {"reps": full, "partial_reps": partial, "mean_rom_cdeg": rom,
+                       "duration_s": 3 * (full + partial), "tempo_cv_pct": 5, "rests": 0})
+            t += 60_000
+
+
+def make_clinic(root: Path, extra_patients: list[Enrollment] | None = None) -> Clinic:
+    c = Clinic(root, root / "rtm.db", root / "registry.csv", root / "clinic.db",
+               root / "fees.csv")
+    p1, p2 = _Recorder(DEV_1), _Recorder(DEV_2)
+    start = date(2026, 1, 10)
+    for n in range(16):
+        p1.sets("squat", start + timedelta(days=n), [(10, 0, 4000)])
+    for day, sets in SQUAT.items():
+        p1.sets("squat", day, sets)
+    for day, sets in HEEL_RAISE.items():
+        late = day == date(2026, 2, 11)
+        p1.sets("heel_raise", day, sets, hour=23 if late else 10, minute=30 if late else 0)
+    p2.sets("squat", date(2026, 2, 3), [(10, 0, 4000)])
+    store = SQLiteStore(c.store, zone=TZ)
+    store.write(p1.records + p2.records)
+    store.close()
+    Registry([Enrollment("P-1", DEV_1, start), Enrollment("P-2", DEV_2, date(2026, 2, 1)),
+              Enrollment("P-3", DEV_3, date(2026, 2, 15)), *(extra_patients or [])]
+             ).save(c.registry)
+    c.fees.write_text(FEES)
+    conn = time_log.open_time_log(c.clinic_db)
+    try:
+        users.ensure_schema(conn)
+        users.add_user(conn, USER, PASSWORD, int(NOW.timestamp() * 1000) - 86_400_000)
+        jan = datetime(2026, 1, 20, 10, 0, tzinfo=TZ)
+        time_log.log_minutes(conn, "P-1", 30, jan, TZ, clinician="JD", now=NOW)
+        time_log.log_communication(conn, "P-1", "video", jan, now=NOW)
+        feb = datetime(2026, 2, 18, 10, 0, tzinfo=TZ)
+        time_log.log_minutes(conn, "P-1", 25, feb, TZ, clinician="JD", now=NOW)
+        time_log.log_communication(conn, "P-1", "call", feb, now=NOW)
+    finally:
+        conn.close()
+    return c
