@@ -51,3 +51,30 @@ def make_app(clinic: Clinic, clock: Clock) -> Iterator[Callable[..., DashboardAp
     for s in stores:
         s.close()
 
+
+# --- browser test artifacts ------------------------------------------------------------
+
+ARTIFACTS = Path(__file__).resolve().parents[4] / "test-artifacts" / "browser"
+_saved: list[Path] = []
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Callable[[str], Path]:
+    """artifacts(name) -> the path to save a screenshot as, under test-artifacts/browser/
+    in the repository (git-ignored; CI can keep the directory)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()
+
+    def path(name: str) -> Path:
+        p = ARTIFACTS / name
+        _saved.append(p)
+        return p
+
+    return path
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    saved = [p for p in _saved if p.exists()]
+    if saved:
+        terminalreporter.write_line(f"browser screenshots: {len(saved)} in {ARTIFACTS}")

@@ -1,0 +1,204 @@
+"""The dashboard in a real headless Chromium: log in through the form, read the numbers
+the pages show from the DOM, save screenshots (test-artifacts/browser/).
+
+The server is the real one (server.py) on a free loopback port, in a thread of the test
+process so that its clock can be set to clinic_data.NOW. Chromium missing fails the tests
+(with the apt-get line), never skips them: CI installs it (scripts/test.sh).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from cloud_bridge.clinic.web.app import DashboardApp, WebConfig
+from cloud_bridge.clinic.web.server import make_server, serve_in_thread
+from cloud_bridge.stores.sqlite_store import SQLiteStore
+from tests.browser import Chromium, Tab
+from tests.cloud_bridge.clinic.web.clinic_data import NOW, PASSWORD, TZ, USER, make_clinic
+from tests.cloud_bridge.clinic.web.conftest import Clock
+from tests.services import ServiceError
+
+pytestmark = pytest.mark.browser
+
+TABLET = (1024, 768)  # landscape
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
+    browser = Chromium(tmp_path_factory.mktemp("chromium"))
+    try:
+        browser.start()
+    except ServiceError as e:
+        pytest.fail(str(e), pytrace=False)
+    try:
+        yield browser
+    finally:
+        browser.stop()
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The dashboard over clinic_data's clinic, served on a free port."""
+    clinic = make_clinic(tmp_path_factory.mktemp("clinic"))
+    store = SQLiteStore(clinic.store, zone=TZ)
+    app = DashboardApp(WebConfig(store, clinic.registry, clinic.clinic_db, TZ, clinic.fees,
+                                 failed_login_delay_s=0.2, clock=Clock(NOW)))
+    server = make_server("127.0.0.1", 0, app)
+    thread = serve_in_thread(server)
+    try:
+        yield server.url.rstrip("/")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+        store.close()
+
+
+@pytest.fixture
+def tab(chromium: Chromium) -> Iterator[Tab]:
+    t = chromium.new_tab()
+    try:
+        t.clear_cookies()
+        t.viewport(*TABLET)
+        yield t
+    finally:
+        t.close()
+
+
+def path_of(tab: Tab) -> str:
+    return str(tab.evaluate("location.pathname"))
+
+
+def log_in(tab: Tab, password: str = PASSWORD) -> None:
+    assert path_of(tab) == "/login"
+    tab.fill("#name", USER)
+    tab.fill("#password", password)
+    tab.click("form[action='/login'] button[type=submit]")
+
+
+def no_sideways_scroll(tab: Tab) -> bool:
+    return bool(tab.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+def day_cell(tab: Tab, exercise: str, day: str, column: str) -> str:
+    return tab.text(f"section[data-exercise='{exercise}'] tr[data-day='{day}'] td.{column}")
+
+
+def test_log_in_and_read_worklist_patient_and_billing(
+        tab: Tab, base_url: str, artifacts: Callable[[str], Path]) -> None:
+    tab.goto(f"{base_url}/worklist")
+    assert path_of(tab) == "/login"  # and back to the worklist after the login
+    tab.screenshot(artifacts("01-login.png"))
+    log_in(tab)
+    assert path_of(tab) == "/worklist"
+    [cookie] = [c for c in tab.cookies() if c["name"] == "rtm_session"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["secure"]
+
+    # Worklist: the placeholder order, longest without data first.
+    assert tab.texts("table.worklist tbody th") == ["P-3", "P-2", "P-1"]
+    assert tab.text("tr[data-patient='P-3'] td.last") == "never"
+    assert tab.text("tr[data-patient='P-2'] td.last") == "2026-02-03"
+    assert tab.text("tr[data-patient='P-2'] td.since") == "17"
+    assert tab.text("tr[data-patient='P-1'] td.days") == "9"
+    assert no_sideways_scroll(tab)
+    tab.screenshot(artifacts("02-worklist.png"))
+
+    # Patient page, reached by tapping the row's link.
+    tab.click("tr[data-patient='P-1'] a")
+    assert path_of(tab) == "/patients/P-1"
+    assert tab.text("#last-day") == "2026-02-20"
+    assert tab.text("#episode-days") == "25"  # 16 in January, 9 in the running period
+    current = "figure.calendar[data-period='1']"
+    assert tab.text(f"{current} .count") == "9"
+    assert tab.count(f"{current} td.cal-data") == 9
+    assert tab.count(f"{current} td.cal-none") == 3  # Feb 14, 15, 18
+    assert tab.text(f"{current} .reason") == "9 of 16 days with data, 7 more needed by " \
+                                             "2026-03-10"
+    assert tab.count("figure.calendar[data-period='0'] td.cal-data") == 16
+    # The 14 days, per exercise: reps, partial reps, sets, ROM weighted by full reps.
+    assert tab.text("section[data-exercise='squat'] .total") == "126 reps"
+    assert [day_cell(tab, "squat", "2026-02-12", c) for c in ("reps", "partial", "sets",
+                                                               "rom", "target")] == \
+        ["20", "2", "2", "49.0°", "-"]
+    assert day_cell(tab, "squat", "2026-02-09", "rom") == "42.0°"
+    assert day_cell(tab, "squat", "2026-02-16", "rom") == "52.5°"
+    assert day_cell(tab, "squat", "2026-02-14", "reps") == "0"
+    # 23:30 in New York on Feb 11 is Feb 12 in UTC: the clinic's day counts.
+    assert day_cell(tab, "heel_raise", "2026-02-11", "reps") == "5"
+    assert day_cell(tab, "heel_raise", "2026-02-12", "reps") == "0"
+    bars = "section[data-exercise='squat'] svg.bars rect.bar"
+    assert tab.count(bars) == 14
+    assert tab.evaluate(f"document.querySelector(\"{bars}[data-day='2026-02-13']\")"
+                        ".getAttribute('data-value')") == "15"
+    assert tab.count("svg.bars line.target") == 0  # no prescription target yet
+    assert tab.count("section[data-exercise='squat'] svg.trend circle.point") == 8
+    assert no_sideways_scroll(tab)
+    tab.screenshot(artifacts("03-patient-P-1.png"))
+
+    # Billing: February is running; only the first period's 98977 is final.
+    tab.click("nav a[href='/billing']")
+    assert path_of(tab) == "/billing"
+    assert tab.text("h1") == "Billing readiness for 2026-02"
+    assert tab.text("#final-total") == "22.00 USD"
+    p1 = "section[data-patient='P-1']"
+    supply = f"{p1} tr[data-code='98977']"
+    assert [tab.text(f"{supply} td.{c}") for c in ("dates", "status", "amount", "reason")] == \
+        ["2026-01-10 to 2026-02-08", "final", "22.00 USD",
+         "16 days with data (16 or more: 98977)"]
+    assert tab.text(f"{p1} tr[data-code='98980'] td.status") == "in progress"
+    assert tab.text(f"{p1} tr[data-code='98980'] td.reason").startswith(
+        "25 minutes, 1 communication: 98980")
+    tab.screenshot(artifacts("04-billing-2026-02.png"))
+
+    tab.click("nav.months a[href='/billing?month=2026-01']")
+    assert tab.text("#final-total") == "66.00 USD"  # 98975 11.00 + 98980 55.00
+    assert tab.text(f"{p1} tr[data-code='98975'] td.dates") == "2026-01-11"
+    tab.screenshot(artifacts("05-billing-2026-01.png"))
+
+    # Logging out ends the session in this browser.
+    tab.click("form.logout button")
+    assert path_of(tab) == "/login"
+    tab.goto(f"{base_url}/patients/P-1")
+    assert path_of(tab) == "/login"
+
+
+@pytest.mark.parametrize("path", ["/", "/worklist", "/patients/P-1", "/billing",
+                                  "/billing?month=2026-01", "/no-such-page"])
+def test_without_login_every_page_goes_to_the_login(tab: Tab, base_url: str,
+                                                    path: str) -> None:
+    tab.goto(base_url + path)
+    assert path_of(tab) == "/login"
+    assert tab.count("form[action='/login'] input#password") == 1
+    assert "P-1" not in tab.text("body")
+
+
+def test_a_wrong_password_fails(tab: Tab, base_url: str,
+                                artifacts: Callable[[str], Path]) -> None:
+    tab.goto(f"{base_url}/login")
+    log_in(tab, password="not the password")
+    assert path_of(tab) == "/login"
+    assert tab.text("#login-error") == "Wrong name or password."
+    assert tab.evaluate("document.querySelector('#name').value") == USER
+    tab.screenshot(artifacts("06-login-failed.png"))
+    tab.goto(f"{base_url}/worklist")
+    assert path_of(tab) == "/login"
+    log_in(tab)  # the right one still works after a failure
+    assert path_of(tab) == "/worklist"
+
+
+def test_tablet_in_portrait(tab: Tab, base_url: str,
+                            artifacts: Callable[[str], Path]) -> None:
+    tab.viewport(768, 1024, mobile=True)
+    tab.goto(f"{base_url}/patients/P-1")
+    log_in(tab)
+    assert path_of(tab) == "/patients/P-1"
+    assert no_sideways_scroll(tab)
+    # Touch targets: the navigation, the logout button, the calendar's days.
+    heights = tab.evaluate(
+        "Array.from(document.querySelectorAll('.top nav a, .top button, "
+        "td.cal-data, td.cal-none'), e => e.getBoundingClientRect().height)")
+    assert heights and min(heights) >= 44
+    tab.screenshot(artifacts("07-patient-P-1-portrait.png"))
