@@ -52,6 +52,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from cloud_bridge.daily import UTC, DailyTotal
+from cloud_bridge.device_state import DeviceState
 from cloud_bridge.records import REP_FIELDS, SET_FIELDS, StoredRecord
 
 KIND_FIELDS: Mapping[str, tuple[str, ...]] = {"rep": REP_FIELDS, "set": SET_FIELDS}
@@ -157,6 +158,15 @@ class Store(ABC):
         """Records whose time is unknown (time_valid False: made before a power loss, dated
         at the sync that brought them), with start_ms <= t_ms < end_ms, sorted by
         (device_id, seq). A record that also has a copy with a known time is not undated."""
+
+    def write_device_states(self, states: Sequence[DeviceState]) -> None:
+        """Keep each state as its device's latest unless the store holds a later report
+        (by reported_ms) already. Idempotent."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no device states yet")
+
+    def device_states(self, device_ids: Sequence[str] | None) -> dict[str, DeviceState]:
+        """The latest state of each of the devices (None: all) that has one."""
+        return {}
 
     def refresh_daily(self) -> int:
         """Bring the daily totals up to date with every write that returned; the number of
