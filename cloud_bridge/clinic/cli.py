@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_fhir(sub)
     _add_log_time(sub)
     _add_billing(sub)
+    _add_report(sub)
     add_prescribe_command(sub)
     add_program_command(sub)
     add_adherence_command(sub)
@@ -421,6 +422,133 @@ def _run_billing(args: argparse.Namespace) -> int:
         sys.stdout.write(billing_report.format_csv(reports))
     else:
         print(billing_report.format_table(reports, month, today, args.tz, fees))
+    return 0
+
+
+# --- report: the monthly RTM report, the month's documentation --------------------------
+
+
+def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "report", help="the monthly RTM report of a patient (or --all): days with data, "
+                       "wearables, time, communications, program, billing; CSV or "
+                       "printable HTML",
+        description="The monthly RTM report, the month's documentation: days with data "
+                    "and the wearables that sent it, logged minutes and interactive "
+                    "communications, the prescription versions in force, and the month's "
+                    "billing lines as `rtm-clinic billing` gives them. As CSV (one file per "
+                    "patient-month, a `section` column per row) or as a printable HTML page.")
+    p.add_argument("patient", nargs="?", metavar="PATIENT", help="the patient id, as in the "
+                                                                 "registry")
+    p.add_argument("--all", action="store_true",
+                   help="every enrolled patient, one file each in --out-dir")
+    p.add_argument("--month", type=_month, required=True, metavar="YYYY-MM",
+                   help="the calendar month (in --tz)")
+    p.add_argument("--format", choices=("csv", "html"), default="csv",
+                   help="csv (default) or html")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--out", metavar="FILE", help="write to FILE (default: stdout)")
+    out.add_argument("--out-dir", metavar="DIR",
+                     help="write rtm-report-YYYY-MM-PATIENT.EXT files into DIR (with --all "
+                          "and html also rtm-report-YYYY-MM.html: every patient, to print)")
+    p.add_argument("--today", type=_date, help="the day to take as today (default: now)")
+    p.add_argument("--store", default="sqlite:///rtm.db", help="store URL (default %(default)s)")
+    p.add_argument("--registry", required=True, help="enrollment registry CSV")
+    p.add_argument("--clinic-db", default=clinic_db.DEFAULT_PATH,
+                   help="the clinic's SQLite file: time, prescriptions (default %(default)s)")
+    p.add_argument("--tz", type=_zone, default=ZoneInfo("UTC"),
+                   help="the clinic's time zone, the bridge's --clinic-tz (default UTC)")
+    p.add_argument("--fees", default=str(fees_mod.DEFAULT_PATH),
+                   help="fee table CSV (default: the shipped table of EXAMPLE amounts)")
+    p.set_defaults(run=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    # Imported here: only this command renders HTML (Jinja2).
+    from cloud_bridge.clinic import monthly_report, monthly_report_csv, monthly_report_html
+    from cloud_bridge.clinic import monthly_report_files as files
+
+    def fail(message: object) -> int:
+        print(f"rtm-clinic report: {message}", file=sys.stderr)
+        return 2
+
+    if args.all == (args.patient is not None):
+        return fail("give a PATIENT or --all")
+    if args.all and args.out_dir is None:
+        return fail("--all writes one file per patient: give --out-dir DIR")
+    try:
+        registry = registry_mod.load(args.registry)
+        fees = fees_mod.load(args.fees)
+    except (registry_mod.RegistryError, fees_mod.FeeError, OSError) as e:
+        return fail(e)
+    patients = registry.patients() if args.all else [args.patient]
+    if args.patient is not None and args.patient not in registry.patients():
+        return fail(f"patient {args.patient!r} is not in the enrollment registry "
+                    f"{args.registry}")
+    real_today = _now().astimezone(args.tz).date()
+    today = args.today or real_today
+    if today > real_today:
+        return fail(f"--today {today} is after today ({real_today} in {args.tz.key})")
+    if args.month.first > today:
+        return fail(f"month {args.month} is after today ({today})")
+    # Opening a missing SQLite file would make an empty one and report nothing from it.
+    store_file = _sqlite_file(args.store)
+    if store_file is not None and not os.path.exists(store_file):
+        return fail(f"store file {store_file} does not exist")
+    if not os.path.exists(args.clinic_db):
+        return fail(f"clinic database {args.clinic_db} does not exist (time is logged "
+                    "there with rtm-clinic log-time, prescriptions with rtm-clinic prescribe)")
+    try:
+        conn = time_log.open_time_log(args.clinic_db)
+    except sqlite3.Error as e:
+        return fail(f"clinic database {args.clinic_db}: {e}")
+    try:
+        store = open_store(args.store, zone=args.tz)
+    except (ValueError, StoreError) as e:
+        conn.close()
+        return fail(e)
+    try:
+        reports = monthly_report.build(store, registry, conn, patients, args.month, today,
+                                       args.tz, fees)
+    except fees_mod.FeeError as e:
+        return fail(e)
+    except sqlite3.Error as e:
+        return fail(f"clinic database {args.clinic_db}: {e}")
+    except StoreError as e:
+        print(f"rtm-clinic report: store: {e}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+        conn.close()
+    csv_out = args.format == "csv"
+
+    def text(rs: list[monthly_report.MonthlyReport]) -> str:
+        # CSV: one patient-month per file, always; HTML: one page may hold several.
+        return (monthly_report_csv.format_csv(rs[0]) if csv_out
+                else monthly_report_html.format_html(rs))
+
+    if args.out_dir is None and args.out is None:
+        sys.stdout.write(text(reports))
+        return 0
+    if args.out is not None:
+        outputs = [(Path(args.out), reports)]
+    else:
+        outputs = [(Path(args.out_dir) / files.patient_file(r.patient_id, args.month,
+                                                            args.format), [r])
+                   for r in reports]
+        if args.all and not csv_out and reports:
+            outputs.append((Path(args.out_dir) / files.combined_file(args.month, "html"),
+                            reports))
+    try:
+        if args.out_dir is not None:
+            os.makedirs(args.out_dir, mode=0o700, exist_ok=True)
+        for path, rs in outputs:
+            files.write_private(path, text(rs), bom=csv_out)
+            if args.out_dir is not None:
+                print(f"wrote {path}")
+    except OSError as e:
+        return fail(f"cannot write {e.filename or args.out or args.out_dir}: "
+                    f"{e.strerror or e}")
     return 0
 
 
