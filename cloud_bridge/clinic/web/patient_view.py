@@ -11,16 +11,16 @@
 from __future__ import annotations
 
 import sqlite3
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from cloud_bridge.clinic import billing, billing_report
 from cloud_bridge.clinic.registry import Registry
+from cloud_bridge.clinic.rom import rom_per_day
 from cloud_bridge.clinic.summary import reps_per_day
 from cloud_bridge.clinic.web.targets import TargetPerDay, target_per_day
-from cloud_bridge.daily import day_start_ms, days_between, local_day
+from cloud_bridge.daily import day_start_ms, days_between
 from cloud_bridge.records import StoredRecord
 from cloud_bridge.stores.base import Store
 
@@ -77,17 +77,8 @@ class PatientPage:
 def mean_rom_per_day(records: list[StoredRecord], zone: ZoneInfo) -> dict[tuple[str, date],
                                                                            float]:
     """Mean ROM in degrees per (exercise, local day): the sets' mean_rom_cdeg, weighted by
-    their full reps (the wearable averages ROM over full reps only); sets without full
-    reps carry no ROM."""
-    sums: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0])
-    for r in records:
-        reps = r.values.get("reps", 0)
-        if r.kind != "set" or not r.time_valid or reps <= 0:
-            continue
-        acc = sums[(r.exercise, local_day(r.t_ms, zone))]
-        acc[0] += r.values["mean_rom_cdeg"] * reps
-        acc[1] += reps
-    return {key: total / n / 100 for key, (total, n) in sums.items()}
+    their full reps (rom.py); sets without full reps carry no ROM."""
+    return {key: s.total_cdeg / s.reps / 100 for key, s in rom_per_day(records, zone).items()}
 
 
 def calendar(period: billing.SupplyPeriod, with_data: set[date],
@@ -116,7 +107,7 @@ def build(store: Store, registry: Registry, conn: sqlite3.Connection, patient_id
     shown = list(days_between(first, today))
     counts = reps_per_day(store.daily_totals(devices, first, today))
     lo, hi = day_start_ms(first, zone), day_start_ms(today + timedelta(days=1), zone)
-    rom = mean_rom_per_day(store.query(devices, lo, hi), zone)
+    rom = mean_rom_per_day(store.set_summaries(devices, lo, hi), zone)
     exercises = sorted({name for per_day in counts.values() for name in per_day})
     rows = []
     for name in exercises:
