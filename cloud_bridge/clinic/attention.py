@@ -99,6 +99,11 @@ class Severity(IntEnum):
     WARN = 2  # a change for the worse, or a wearable that needs seeing to
     URGENT = 3  # data is not arriving, or about to be lost
 
+    @property
+    def label(self) -> str:
+        """As the command-line tools print it: the urgent ones stand out."""
+        return "URGENT" if self is Severity.URGENT else self.name.lower()
+
 
 @dataclass(frozen=True)
 class Reason:
@@ -230,7 +235,9 @@ def _prescription(history: Sequence[Prescription], today: date) -> list[Reason]:
 
 def _overall(history: Sequence[Prescription], totals: Sequence[DailyTotal],
              days: list[date]) -> Fraction | None:
-    return adherence.compute(history, totals, days[0], days[-1]).overall
+    # Only the window's totals: the worklist passes 90 days of them, for 1,000 patients.
+    mine = [t for t in totals if days[0] <= t.day <= days[-1]]
+    return adherence.compute(history, mine, days[0], days[-1]).overall
 
 
 def _adherence(history: Sequence[Prescription], totals: Sequence[DailyTotal], w: _Windows,

@@ -273,3 +273,21 @@ class Prescriptions:
         return [Prescription(patient_id, version, date.fromisoformat(start),
                              tuple(items.get(version, ())), created)
                 for version, start, created in heads]
+
+    def histories(self) -> dict[str, list[Prescription]]:
+        """Every patient's history (as `history` gives it) in two queries, for the worklist:
+        one `history` per patient would be two queries per patient."""
+        items: dict[tuple[str, int], list[Item]] = {}
+        for row in self._db.execute(
+                "SELECT patient_id, version, exercise, sets, reps, days_per_week, rom_min_deg, "
+                "rom_max_deg, rest_s FROM prescription_items ORDER BY patient_id, version, "
+                "position"):
+            items.setdefault((row[0], row[1]), []).append(Item(*row[2:]))
+        out: dict[str, list[Prescription]] = {}
+        for patient_id, version, start, created in self._db.execute(
+                "SELECT patient_id, version, start_day, created_ms FROM prescriptions "
+                "ORDER BY patient_id, version"):
+            out.setdefault(patient_id, []).append(Prescription(
+                patient_id, version, date.fromisoformat(start),
+                tuple(items.get((patient_id, version), ())), created))
+        return out

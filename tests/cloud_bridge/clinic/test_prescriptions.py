@@ -78,6 +78,7 @@ def test_versions_are_kept_and_the_newest_started_one_is_in_force(tmp_path: Path
     assert in_force(history, date(2026, 3, 20)) == v3
     ended = book.add("P-1", date(2026, 4, 1), [], 5)
     assert book.history("P-1")[-1] == ended and ended.items == ()
+    assert book.histories() == {"P-1": book.history("P-1"), "P-2": [other]}
 
 
 def test_a_refused_prescription_stores_nothing(tmp_path: Path) -> None:
