@@ -7,13 +7,21 @@ import os
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cloud_bridge.broker_link import BrokerSecurity, BrokerSecurityError
-from cloud_bridge.clinic import adherence, billing_report, clinic_db, time_log
+from cloud_bridge.clinic import (
+    adherence,
+    billing_report,
+    clinic_db,
+    patient_report,
+    time_log,
+    worklist,
+)
 from cloud_bridge.clinic import device_gateways as gw
 from cloud_bridge.clinic import fees as fees_mod
 from cloud_bridge.clinic import prescriptions as rx
@@ -69,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_prescribe_command(sub)
     add_program_command(sub)
     add_adherence_command(sub)
+    add_worklist_command(sub)
+    add_patient_command(sub)
     _add_web(sub)
     return p
 
@@ -912,6 +922,94 @@ def _run_adherence(args: argparse.Namespace) -> int:
     report = adherence.compute(history, totals, first, last, rom, args.day_threshold)
     print(adherence.format_report(args.patient, report, history, args.tz.key, undated))
     return 0
+
+
+# --- worklist, patient: who needs attention, and one patient at a glance -------------------
+
+
+def _add_attention_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--today", type=_date, help="the day to take as today (default: now)")
+    p.add_argument("--store", default="sqlite:///rtm.db", help="store URL (default %(default)s)")
+    p.add_argument("--registry", required=True, help="enrollment registry CSV")
+    p.add_argument("--clinic-db", default=DEFAULT_CLINIC_DB,
+                   help="the clinic's SQLite file with the prescriptions (default %(default)s)")
+    p.add_argument("--tz", type=_zone, default=ZoneInfo("UTC"),
+                   help="the clinic's time zone, the bridge's --clinic-tz (default UTC)")
+
+
+def add_worklist_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "worklist", help="patients by who needs attention, each with the reasons in words",
+        description="Every enrolled patient who needs attention, most urgent first, with "
+                    "the reasons in words: no data for 5 days or more, adherence falling "
+                    "or low, ROM getting worse, partial reps rising, wearable problems "
+                    "(battery, not synced, storage nearly full, failed syncs), no "
+                    "prescription. Thresholds: cloud_bridge/clinic/attention.py.")
+    _add_attention_options(p)
+    p.add_argument("--all", action="store_true",
+                   help="list the patients without reasons too (default: count them)")
+    p.set_defaults(run=_run_worklist)
+
+
+def add_patient_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "patient", help="one patient at a glance: period, last sync and wearable state, "
+                        "the last 14 days per exercise, the reasons for attention")
+    p.add_argument("patient", metavar="PATIENT", help="patient id, as in the registry")
+    _add_attention_options(p)
+    p.set_defaults(run=_run_patient)
+
+
+def _attention_input(args: argparse.Namespace
+                     ) -> tuple[registry_mod.Registry, dict[str, list[rx.Prescription]]]:
+    """The registry and every prescription history; raises _Refused and the loaders'
+    errors for bad input."""
+    registry = registry_mod.load(args.registry)
+    patient = getattr(args, "patient", None)
+    if patient is not None and patient not in registry.patients():
+        raise _Refused(f"patient {patient!r} is not in the registry {args.registry}")
+    # Opening a missing SQLite file would make an empty one and report nothing from it.
+    store_file = _sqlite_file(args.store)
+    if store_file is not None and not os.path.exists(store_file):
+        raise _Refused(f"store file {store_file} does not exist")
+    conn = _existing_clinic_db(args.clinic_db)
+    try:
+        book = rx.Prescriptions(conn)
+        histories = {patient: book.history(patient)} if patient else book.histories()
+    finally:
+        conn.close()
+    return registry, histories
+
+
+def _run_attention(args: argparse.Namespace, make_text: Callable[..., str]) -> int:
+    try:
+        registry, histories = _attention_input(args)
+        store = open_store(args.store, zone=args.tz)
+    except (_Refused, registry_mod.RegistryError, sqlite3.Error, OSError, ValueError,
+            StoreError) as e:
+        print(f"rtm-clinic {args.command}: {e}", file=sys.stderr)
+        return 2
+    today = args.today or _now().astimezone(args.tz).date()
+    try:
+        text = make_text(store, registry, histories, today)
+    except StoreError as e:
+        print(f"rtm-clinic {args.command}: store: {e}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(text)
+    return 0
+
+
+def _run_worklist(args: argparse.Namespace) -> int:
+    return _run_attention(args, lambda store, registry, histories, today: worklist.format_text(
+        worklist.build(store, registry, histories, today), show_all=args.all))
+
+
+def _run_patient(args: argparse.Namespace) -> int:
+    return _run_attention(args, lambda store, registry, histories, today:
+                          patient_report.format_text(patient_report.build(
+                              store, registry, args.patient, histories[args.patient], today)))
 
 
 # --- serve, add-user: the web dashboard ---------------------------------------------
