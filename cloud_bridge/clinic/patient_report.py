@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from cloud_bridge.clinic import adherence, attention, billing, rom
 from cloud_bridge.clinic.attention import Assessment, PatientData
+from cloud_bridge.clinic.device_status import device_line
 from cloud_bridge.clinic.prescriptions import Item, Prescription, in_force
 from cloud_bridge.clinic.registry import Registry
 from cloud_bridge.daily import DailyTotal, day_start_ms, days_between
@@ -145,34 +146,6 @@ def _day(d: date) -> str:
 def _ago(today: date, day: date) -> str:
     n = (today - day).days
     return {0: "today", 1: "yesterday"}.get(n, f"{n} days ago")
-
-
-def _time(ms: int, zone: ZoneInfo) -> str:
-    return datetime.fromtimestamp(ms / 1000, zone).strftime("%a %Y-%m-%d %H:%M")
-
-
-def device_line(device: str, state: DeviceState | None, zone: ZoneInfo) -> str:
-    """One wearable's latest state in words."""
-    if state is None:
-        return f"wearable {device}: no state reported yet"
-    parts = []
-    if state.last_sync_ms is None:
-        parts.append("never synced")
-    else:
-        parts.append(f"last sync {_time(state.last_sync_ms, zone)} via {state.gateway_id}")
-    if state.consecutive_failures:
-        n = state.consecutive_failures
-        since = " since" if state.last_sync_ms is not None else ""
-        parts.append(f"{n} failed attempt{'' if n == 1 else 's'}{since}")
-    if state.battery_pct is not None:
-        parts.append(f"battery {state.battery_pct}%")
-    if state.log_used_pct is not None:
-        parts.append(f"storage {state.log_used_pct}% full")
-    if state.refused:
-        parts.append(f"{state.refused} records refused")
-    if state.firmware:
-        parts.append(f"firmware {state.firmware}")
-    return f"wearable {device}: " + ", ".join(parts)
 
 
 def rom_trend(now: rom.RomSum, before: rom.RomSum) -> str:

@@ -19,9 +19,7 @@ from tests.cloud_bridge.clinic.attention_data import (
     TODAY,
     TZ,
     StatesStore,
-    at,
     make_clinic,
-    state,
 )
 
 
@@ -121,11 +119,3 @@ def test_rom_trend_arrow(now: float | None, before: float | None, text: str) -> 
         return RomSum(10, round(deg * 1000)) if deg is not None else RomSum(0, 0)
 
     assert patient_report.rom_trend(rom(now), rom(before)) == text
-
-
-def test_device_line_of_a_sparse_state() -> None:
-    bare = state("d00000000009", at(date(2026, 3, 19), 23, 59), battery_pct=None,
-                 log_used_pct=None, firmware=None, refused=3, consecutive_failures=1)
-    assert patient_report.device_line("d00000000009", bare, TZ) == (
-        "wearable d00000000009: last sync Thu 2026-03-19 23:59 via home-9, 1 failed attempt "
-        "since, 3 records refused")
