@@ -3,7 +3,7 @@
 Every path but /login (and its stylesheet) needs a valid session; without one, a GET is
 sent to /login and comes back after it. Every POST needs the session's CSRF token. Pages
 are registered with `add_route` and listed in the navigation with `nav`, so that new ones
-(the prescriptions, the worklist's real ranking) plug in without touching the others.
+(the prescriptions) plug in without touching the others.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from cloud_bridge.clinic import fees as fees_mod
 from cloud_bridge.clinic import registry as registry_mod
 from cloud_bridge.clinic import time_log
 from cloud_bridge.clinic.billing import Month
+from cloud_bridge.clinic.prescriptions import Prescriptions
 from cloud_bridge.clinic.web import billing_page, charts, patient_view, users, worklist
 from cloud_bridge.clinic.web.sessions import COOKIE, Session, Signer, load_secret
 from cloud_bridge.clinic.web.targets import TargetPerDay, target_per_day
@@ -317,7 +318,9 @@ class DashboardApp:
         return registry_mod.load(self.config.registry_path)
 
     def _worklist(self, ctx: Context) -> Response:
-        rows = worklist.rank(worklist.rows(self.config.store, self._registry(), ctx.today))
+        histories = Prescriptions(ctx.conn).histories()
+        rows = worklist.rank(worklist.rows(self.config.store, self._registry(), histories,
+                                           ctx.today))
         return self.render("worklist.html", ctx, title="Worklist", rows=rows,
                            today=ctx.today, zone=self.config.zone.key)
 

@@ -1,11 +1,14 @@
 """What the patient page shows, gathered from the store and the registry.
 
-* The last DAYS_SHOWN days per exercise from the daily totals (reps, partial reps, sets),
-  with the mean range of motion per day from the set records (the daily totals carry no
-  ROM) and the prescription's target per day (targets.py; None for now).
+* The last DAYS_SHOWN days per exercise done or prescribed in them, from the daily
+  totals (reps, partial reps, sets), with the mean range of motion per day from the set
+  records (the daily totals carry no ROM) and the prescription's target per day
+  (targets.py).
 * An adherence calendar of the current and the previous 30-day monitoring periods: days
   with data as billing counts them (billing_report.days_with_data), with billing's reading
   of the period (billing.supply_period), so the page and the billing report agree.
+* The reasons for attention (attention.py, as on the worklist) and each wearable's latest
+  state in words (device_status.py).
 """
 
 from __future__ import annotations
@@ -15,13 +18,15 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from cloud_bridge.clinic import billing, billing_report
+from cloud_bridge.clinic import attention, billing, billing_report
+from cloud_bridge.clinic.attention import Assessment, PatientData
+from cloud_bridge.clinic.device_status import state_text
+from cloud_bridge.clinic.prescriptions import Prescriptions, in_force
 from cloud_bridge.clinic.registry import Registry
 from cloud_bridge.clinic.rom import rom_per_day
 from cloud_bridge.clinic.summary import reps_per_day
 from cloud_bridge.clinic.web.targets import TargetPerDay, target_per_day
 from cloud_bridge.daily import day_start_ms, days_between
-from cloud_bridge.records import StoredRecord
 from cloud_bridge.stores.base import Store
 
 DAYS_SHOWN = 14
@@ -72,13 +77,8 @@ class PatientPage:
     exercises: list[ExerciseDays]
     calendars: list[PeriodCalendar]  # the running period first
     undated_reps: int  # in the days shown: made after a power loss, day unknown
-
-
-def mean_rom_per_day(records: list[StoredRecord], zone: ZoneInfo) -> dict[tuple[str, date],
-                                                                           float]:
-    """Mean ROM in degrees per (exercise, local day): the sets' mean_rom_cdeg, weighted by
-    their full reps (rom.py); sets without full reps carry no ROM."""
-    return {key: s.total_cdeg / s.reps / 100 for key, s in rom_per_day(records, zone).items()}
+    assessment: Assessment  # the reasons for attention
+    wearables: list[tuple[str, str]]  # (device id, its latest state in words)
 
 
 def calendar(period: billing.SupplyPeriod, with_data: set[date],
@@ -105,10 +105,18 @@ def build(store: Store, registry: Registry, conn: sqlite3.Connection, patient_id
     start = registry.monitoring_start(patient_id)
     first = today - timedelta(days=DAYS_SHOWN - 1)
     shown = list(days_between(first, today))
-    counts = reps_per_day(store.daily_totals(devices, first, today))
-    lo, hi = day_start_ms(first, zone), day_start_ms(today + timedelta(days=1), zone)
-    rom = mean_rom_per_day(store.set_summaries(devices, lo, hi), zone)
-    exercises = sorted({name for per_day in counts.values() for name in per_day})
+    # From the first day of attention's trend windows, which start a day before those shown.
+    read_from = min(first, today - timedelta(days=2 * attention.TREND_DAYS))
+    totals = store.daily_totals(devices, read_from, today)
+    counts = reps_per_day([t for t in totals if t.day >= first])
+    lo, hi = day_start_ms(read_from, zone), day_start_ms(today + timedelta(days=1), zone)
+    rom_sums = rom_per_day(store.set_summaries(devices, lo, hi), zone)
+    rom = {key: s.total_cdeg / s.reps / 100 for key, s in rom_sums.items() if key[1] >= first}
+    history = Prescriptions(conn).history(patient_id)
+    # Done or prescribed: an exercise not done at all is the first thing to see.
+    exercises = sorted({name for per_day in counts.values() for name in per_day}
+                       | {i.exercise for day in shown
+                          if (p := in_force(history, day)) is not None for i in p.items})
     rows = []
     for name in exercises:
         days = []
@@ -125,8 +133,12 @@ def build(store: Store, registry: Registry, conn: sqlite3.Connection, patient_id
         for k in range(running, max(running - PERIODS_SHOWN, -1), -1):
             calendars.append(calendar(billing.supply_period(start, k, with_data, today),
                                       with_data, today))
-    undated = store.undated(devices, lo, hi)
+    undated = store.undated(devices, day_start_ms(first, zone), hi)
+    states = store.device_states(devices)
+    last = max(with_data, default=None)
+    assessment = attention.assess(PatientData(patient_id, start, devices, history, totals,
+                                              rom_sums, states, last), today, zone)
     return PatientPage(
-        patient_id, start, devices, today, first, max(with_data, default=None),
-        len(with_data), rows, calendars,
-        sum(1 for r in undated if r.kind == "rep" and not r.partial))
+        patient_id, start, devices, today, first, last, len(with_data), rows, calendars,
+        sum(1 for r in undated if r.kind == "rep" and not r.partial), assessment,
+        [(d, state_text(states.get(d), zone)) for d in devices])

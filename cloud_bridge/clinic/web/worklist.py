@@ -1,15 +1,21 @@
-"""The worklist: every enrolled patient, with what tells whom to look at first.
+"""The worklist page: every enrolled patient with the reasons to look at them, most urgent
+first, and the running 30-day period.
 
-The order comes from one function, `rank`. It is a placeholder for now (longest without
-data first); the worklist's real ranking replaces that function and nothing else.
+The reasons and the order are the command line's (`rtm-clinic worklist`): clinic/worklist.py
+gathers them with one read of each kind for all patients, attention.py decides; `rank` is
+the one function that orders the rows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from cloud_bridge.clinic import billing, billing_report
+from cloud_bridge.clinic import attention, billing
+from cloud_bridge.clinic import worklist as clinic_worklist
+from cloud_bridge.clinic.attention import Assessment
+from cloud_bridge.clinic.prescriptions import Prescription
 from cloud_bridge.clinic.registry import Registry
 from cloud_bridge.stores.base import Store
 
@@ -18,34 +24,40 @@ from cloud_bridge.stores.base import Store
 class WorklistRow:
     patient_id: str
     monitoring_start: date
-    last_day_with_data: date | None  # None: no data yet
-    days_since_data: int | None  # days from the last day with data to today; None: never
+    last_day_with_data: date | None  # None: none since `data_since`
+    days_since_data: int | None  # days from the last day with data to today; None: none
     period: billing.SupplyPeriod | None  # the running 30-day period; None before the start
+    assessment: Assessment
+    data_since: date  # the first day looked at for data
+
+    @property
+    def last_data_text(self) -> str:
+        if self.last_day_with_data is not None:
+            return self.last_day_with_data.isoformat()
+        if self.data_since > self.monitoring_start:
+            return f"none since {self.data_since}"
+        return "never"
 
 
-def rows(store: Store, registry: Registry, today: date) -> list[WorklistRow]:
-    """One row per patient, in registry order: one store call for all of them."""
-    patients = registry.patients()
-    data = billing_report.days_with_data(store, registry, patients, today)
+def rows(store: Store, registry: Registry, histories: Mapping[str, Sequence[Prescription]],
+         today: date) -> list[WorklistRow]:
+    """One row per patient, in registry order."""
+    w = clinic_worklist.build(store, registry, histories, today)
+    by_patient = {a.patient_id: a for a in w.assessments}
     out = []
-    for p in patients:
+    for p in registry.patients():
+        a = by_patient[p]
         start = registry.monitoring_start(p)
-        last = max(data[p], default=None)
         running = billing.period_index(start, today)
         period = (None if running is None
-                  else billing.supply_period(start, running, data[p], today))
-        out.append(WorklistRow(p, start, last, None if last is None else (today - last).days,
-                               period))
+                  else billing.supply_period(start, running, w.days_with_data[p], today))
+        out.append(WorklistRow(p, start, a.last_day_with_data, a.days_since_data, period, a,
+                               w.first_day))
     return out
 
 
 def rank(rows: list[WorklistRow]) -> list[WorklistRow]:
-    """The worklist's order. PLACEHOLDER: patients without any data first, then the longest
-    since their last day with data, then by id."""
-
-    def key(r: WorklistRow) -> tuple[int, int, str]:
-        if r.days_since_data is None:
-            return (0, 0, r.patient_id)
-        return (1, -r.days_since_data, r.patient_id)
-
-    return sorted(rows, key=key)
+    """The worklist's order: attention.rank's (reasons by severity and score first, then
+    the longest without data, those not started last)."""
+    by_id = {r.patient_id: r for r in rows}
+    return [by_id[a.patient_id] for a in attention.rank(r.assessment for r in rows)]

@@ -5,8 +5,14 @@ P-1, monitoring since Jan 10 (periods Jan 10..Feb 8, Feb 9..Mar 10): one squat s
 each of Jan 10..25 (16 days: 98977 for the first period, final in February), then in the
 last 14 days (Feb 7..20) the sets of SQUAT below and of HEEL_RAISE, one of them at 23:30
 New York time on Feb 11, already Feb 12 in UTC. Logged: January 30 minutes and a video
-call (98980, final), February 25 minutes and a call (98980, in progress).
-P-2, since Feb 1: one squat set on Feb 3. P-3, since Feb 15: no data.
+call (98980, final), February 25 minutes and a call (98980, in progress). Prescribed: v1
+from Jan 10 squat 2 x 10 five days a week (target 20 a day), v2 from Feb 16 squat 2 x 12
+(24) and heel raise 1 x 10 (10), three days a week. Its wearable synced this morning with
+its battery at 15% (STATES): its one reason for attention.
+P-2, since Feb 1: one squat set on Feb 3, no prescription; its wearable last synced on
+Feb 3. P-3, since Feb 15: no data, no prescription, no wearable state.
+The worklist's order: P-2 (no data for 17 days, not synced for 17 days), P-3 (no data for
+6 days), P-1 (battery).
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from cloud_bridge.clinic import time_log
+from cloud_bridge.clinic.prescriptions import Item, Prescriptions
 from cloud_bridge.clinic.registry import Enrollment, Registry
 from cloud_bridge.clinic.web import users
+from cloud_bridge.device_state import DeviceState
 from cloud_bridge.records import StoredRecord
 from cloud_bridge.stores.sqlite_store import SQLiteStore
 
@@ -47,6 +55,20 @@ HEEL_RAISE: dict[date, Sets] = {
     date(2026, 2, 16): [(8, 0, 3000)],
     date(2026, 2, 19): [(6, 2, 3100)],
 }
+
+
+SQUAT_V1 = Item("squat", 2, 10, 5, 40, 60)
+SQUAT_V2 = Item("squat", 2, 12, 5, 45, 65)
+HEEL_V2 = Item("heel_raise", 1, 10, 3)
+
+
+def _state(device: str, last_sync_ms: int, **kw: object) -> DeviceState:
+    values: dict[str, object] = {
+        "device_id": device, "gateway_id": "home-" + device[-1], "reported_ms": last_sync_ms,
+        "last_sync_ms": last_sync_ms, "last_attempt_ms": last_sync_ms, "battery_pct": 70,
+        "log_used_pct": 12, "refused": 0, "consecutive_failures": 0, "firmware": "1.2.0"}
+    values.update(kw)
+    return DeviceState(**values)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -127,6 +149,17 @@ def make_clinic(root: Path, extra_patients: list[Enrollment] | None = None) -> C
         feb = datetime(2026, 2, 18, 10, 0, tzinfo=TZ)
         time_log.log_minutes(conn, "P-1", 25, feb, TZ, clinician="JD", now=NOW)
         time_log.log_communication(conn, "P-1", "call", feb, now=NOW)
+        book = Prescriptions(conn)
+        book.add("P-1", start, [SQUAT_V1], int(NOW.timestamp() * 1000))
+        book.add("P-1", date(2026, 2, 16), [SQUAT_V2, HEEL_V2], int(NOW.timestamp() * 1000))
     finally:
         conn.close()
     return c
+
+
+# The latest state of each wearable, for a store that keeps them (attention_data's
+# StatesStore): the records store of make_clinic keeps none.
+STATES = {
+    DEV_1: _state(DEV_1, _at(TODAY, 3, 10), battery_pct=15),
+    DEV_2: _state(DEV_2, _at(date(2026, 2, 3), 22), consecutive_failures=4),
+}

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from cloud_bridge.clinic.web.app import DashboardApp, WebConfig
-from cloud_bridge.stores.sqlite_store import SQLiteStore
-from tests.cloud_bridge.clinic.web.clinic_data import NOW, TZ, Clinic, make_clinic
+from tests.cloud_bridge.clinic.attention_data import StatesStore
+from tests.cloud_bridge.clinic.web.clinic_data import NOW, STATES, TZ, Clinic, make_clinic
 
 
 class Clock:
@@ -35,11 +35,12 @@ def clock() -> Clock:
 
 @pytest.fixture
 def make_app(clinic: Clinic, clock: Clock) -> Iterator[Callable[..., DashboardApp]]:
-    """make_app(**WebConfig overrides) -> the app on `clinic`, its clock `clock`."""
+    """make_app(**WebConfig overrides) -> the app on `clinic`, its clock `clock`, its
+    store answering clinic_data.STATES for the wearables' states."""
     stores = []
 
     def make(**overrides: object) -> DashboardApp:
-        store = SQLiteStore(clinic.store, zone=TZ)
+        store = StatesStore(clinic.store, zone=TZ, states=STATES)
         stores.append(store)
         values: dict[str, object] = {"fees_path": clinic.fees, "failed_login_delay_s": 0.0,
                                      "clock": clock}

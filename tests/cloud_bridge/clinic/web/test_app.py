@@ -165,11 +165,15 @@ def test_plain_http_to_another_host_is_explained(client: Client) -> None:
 
 def test_pages_show_the_numbers(logged_in: Client) -> None:
     worklist = logged_in.get("/worklist").text
-    assert worklist.index('data-patient="P-3"') < worklist.index('data-patient="P-2"') \
+    assert worklist.index('data-patient="P-2"') < worklist.index('data-patient="P-3"') \
         < worklist.index('data-patient="P-1"')
+    assert ('<span class="text">no data for 17 days (last: Tue 2026-02-03)</span>'
+            in worklist)
     patient = logged_in.get("/patients/P-1").text
     assert '<dd id="last-day">2026-02-20</dd>' in patient
     assert 'class="rom">49.0°' in patient
+    assert '<span class="text">battery 15% at the last sync</span>' in patient
+    assert 'data-target="24"' in patient
     billing = logged_in.get("/billing").text
     assert '<strong id="final-total">22.00 USD</strong>' in billing
 

@@ -15,9 +15,17 @@ import pytest
 
 from cloud_bridge.clinic.web.app import DashboardApp, WebConfig
 from cloud_bridge.clinic.web.server import make_server, serve_in_thread
-from cloud_bridge.stores.sqlite_store import SQLiteStore
 from tests.browser import Chromium, Tab
-from tests.cloud_bridge.clinic.web.clinic_data import NOW, PASSWORD, TZ, USER, make_clinic
+from tests.cloud_bridge.clinic.attention_data import StatesStore
+from tests.cloud_bridge.clinic.web.clinic_data import (
+    DEV_1,
+    NOW,
+    PASSWORD,
+    STATES,
+    TZ,
+    USER,
+    make_clinic,
+)
 from tests.cloud_bridge.clinic.web.conftest import Clock
 from tests.services import ServiceError
 
@@ -41,9 +49,10 @@ def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The dashboard over clinic_data's clinic, served on a free port."""
+    """The dashboard over clinic_data's clinic, served on a free port; the store answers
+    clinic_data.STATES for the wearables' states."""
     clinic = make_clinic(tmp_path_factory.mktemp("clinic"))
-    store = SQLiteStore(clinic.store, zone=TZ)
+    store = StatesStore(clinic.store, zone=TZ, states=STATES)
     app = DashboardApp(WebConfig(store, clinic.registry, clinic.clinic_db, TZ, clinic.fees,
                                  failed_login_delay_s=0.2, clock=Clock(NOW)))
     server = make_server("127.0.0.1", 0, app)
@@ -87,6 +96,16 @@ def day_cell(tab: Tab, exercise: str, day: str, column: str) -> str:
     return tab.text(f"section[data-exercise='{exercise}'] tr[data-day='{day}'] td.{column}")
 
 
+def reasons(tab: Tab, scope: str) -> list[str]:
+    return tab.texts(f"{scope} ul.reasons li .text")
+
+
+def target_mark(tab: Tab, exercise: str, day: str) -> object:
+    return tab.evaluate(f"(e => e && e.getAttribute('data-target'))(document.querySelector("
+                        f"\"section[data-exercise='{exercise}'] svg.bars "
+                        f"line.target[data-day='{day}']\"))")
+
+
 def test_log_in_and_read_worklist_patient_and_billing(
         tab: Tab, base_url: str, artifacts: Callable[[str], Path]) -> None:
     tab.goto(f"{base_url}/worklist")
@@ -97,8 +116,16 @@ def test_log_in_and_read_worklist_patient_and_billing(
     [cookie] = [c for c in tab.cookies() if c["name"] == "rtm_session"]
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["secure"]
 
-    # Worklist: the placeholder order, longest without data first.
-    assert tab.texts("table.worklist tbody th") == ["P-3", "P-2", "P-1"]
+    # Worklist: most urgent first, each with its reasons in words.
+    assert tab.texts("table.worklist tbody th") == ["P-2", "P-3", "P-1"]
+    assert reasons(tab, "tr[data-patient='P-2']") == [
+        "no data for 17 days (last: Tue 2026-02-03)",
+        "not synced for 17 days (last: Tue 2026-02-03)", "no prescription yet"]
+    # As shown: the stylesheet sets the labels in capitals.
+    assert tab.texts("tr[data-patient='P-2'] ul.reasons .sev") == ["URGENT", "WARN", "NOTE"]
+    assert reasons(tab, "tr[data-patient='P-3']") == [
+        "no data since monitoring started on Sun 2026-02-15 (6 days)", "no prescription yet"]
+    assert reasons(tab, "tr[data-patient='P-1']") == ["battery 15% at the last sync"]
     assert tab.text("tr[data-patient='P-3'] td.last") == "never"
     assert tab.text("tr[data-patient='P-2'] td.last") == "2026-02-03"
     assert tab.text("tr[data-patient='P-2'] td.since") == "17"
@@ -118,11 +145,21 @@ def test_log_in_and_read_worklist_patient_and_billing(
     assert tab.text(f"{current} .reason") == "9 of 16 days with data, 7 more needed by " \
                                              "2026-03-10"
     assert tab.count("figure.calendar[data-period='0'] td.cal-data") == 16
+    # Why it is on the worklist, and its wearable's state.
+    assert reasons(tab, "#attention") == ["battery 15% at the last sync"]
+    assert tab.text(f"ul.wearables li[data-device='{DEV_1}'] .state") == (
+        "last sync Fri 2026-02-20 03:10 via home-1, battery 15%, storage 12% full, "
+        "firmware 1.2.0")
     # The 14 days, per exercise: reps, partial reps, sets, ROM weighted by full reps.
     assert tab.text("section[data-exercise='squat'] .total") == "126 reps"
     assert [day_cell(tab, "squat", "2026-02-12", c) for c in ("reps", "partial", "sets",
                                                                "rom", "target")] == \
-        ["20", "2", "2", "49.0°", "-"]
+        ["20", "2", "2", "49.0°", "20"]
+    # Targets: sets x reps of the version in force, v1 (2 x 10) then v2 from Feb 16 (2 x 12,
+    # and heel raise 1 x 10, not prescribed before).
+    assert day_cell(tab, "squat", "2026-02-16", "target") == "24"
+    assert day_cell(tab, "heel_raise", "2026-02-11", "target") == "-"
+    assert day_cell(tab, "heel_raise", "2026-02-16", "target") == "10"
     assert day_cell(tab, "squat", "2026-02-09", "rom") == "42.0°"
     assert day_cell(tab, "squat", "2026-02-16", "rom") == "52.5°"
     assert day_cell(tab, "squat", "2026-02-14", "reps") == "0"
@@ -133,10 +170,26 @@ def test_log_in_and_read_worklist_patient_and_billing(
     assert tab.count(bars) == 14
     assert tab.evaluate(f"document.querySelector(\"{bars}[data-day='2026-02-13']\")"
                         ".getAttribute('data-value')") == "15"
-    assert tab.count("svg.bars line.target") == 0  # no prescription target yet
+    assert tab.count("section[data-exercise='squat'] svg.bars line.target") == 14
+    assert tab.count("section[data-exercise='heel_raise'] svg.bars line.target") == 5
+    assert [target_mark(tab, "squat", d) for d in ("2026-02-07", "2026-02-15",
+                                                   "2026-02-16", "2026-02-20")] == \
+        ["20", "20", "24", "24"]
+    assert target_mark(tab, "heel_raise", "2026-02-15") is None
+    assert target_mark(tab, "heel_raise", "2026-02-16") == "10"
+    assert tab.text("section[data-exercise='squat'] .charts figcaption") == \
+        "Full reps per day vs target"
     assert tab.count("section[data-exercise='squat'] svg.trend circle.point") == 8
     assert no_sideways_scroll(tab)
     tab.screenshot(artifacts("03-patient-P-1.png"))
+
+    # The most urgent patient's page: the same reasons as its worklist row.
+    tab.goto(f"{base_url}/patients/P-2")
+    assert reasons(tab, "#attention")[0] == "no data for 17 days (last: Tue 2026-02-03)"
+    assert tab.text("ul.wearables li .state").startswith(
+        "last sync Tue 2026-02-03 22:00 via home-2, 4 failed attempts since")
+    assert no_sideways_scroll(tab)
+    tab.screenshot(artifacts("03b-patient-P-2.png"))
 
     # Billing: February is running; only the first period's 98977 is final.
     tab.click("nav a[href='/billing']")

@@ -2,15 +2,15 @@ from datetime import date
 
 from cloud_bridge.clinic import registry as registry_mod
 from cloud_bridge.clinic.clinic_db import open_clinic_db
+from cloud_bridge.clinic.prescriptions import Item, Prescriptions
 from cloud_bridge.clinic.web import patient_view
-from cloud_bridge.records import StoredRecord
-from cloud_bridge.stores.sqlite_store import SQLiteStore
-from tests.cloud_bridge.clinic.web.clinic_data import TODAY, TZ, make_clinic
+from tests.cloud_bridge.clinic.attention_data import StatesStore
+from tests.cloud_bridge.clinic.web.clinic_data import DEV_1, STATES, TODAY, TZ, make_clinic
 
 
 def test_the_page_of_p1(tmp_path) -> None:
     c = make_clinic(tmp_path)
-    store = SQLiteStore(c.store, zone=TZ)
+    store = StatesStore(c.store, zone=TZ, states=STATES)
     conn = open_clinic_db(c.clinic_db)
     try:
         page = patient_view.build(store, registry_mod.load(c.registry), conn, "P-1", TODAY,
@@ -23,7 +23,10 @@ def test_the_page_of_p1(tmp_path) -> None:
     squat = {d.day: d for d in page.exercises[1].days}
     assert len(squat) == 14
     d = squat[date(2026, 2, 12)]
-    assert (d.reps, d.partial, d.sets, d.mean_rom_deg, d.target) == (20, 2, 2, 49.0, None)
+    assert (d.reps, d.partial, d.sets, d.mean_rom_deg, d.target) == (20, 2, 2, 49.0, 20)
+    assert squat[date(2026, 2, 16)].target == 24  # version 2 from Feb 16
+    heel = {d.day: d.target for d in page.exercises[0].days}
+    assert (heel[date(2026, 2, 11)], heel[date(2026, 2, 16)]) == (None, 10)
     assert squat[date(2026, 2, 14)].mean_rom_deg is None
     current, previous = page.calendars
     assert (current.period.index, current.period.days_with_data) == (1, 9)
@@ -36,16 +39,24 @@ def test_the_page_of_p1(tmp_path) -> None:
     assert states[date(2026, 2, 11)] == "data"
     assert states[date(2026, 2, 14)] == "none"
     assert states[date(2026, 2, 21)] == "future"
+    assert [r.text for r in page.assessment.reasons] == ["battery 15% at the last sync"]
+    assert page.wearables == [(DEV_1, "last sync Fri 2026-02-20 03:10 via home-1, battery "
+                                      "15%, storage 12% full, firmware 1.2.0")]
 
 
-def test_rom_is_weighted_by_full_reps_and_skips_sets_without_them() -> None:
-    def set_rec(seq: int, reps: int, rom: int, valid: bool = True) -> StoredRecord:
-        return StoredRecord("a00000000001", seq, "set", "squat", seq, 1_771_606_800_000 + seq,
-                            valid, False, {"reps": reps, "partial_reps": 1,
-                                           "mean_rom_cdeg": rom, "duration_s": 1,
-                                           "tempo_cv_pct": 0, "rests": 0})
-
-    rom = patient_view.mean_rom_per_day(
-        [set_rec(1, 3, 4000), set_rec(2, 1, 8000), set_rec(3, 0, 9900),
-         set_rec(4, 5, 100, valid=False)], TZ)
-    assert rom == {("squat", date(2026, 2, 20)): 50.0}
+def test_a_prescribed_exercise_not_done_is_shown(tmp_path) -> None:
+    c = make_clinic(tmp_path)
+    conn = open_clinic_db(c.clinic_db)
+    store = StatesStore(c.store, zone=TZ)
+    try:
+        Prescriptions(conn).add("P-3", date(2026, 2, 15), [Item("lunge", 2, 8, 3)], 0)
+        page = patient_view.build(store, registry_mod.load(c.registry), conn, "P-3", TODAY,
+                                  TZ)
+    finally:
+        conn.close()
+        store.close()
+    (lunge,) = page.exercises
+    assert lunge.exercise == "lunge" and lunge.total_reps == 0
+    assert [d.target for d in lunge.days][-7:] == [None, 16, 16, 16, 16, 16, 16]
+    assert [r.kind for r in page.assessment.reasons] == ["no_data"]
+    assert page.wearables == [("c00000000003", "no state reported yet")]

@@ -1,26 +1,47 @@
 from datetime import date
 
 from cloud_bridge.clinic import registry as registry_mod
+from cloud_bridge.clinic.attention import Assessment
+from cloud_bridge.clinic.clinic_db import open_clinic_db
+from cloud_bridge.clinic.prescriptions import Prescriptions
 from cloud_bridge.clinic.web import worklist
-from cloud_bridge.stores.sqlite_store import SQLiteStore
-from tests.cloud_bridge.clinic.web.clinic_data import TODAY, TZ, make_clinic
+from tests.cloud_bridge.clinic.attention_data import StatesStore
+from tests.cloud_bridge.clinic.web.clinic_data import STATES, TODAY, TZ, make_clinic
 
 
-def test_rows_and_the_placeholder_ranking(tmp_path) -> None:
+def test_rows_and_the_attention_ranking(tmp_path) -> None:
     c = make_clinic(tmp_path)
-    store = SQLiteStore(c.store, zone=TZ)
+    store = StatesStore(c.store, zone=TZ, states=STATES)
+    conn = open_clinic_db(c.clinic_db)
     try:
-        rows = worklist.rows(store, registry_mod.load(c.registry), TODAY)
+        rows = worklist.rows(store, registry_mod.load(c.registry),
+                             Prescriptions(conn).histories(), TODAY)
     finally:
+        conn.close()
         store.close()
+    assert store.calls == {"daily_totals": 1, "set_summaries": 1, "device_states": 1}
     by_id = {r.patient_id: r for r in rows}
     assert by_id["P-1"].days_since_data == 0 and by_id["P-1"].period.days_with_data == 9
     assert by_id["P-2"].last_day_with_data == date(2026, 2, 3)
     assert by_id["P-2"].days_since_data == 17
-    assert by_id["P-3"].last_day_with_data is None
-    assert [r.patient_id for r in worklist.rank(rows)] == ["P-3", "P-2", "P-1"]
+    assert by_id["P-3"].last_day_with_data is None and by_id["P-3"].last_data_text == "never"
+    assert [r.text for r in by_id["P-2"].assessment.reasons] == [
+        "no data for 17 days (last: Tue 2026-02-03)",
+        "not synced for 17 days (last: Tue 2026-02-03)", "no prescription yet"]
+    assert [r.text for r in by_id["P-1"].assessment.reasons] == [
+        "battery 15% at the last sync"]
+    assert [r.patient_id for r in worklist.rank(rows)] == ["P-2", "P-3", "P-1"]
 
 
-def test_a_patient_not_started_has_no_period() -> None:
-    row = worklist.WorklistRow("P-9", date(2026, 3, 1), None, None, None)
-    assert worklist.rank([row]) == [row]
+def test_a_patient_not_started_has_no_period_and_comes_last() -> None:
+    def row(pid: str, start: date, days: int | None) -> worklist.WorklistRow:
+        return worklist.WorklistRow(pid, start, None, None, None,
+                                    Assessment(pid, start, None, days, ()), date(2026, 1, 1))
+
+    later, fine = row("P-0", date(2026, 3, 1), None), row("P-9", date(2026, 2, 19), 2)
+    assert worklist.rank([later, fine]) == [fine, later]
+    assert fine.last_data_text == "never"
+    old = worklist.WorklistRow("P-8", date(2025, 1, 1), None, None, None,
+                               Assessment("P-8", date(2025, 1, 1), None, 90, ()),
+                               date(2025, 11, 22))
+    assert old.last_data_text == "none since 2025-11-22"
