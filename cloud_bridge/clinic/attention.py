@@ -19,8 +19,8 @@ Reasons and their thresholds (the constants below say why each value):
 * adherence falling: the reps adherence of adherence.py ("all exercises", the mean over the
   prescribed exercises) over the last 7 days is ADHERENCE_DROP_PCT points or more below the
   7 before. WARN.
-* adherence low: under ADHERENCE_LOW_PCT over the last 7 days, when it is not falling and
-  "no data" does not already say so. NOTE.
+* adherence low: under ADHERENCE_LOW_PCT over the last 7 days (once monitoring covers
+  them), when it is not falling and "no data" does not already say so. NOTE.
 * ROM getting worse: per exercise, the mean ROM of its full reps over the last 7 days is
   ROM_DROP_DEG or more below the 7 before, each window with ROM_MIN_REPS full reps. WARN.
 * partial reps rising: per exercise, the share of partial reps among all its reps over the
