@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS device_status (
     refused INTEGER,
     last_error TEXT,
     consecutive_failures INTEGER NOT NULL DEFAULT 0,
-    firmware TEXT  -- as the wearable reported it at its last sync (it may have been updated)
+    firmware TEXT,  -- as the wearable reported it at its last sync (it may have been updated)
+    first_seq INTEGER  -- the first readable seq INFO reported: tells the log's capacity
 );
 CREATE TABLE IF NOT EXISTS device_programs (
     device_id TEXT PRIMARY KEY,
@@ -46,6 +47,14 @@ CREATE TABLE IF NOT EXISTS device_programs (
     done_ms INTEGER
 );
 """
+
+# Columns added after the first release; an older registry gets them on open.
+_ADDED_STATUS_COLUMNS = {"first_seq": "ALTER TABLE device_status ADD COLUMN first_seq INTEGER"}
+_STATUS_SELECT = (
+    "SELECT s.device_id, s.last_attempt_ms, s.last_sync_ms, s.battery_pct, "
+    "coalesce(s.firmware, e.firmware), "
+    "s.last_seq, s.acked_seq, s.refused, s.last_error, s.consecutive_failures, s.first_seq "
+    "FROM device_status s LEFT JOIN enrolled_devices e USING (device_id)")
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,7 @@ class DeviceStatus:
     refused: int | None
     last_error: str | None
     consecutive_failures: int
+    first_seq: int | None = None  # the first readable seq at the last sync (INFO)
 
     @property
     def unsynced(self) -> int | None:
@@ -103,6 +113,10 @@ class DeviceRegistry:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a stored program survives power loss
         self._db.executescript(_SCHEMA)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(device_status)")}
+        for column, statement in _ADDED_STATUS_COLUMNS.items():
+            if column not in present:
+                self._db.execute(statement)
 
     def close(self) -> None:
         with self._lock:
@@ -152,20 +166,22 @@ class DeviceRegistry:
     # -- status -----------------------------------------------------------------------------
     def record_sync(self, device_id: str, now_ms: int, *, battery_pct: int, last_seq: int,
                     acked_seq: int, refused: int, error: str | None = None,
-                    firmware: str | None = None) -> None:
+                    firmware: str | None = None, first_seq: int | None = None) -> None:
         """A sync reached the wearable and ended normally. `error` is a condition that did
         not fail the sync (the outbox was full) but the operator should see."""
         self._execute(
             "INSERT INTO device_status (device_id, last_attempt_ms, last_sync_ms, battery_pct, "
-            "last_seq, acked_seq, refused, last_error, consecutive_failures, firmware) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT(device_id) DO UPDATE SET "
+            "last_seq, acked_seq, refused, last_error, consecutive_failures, firmware, "
+            "first_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT(device_id) "
+            "DO UPDATE SET "
             "last_attempt_ms = excluded.last_attempt_ms, last_sync_ms = excluded.last_sync_ms, "
             "battery_pct = excluded.battery_pct, last_seq = excluded.last_seq, "
             "acked_seq = excluded.acked_seq, refused = excluded.refused, "
             "last_error = coalesce(excluded.last_error, last_error), "
-            "consecutive_failures = 0, firmware = coalesce(excluded.firmware, firmware)",
+            "consecutive_failures = 0, firmware = coalesce(excluded.firmware, firmware), "
+            "first_seq = excluded.first_seq",
             (device_id, now_ms, now_ms, battery_pct, last_seq, acked_seq, refused, error,
-             firmware))
+             firmware, first_seq))
 
     def record_failure(self, device_id: str, now_ms: int, error: str) -> int:
         """A sync attempt failed; returns the number of failures in a row."""
@@ -181,22 +197,13 @@ class DeviceRegistry:
         return int(row[0])
 
     def status(self, device_id: str) -> DeviceStatus | None:
-        rows = self._execute(
-            "SELECT s.device_id, s.last_attempt_ms, s.last_sync_ms, s.battery_pct, "
-            "coalesce(s.firmware, e.firmware), "
-            "s.last_seq, s.acked_seq, s.refused, s.last_error, s.consecutive_failures "
-            "FROM device_status s LEFT JOIN enrolled_devices e USING (device_id) "
-            "WHERE s.device_id = ?", (device_id,))
+        rows = self._execute(f"{_STATUS_SELECT} WHERE s.device_id = ?", (device_id,))
         return DeviceStatus(*rows[0]) if rows else None
 
     def statuses(self, device_ids: set[str] | None = None) -> list[DeviceStatus]:
         """Status of every device with one, plus an empty one for each of `device_ids` (the
         enrolled ones) never attempted; sorted by device id."""
-        rows = self._execute(
-            "SELECT s.device_id, s.last_attempt_ms, s.last_sync_ms, s.battery_pct, "
-            "coalesce(s.firmware, e.firmware), "
-            "s.last_seq, s.acked_seq, s.refused, s.last_error, s.consecutive_failures "
-            "FROM device_status s LEFT JOIN enrolled_devices e USING (device_id)")
+        rows = self._execute(_STATUS_SELECT)
         known = {r[0]: DeviceStatus(*r) for r in rows}
         firmware = {e.device_id: e.firmware for e in self.devices()}
         for dev in (device_ids or set()) | set(firmware):

@@ -25,6 +25,7 @@ from gateway.config import GatewayConfig
 from gateway.devices import DeviceRegistry
 from gateway.discovery import Sighting
 from gateway.outbox import Outbox
+from gateway.state_report import report_state
 from gateway.sync import SyncResult, sync_wearable
 from gateway.wearable_session import SessionError, WearableSession
 
@@ -90,9 +91,10 @@ class Gateway:
 
         Raises one of SYNC_ERRORS on failure (DeadlineExceeded, a TimeoutError, when it
         took longer than sync.connect_deadline_s); the caller decides when to try again.
-        Failures are recorded in the device registry, if there is one. A GATT table
-        without the RTM characteristics (BlueZ's cache from before a firmware update) is
-        dropped and the wearable connected once more.
+        Failures are recorded in the device registry, if there is one, and then after
+        every attempt the wearable's state is queued for the clinic (gateway/state_report).
+        A GATT table without the RTM characteristics (BlueZ's cache from before a firmware
+        update) is dropped and the wearable connected once more.
         """
         try:
             return await self._sync_device(device_id, sighting)
@@ -124,13 +126,21 @@ class Gateway:
             if self.devices is not None:
                 self.devices.record_failure(device_id, self.clock_ms(),
                                             f"{type(e).__name__}: {e}")
+                self._report_state(device_id)
             raise
+        if self.devices is not None:
+            self._report_state(device_id)
         stats = session.stats
         if stats.duplicate_records or stats.reordered_frames or stats.stale_frames:
             log.info("wearable %s: dropped %d duplicated records and %d stale frames, "
                      "reordered %d frames", device_id, stats.duplicate_records,
                      stats.stale_frames, stats.reordered_frames)
         return result
+
+    def _report_state(self, device_id: str) -> None:
+        assert self.devices is not None
+        report_state(self.outbox, self.devices, self.config.gateway_id, device_id,
+                     self.clock_ms())
 
     async def sync_pass(self, only: set[str] | None = None) -> PassReport:
         """Scan for the enrolled wearables (those in `only`, if given) and sync every one

@@ -5,6 +5,9 @@ with the wearable's new `committed_seq` in one SQLite transaction, and only then
 wearable told to forget those records; a row is deleted only after the broker's PUBACK.
 Other messages (enrollment registrations, program acknowledgements) go in with `enqueue`.
 All rows leave in insertion order, records and others alike (see gateway/uplink.py).
+A message that only ever matters as its topic's latest value (a wearable's retained state,
+gateway/state_report.py) goes in with `enqueue_latest`, which deletes the rows of that topic
+still waiting: a wearable whose sync fails every 30 s keeps one row here, not thousands.
 
 Durability. WAL journal with `synchronous=FULL`: every commit fsyncs the WAL before it
 returns, so a commit that returned survives `kill -9` and power loss. A commit cut short
@@ -131,6 +134,9 @@ class Outbox:
         # process: `rtm-gateway sync` or `enroll` may add or deliver rows while the service
         # runs. The index makes the sum read a few pages, not the payloads.
         self._db.execute("CREATE INDEX IF NOT EXISTS messages_size ON messages (size)")
+        # enqueue_latest finds the rows it supersedes without reading the record batches.
+        self._db.execute("CREATE INDEX IF NOT EXISTS messages_retained ON messages (topic) "
+                         "WHERE retain = 1")
 
     def _add_missing_columns(self) -> None:
         present = {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
@@ -191,26 +197,55 @@ class Outbox:
                 retain: bool = False) -> int:
         """Store a message that is not a record batch (QoS 1, sent in order with the rest);
         returns its id. It may use the reserve that record batches leave free."""
+        return self._enqueue(topic, payload, now_ms, device_id, retain, supersede=False)
+
+    def enqueue_latest(self, topic: str, payload: bytes, now_ms: int,
+                       device_id: str = "") -> int:
+        """`enqueue` a retained message that supersedes every earlier retained one on
+        `topic`: those rows not yet acknowledged are deleted in the same transaction (if the
+        new one fits; otherwise OutboxFull and they stay).
+
+        Only for a topic whose receivers want its latest value (a retained state), never for
+        records or acknowledgements. A superseded row the uplink has already handed to paho
+        is still delivered; its PUBACK then deletes nothing. The new row goes after it, so
+        the broker still gets the latest value last."""
+        return self._enqueue(topic, payload, now_ms, device_id, True, supersede=True)
+
+    def _enqueue(self, topic: str, payload: bytes, now_ms: int, device_id: str, retain: bool,
+                 *, supersede: bool) -> int:
         _check_topic(topic)
         size = _message_size(topic, payload)
+        statements: list[tuple[str, tuple[object, ...]]] = []
+        if supersede:
+            statements.append(("DELETE FROM messages WHERE retain = 1 AND topic = ?",
+                               (topic,)))
+        statements.append(
+            ("INSERT INTO messages (device_id, first_seq, last_seq, topic, "
+             "payload, created_ms, retain, size) VALUES (?, 0, 0, ?, ?, ?, ?, ?)",
+             (device_id, topic, payload, now_ms, int(retain), size)))
         cursor = self._add(self.max_bytes, REFUSED_MESSAGES, f"message on {topic}", size,
-                           ("INSERT INTO messages (device_id, first_seq, last_seq, topic, "
-                            "payload, created_ms, retain, size) VALUES (?, 0, 0, ?, ?, ?, ?, ?)",
-                            (device_id, topic, payload, now_ms, int(retain), size)))
+                           *statements, superseded_topic=topic if supersede else None)
         return int(cursor.lastrowid or 0)
 
     def _held_bytes(self) -> int:
         return int(self._db.execute("SELECT coalesce(sum(size), 0) FROM messages").fetchone()[0])
 
     def _add(self, limit: int | None, counter: str, what: str, size: int,
-             *statements: tuple[str, tuple[object, ...]]) -> sqlite3.Cursor:
+             *statements: tuple[str, tuple[object, ...]],
+             superseded_topic: str | None = None) -> sqlite3.Cursor:
         """Run the statements in one transaction if `size` more bytes fit under `limit`;
         otherwise count and log the refusal and raise OutboxFull. Returns the last cursor.
-        The check and the insert are one transaction, so two processes cannot both fit."""
+        The check and the insert are one transaction, so two processes cannot both fit.
+        The rows of `superseded_topic`, which the statements delete, do not count as held."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 held = self._held_bytes()
+                if superseded_topic is not None:
+                    held -= int(self._db.execute(
+                        "SELECT coalesce(sum(size), 0) FROM messages "
+                        "WHERE retain = 1 AND topic = ?",
+                        (superseded_topic,)).fetchone()[0])
                 refused = limit is not None and held + size > limit
                 if refused:
                     statements = (("INSERT INTO counters (name, value) VALUES (?, 1) "

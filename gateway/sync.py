@@ -35,6 +35,7 @@ class SyncResult:
     outbox_full: bool = False  # fetching stopped: the records wait on the wearable
     program_version: int | None = None  # a program offered in this sync, if any
     program_status: str | None = None  # "applied" or "rejected"
+    first_seq: int | None = None  # the first readable seq (INFO): tells the log's capacity
 
 
 async def sync_wearable(session: WearableSession, outbox: Outbox, gateway_id: str,
@@ -52,7 +53,7 @@ async def sync_wearable(session: WearableSession, outbox: Outbox, gateway_id: st
         devices.record_sync(result.device_id, now_ms(), battery_pct=result.battery_pct,
                             firmware=await session.firmware_revision(),
                             last_seq=result.last_seq, acked_seq=result.acked_seq,
-                            refused=result.refused,
+                            refused=result.refused, first_seq=result.first_seq,
                             error="outbox full: records wait on the wearable"
                             if result.outbox_full else None)
     return result
@@ -121,7 +122,7 @@ async def _sync(session: WearableSession, outbox: Outbox, gateway_id: str,
     log.info("wearable %s: fetched %d records, acknowledged up to %d, battery %d%%",
              device_id, fetched, acked, info["battery_pct"])
     return SyncResult(device_id, fetched, acked, last, info["battery_pct"], info["refused"],
-                      full, program_version, program_status)
+                      full, program_version, program_status, info["first_seq"])
 
 
 async def _send_program(session: WearableSession, outbox: Outbox, gateway_id: str,

@@ -104,3 +104,25 @@ def test_two_threads_at_once(reg) -> None:
         t.join()
     assert reg.pending_program(DEV).version == 200
     assert reg.status(OTHER).consecutive_failures == 200
+
+
+def test_status_keeps_the_first_readable_seq_and_an_older_registry_gets_its_column(
+        tmp_path) -> None:
+    import sqlite3
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE device_status (device_id TEXT PRIMARY KEY, last_attempt_ms INTEGER,
+            last_sync_ms INTEGER, battery_pct INTEGER, last_seq INTEGER, acked_seq INTEGER,
+            refused INTEGER, last_error TEXT,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0, firmware TEXT);
+        INSERT INTO device_status VALUES ('a1b2c3d4e5f6', 5, 5, 70, 9, 9, 0, NULL, 0, '0.1');
+    """)
+    db.close()
+    reg = DeviceRegistry(path)
+    assert reg.status(DEV).first_seq is None  # synced before the column existed
+    reg.record_sync(DEV, 30, battery_pct=80, last_seq=5000, acked_seq=4990, refused=0,
+                    first_seq=905)
+    assert reg.status(DEV).first_seq == 905
+    assert [s.first_seq for s in reg.statuses()] == [905]
+    reg.close()

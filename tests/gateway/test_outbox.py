@@ -173,3 +173,48 @@ def test_a_torn_wal_tail_keeps_every_transaction_committed_before_it(tmp_path, d
 
 def _flip(data: bytes, at: int) -> bytes:
     return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:]
+
+
+# -- enqueue_latest: one waiting row per retained state topic ------------------------------
+
+def test_enqueue_latest_replaces_the_waiting_row_of_its_topic_only(tmp_path):
+    box = Outbox(tmp_path / "o.db")
+    box.commit_batch("aaaaaaaaaaaa", 7, 1, 10, "t/a/state", b"records", 1)  # not retained
+    box.enqueue("t/a/state", b"plain", 2)  # not retained either: never superseded
+    box.enqueue_latest("t/a/state", b"a1", 3, device_id="aaaaaaaaaaaa")
+    box.enqueue_latest("t/b/state", b"b1", 4)
+    newest = box.enqueue_latest("t/a/state", b"a2", 5, device_id="aaaaaaaaaaaa")
+    pending = box.pending()
+    assert [(m.topic, m.payload, m.retain) for m in pending] == [
+        ("t/a/state", b"records", False), ("t/a/state", b"plain", False),
+        ("t/b/state", b"b1", True), ("t/a/state", b"a2", True)]
+    assert pending[-1].id == newest and pending[-1].device_id == "aaaaaaaaaaaa"
+    assert box.stats().bytes == sum(len(m.topic) + len(m.payload) for m in pending)
+
+
+def test_a_thousand_reports_of_one_wearable_leave_one_row(tmp_path):
+    box = Outbox(tmp_path / "o.db")
+    for i in range(1000):
+        box.enqueue_latest("rtm/v1/gw/aaaaaaaaaaaa/state", f"failure {i}".encode(), i)
+    assert [m.payload for m in box.pending()] == [b"failure 999"]
+
+
+def test_a_superseded_row_already_in_flight_is_delivered_and_its_delete_is_harmless(tmp_path):
+    box = Outbox(tmp_path / "o.db")
+    old = box.enqueue_latest("t/state", b"old", 1)
+    in_flight = box.pending(limit=10)  # the uplink handed it to paho
+    new = box.enqueue_latest("t/state", b"new", 2)
+    box.delete(*(m.id for m in in_flight))  # its PUBACK came
+    assert [(m.id, m.payload) for m in box.pending(after_id=old)] == [(new, b"new")]
+    assert box.depth() == 1
+
+
+def test_enqueue_latest_counts_the_row_it_replaces_as_free(tmp_path):
+    box = Outbox(tmp_path / "o.db", max_bytes=100)
+    box.enqueue_latest("t/state", b"x" * 80, 1)  # 87 of 100 bytes
+    box.enqueue_latest("t/state", b"y" * 80, 2)  # fits in place of the first
+    assert [m.payload for m in box.pending()] == [b"y" * 80]
+    with pytest.raises(OutboxFull):
+        box.enqueue_latest("t/state", b"z" * 100, 3)
+    assert [m.payload for m in box.pending()] == [b"y" * 80]  # refused: the older one stays
+    assert box.stats().refused_messages == 1
