@@ -32,7 +32,7 @@ def deployment_acl() -> str:
 def deployment_acl_patterns() -> str:
     """The gateways' part of the ACL: its `pattern` lines (they apply to every user)."""
     lines = [line for line in deployment_acl().splitlines() if line.startswith("pattern ")]
-    assert len(lines) == 5, lines
+    assert len(lines) == 6, lines
     return "\n".join(lines) + "\n"
 
 

@@ -22,7 +22,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.config import MqttConfig
+from gateway.downlink import ack_topic
+from gateway.enrollment import enrollment_topic
 from gateway.outbox import Outbox, OutboxFull
+from gateway.payload import records_topic
+from gateway.state_report import state_topic
 from gateway.uplink import Uplink
 from tests.conftest import running
 from tests.deployment import CLIENT_ID_PREFIX, REPO, deployment_acl, deployment_broker
@@ -181,13 +185,23 @@ def test_every_topic_the_gateway_publishes_passes_the_deployment_acl(broker, pki
     watcher = Watcher(broker, pki, f"rtm/v1/{GATEWAY}/#")
     outbox = Outbox(tmp_path / "o.db")
     fill(outbox, 1)
-    topics = [RECORDS, f"{PROGRAM}/ack", f"rtm/v1/{GATEWAY}/{DEVICE}/enrollment"]
+    assert records_topic(GATEWAY, DEVICE) == RECORDS
+    topics = [RECORDS, ack_topic(GATEWAY, DEVICE), enrollment_topic(GATEWAY, DEVICE)]
     for topic in topics[1:]:
         outbox.enqueue(topic, b"{}", 1, DEVICE)
+    state = state_topic(GATEWAY, DEVICE)  # retained, as gateway/state_report.py sends it
+    outbox.enqueue_latest(state, b"{}", 1, DEVICE)
     uplink = started(uplinks, gateway_config(broker, pki, tmp_path), outbox)
     assert uplink.wait_connected(10) and uplink.drain(15)
-    assert wait_until(lambda: all(watcher.payloads(t) for t in [*topics, STATUS]))
+    assert wait_until(lambda: all(watcher.payloads(t) for t in [*topics, state, STATUS]))
     watcher.close()
+    # Retained: a subscriber that comes later gets the wearable's state at once.
+    late = Watcher(broker, pki, state, user="watcher-2")
+    try:
+        assert wait_until(lambda: late.messages, 5)
+        assert late.messages[0] == (state, b"{}", True)
+    finally:
+        late.close()
 
 
 @pytest.mark.security
