@@ -28,7 +28,9 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from cloud_bridge.daily import UTC, DailyTotal
+from cloud_bridge.device_state import DeviceState
 from cloud_bridge.records import StoredRecord
+from cloud_bridge.stores import influx_states
 from cloud_bridge.stores.base import Store, StoreError, check_record
 from cloud_bridge.stores.influx_daily import InfluxDaily
 from cloud_bridge.stores.influx_http import InfluxHTTP, error_for
@@ -36,6 +38,7 @@ from cloud_bridge.stores.influx_results import Series
 from cloud_bridge.stores.influx_schema import one_per_key, select_statements, to_line
 from cloud_bridge.stores.influx_undated import undated_records
 from cloud_bridge.stores.refresher import Refresher
+from cloud_bridge.stores.state_check import check_device_state
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +183,24 @@ class InfluxV1Store(Store):
                 epoch="ms"),
             device_ids, start_ms, end_ms,
         )
+
+    def write_device_states(self, states: Sequence[DeviceState]) -> None:
+        self._check_open()
+        for state in states:
+            check_device_state(state)
+        if not states:
+            return
+        lines = [influx_states.to_line(state) for state in states]
+        if not self._database_created.is_set():
+            self.create_database()
+        for i in range(0, len(lines), self._batch_lines):
+            self._write_lines(lines[i : i + self._batch_lines])
+
+    def device_states(self, device_ids: Sequence[str] | None) -> dict[str, DeviceState]:
+        self._check_open()
+        statements = influx_states.select_statements(device_ids)
+        return influx_states.states_of(self._http.query_series(
+            self.database, statements, chunk_size=self._query_chunk_size, join=True, epoch="ms"))
 
     def refresh_daily(self) -> int:
         self._check_open()

@@ -10,6 +10,9 @@ writes); meant for a few long-lived threads, not a thread per request.
 Value fields are columns named after REP_FIELDS and SET_FIELDS (NULL where the kind has no
 such field). A field added to records.py later is added as a column when the file is opened.
 
+Device states (the latest per wearable, its gateway's report) live in a `device_states`
+table (sqlite_states).
+
 Daily totals live in a `daily` table updated in each write's transaction (sqlite_daily).
 Opening a file whose totals were never computed (new, or from before they existed) computes
 them for the store's zone; a file whose totals are for another zone opens, but its writes
@@ -30,9 +33,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cloud_bridge.daily import UTC, DailyTotal, local_day
+from cloud_bridge.device_state import DeviceState
 from cloud_bridge.records import REP_FIELDS, SET_FIELDS, StoredRecord
 from cloud_bridge.sqlite_wal import WriterLock, enable_wal
-from cloud_bridge.stores import sqlite_daily
+from cloud_bridge.stores import sqlite_daily, sqlite_states
 from cloud_bridge.stores.base import (
     KIND_FIELDS,
     Store,
@@ -41,6 +45,7 @@ from cloud_bridge.stores.base import (
     StoreUnavailable,
     check_record,
 )
+from cloud_bridge.stores.state_check import check_device_state
 
 VALUE_COLUMNS = tuple(dict.fromkeys(REP_FIELDS + SET_FIELDS))
 _BASE_COLUMNS = ("device_id", "seq", "kind", "exercise", "set_no", "t_ms", "time_valid",
@@ -81,7 +86,8 @@ class SQLiteStore(Store):
             # Under the write lock: bridges started together on one file (scale-out) would
             # otherwise both see a column missing and both add it.
             with _immediate(conn):
-                for statement in (_SCHEMA + sqlite_daily.SCHEMA).split(";"):
+                for statement in (_SCHEMA + sqlite_daily.SCHEMA
+                                  + sqlite_states.SCHEMA).split(";"):
                     if statement.strip():
                         conn.execute(statement)
                 have = {row[1] for row in conn.execute("PRAGMA table_info(records)")}
@@ -189,6 +195,22 @@ class SQLiteStore(Store):
     ) -> list[StoredRecord]:
         # One row per key, already the best dated copy: a flagged row has no dated copy.
         return self._select("time_valid = 0", device_ids, start_ms, end_ms)
+
+    def write_device_states(self, states: Sequence[DeviceState]) -> None:
+        for state in states:
+            check_device_state(state)
+        if not states:
+            return
+        with self._errors(f"write of device states to {self.path}"):
+            conn = self._conn()
+            with self._writers, _immediate(conn):
+                sqlite_states.write(conn, states)
+
+    def device_states(self, device_ids: Sequence[str] | None) -> dict[str, DeviceState]:
+        with self._errors(f"query of {self.path}"):
+            conn = self._conn()
+            with _immediate(conn, write=False):
+                return sqlite_states.read(conn, device_ids)
 
     def rebuild_daily(self, since: date | None = None) -> int:
         with self._errors(f"rebuild of the daily totals in {self.path}"):
