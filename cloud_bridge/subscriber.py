@@ -10,6 +10,12 @@ with `client.ack()`. A message the broker delivers twice is harmless: writes are
 Enrollment messages (``rtm/v1/+/+/enrollment``) go to the device-key table
 (cloud_bridge/device_keys.py) on the same worker, in order with the records.
 
+Device state messages (``rtm/v1/+/+/state``, retained; cloud_bridge/state_message.py) are
+validated like the records and written with `store.write_device_states` after the batch's
+records, the latest of each device in one call, retried while the store is unavailable;
+their PUBACKs too wait for the store. Bad ones are counted by reason
+(`device_states_rejected`) and dead-lettered.
+
 Integrity (docs/mqtt.md, "Integrity"): a records message of a device with a known key must
 carry the wearable's batch tag, and it must verify, or the whole message is rejected and
 counted (`unsigned`, `bad_mac`, `cross_device`, `seq_conflict`). A device without a key is
@@ -39,9 +45,13 @@ from cloud_bridge import device_keys as keys_mod
 from cloud_bridge.dead_letters import DeadLetters
 from cloud_bridge.dead_letters import path_for as dead_letters_path_for
 from cloud_bridge.device_keys import ENROLLED, DeviceKeys, EnrollmentRejected
+from cloud_bridge.device_state import DeviceState
 from cloud_bridge.inbox import Delivery, Inbox
 from cloud_bridge.payload import TOPIC_FILTER, ParsedMessage, PayloadError, parse_message, verify
 from cloud_bridge.records import StoredRecord
+from cloud_bridge.state_message import TOPIC_FILTER as STATE_FILTER
+from cloud_bridge.state_message import TOPIC_SUFFIX as STATE_SUFFIX
+from cloud_bridge.state_message import StateRejected, parse_state
 from cloud_bridge.stores.base import Store, StoreRejected, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -61,6 +71,7 @@ class _Validated:
     deliveries: list[Delivery]
     done: list[bool]
     accepted: list[_Accepted]
+    states: list[_AcceptedState]
 
 
 @dataclass
@@ -71,6 +82,15 @@ class _Accepted:
     payload: bytes
     parsed: ParsedMessage
     verified: bool
+
+
+@dataclass
+class _AcceptedState:
+    """A device state message that passed validation, waiting for the batch's write."""
+    index: int  # in the batch
+    topic: str
+    payload: bytes
+    state: DeviceState
 
 
 class BridgeStats:
@@ -88,6 +108,8 @@ class BridgeStats:
         # Accepted records messages by integrity: "verified", "unsigned_unenrolled" (no key
         # to check against). Rejections, "replayed" among them, are in `rejected`.
         self.integrity: Counter[str] = Counter()
+        self.device_states_stored = 0  # state messages the store has (or had a later one of)
+        self.device_states_rejected: Counter[str] = Counter()  # by reason
 
     def reject(self, reason: str) -> None:
         with self.lock:
@@ -103,7 +125,9 @@ class BridgeStats:
                     "store_writes": self.store_writes, "store_retries": self.store_retries,
                     "rejected": dict(self.rejected), "enrollments": dict(self.enrollments),
                     "enrollments_rejected": dict(self.enrollments_rejected),
-                    "integrity": dict(self.integrity)}
+                    "integrity": dict(self.integrity),
+                    "device_states_stored": self.device_states_stored,
+                    "device_states_rejected": dict(self.device_states_rejected)}
 
 
 def _beside_store(store: Store, path_for: Callable[[str], Path], what: str, option: str,
@@ -129,9 +153,9 @@ class Bridge:
     `share_group`: scale out. Every instance started with the same group (and a client id of
     its own) takes a share of the records through an MQTT v5 shared subscription
     (`$share/<group>/rtm/v1/+/+/records`); the broker gives each message to one of them.
-    Enrollments are not shared: every instance sees every one (applying one twice changes
-    nothing). Without a group the bridge speaks MQTT 3.1.1, which the demo's embedded broker
-    needs."""
+    Enrollments and device states are not shared: every instance sees every one (applying
+    one twice changes nothing). Without a group the bridge speaks MQTT 3.1.1, which the
+    demo's embedded broker needs."""
 
     def __init__(self, store: Store, host: str, port: int, client_id: str = "rtm-bridge",
                  inbox_messages: int = DEFAULT_INBOX_MESSAGES,
@@ -199,10 +223,11 @@ class Bridge:
             log.error("broker refused the bridge: %s (check --username/--password-file, "
                       "and that the broker has this user)", reason_code)
             return
-        client.subscribe([(self.records_filter, 1), (keys_mod.TOPIC_FILTER, 1)])
+        client.subscribe([(self.records_filter, 1), (keys_mod.TOPIC_FILTER, 1),
+                          (STATE_FILTER, 1)])
         self._connected.set()
-        log.info("bridge subscribed to %s and %s on %s:%d", self.records_filter,
-                 keys_mod.TOPIC_FILTER, self.host, self.port)
+        log.info("bridge subscribed to %s, %s and %s on %s:%d", self.records_filter,
+                 keys_mod.TOPIC_FILTER, STATE_FILTER, self.host, self.port)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self._connected.clear()
@@ -223,8 +248,8 @@ class Bridge:
                 if self._overlap:
                     self._validated.put(None)
                 return  # closed and empty
-            done, accepted = self._validate([(d.topic, d.payload) for d in batch])
-            item = _Validated(batch, done, accepted)
+            done, accepted, states = self._validate([(d.topic, d.payload) for d in batch])
+            item = _Validated(batch, done, accepted, states)
             if self._overlap:
                 self._validated.put(item)
             else:
@@ -236,7 +261,7 @@ class Bridge:
 
     def _complete(self, item: _Validated) -> None:
         """Store a validated batch, then acknowledge what is done, in order."""
-        done = self._finish(item.done, item.accepted)
+        done = self._finish(item.done, item.accepted, item.states)
         for delivery, ok in zip(item.deliveries, done, strict=True):
             if ok and delivery.qos > 0:
                 self.client.ack(delivery.mid, delivery.qos)
@@ -255,16 +280,23 @@ class Bridge:
         return self._finish(*self._validate(messages))
 
     def _validate(self, messages: Sequence[tuple[str, bytes]]
-                  ) -> tuple[list[bool], list[_Accepted]]:
-        """Each message's outcome so far, and the records messages to store."""
+                  ) -> tuple[list[bool], list[_Accepted], list[_AcceptedState]]:
+        """Each message's outcome so far, the records messages and the device states to
+        store."""
         with self.stats.lock:
             self.stats.messages += len(messages)
         done = [True] * len(messages)
         accepted: list[_Accepted] = []
+        states: list[_AcceptedState] = []
         for i, (topic, payload) in enumerate(messages):
             try:
                 if topic.endswith("/enrollment"):
                     done[i] = self._enrollment(topic, payload)
+                    continue
+                if topic.endswith(STATE_SUFFIX):
+                    state = self._accept_state(i, topic, payload)
+                    if state is not None:
+                        states.append(state)
                     continue
                 message = self._accept(i, topic, payload)
             except Exception:  # the writer must outlive any one message
@@ -276,13 +308,17 @@ class Bridge:
                 continue
             if message is not None:
                 accepted.append(message)
-        return done, accepted
+        return done, accepted, states
 
-    def _finish(self, done: list[bool], accepted: list[_Accepted]) -> list[bool]:
-        """Store the accepted messages; `done` with their outcomes."""
+    def _finish(self, done: list[bool], accepted: list[_Accepted],
+                states: list[_AcceptedState] | None = None) -> list[bool]:
+        """Store the accepted messages, then the device states; `done` with their
+        outcomes."""
         try:
             for message, stored in self._store(accepted):
                 done[message.index] = stored
+            for state_message, stored in self._store_states(states or []):
+                done[state_message.index] = stored
         finally:
             with self._unstored_lock:
                 for message in accepted:
@@ -432,14 +468,88 @@ class Bridge:
         log.info("device %s %s at gateway %s", key.device_id, key.state, key.gateway_id)
         return True
 
+    def _accept_state(self, index: int, topic: str, payload: bytes) -> _AcceptedState | None:
+        """The device state to write, or None if the message is rejected for good (counted
+        and dead-lettered)."""
+        try:
+            state = parse_state(topic, payload)
+        except StateRejected as e:
+            self._reject_state(topic, payload, e.reason, str(e))
+            return None
+        return _AcceptedState(index, topic, payload, state)
+
+    def _reject_state(self, topic: str, payload: bytes, reason: str, detail: str) -> None:
+        with self.stats.lock:
+            self.stats.device_states_rejected[reason] += 1
+        log.warning("rejected device state on %s: %s", topic, detail)
+        self.dead_letters.add(topic, payload, reason, detail)
+
+    def _store_states(self, accepted: list[_AcceptedState]
+                      ) -> list[tuple[_AcceptedState, bool]]:
+        """Write the latest accepted state of each device in one call; each message with
+        whether it is done (an older state of a device is done once a later one is stored:
+        the store would keep the later one anyway)."""
+        if not accepted:
+            return []
+        latest: dict[str, DeviceState] = {}
+        for message in accepted:
+            have = latest.get(message.state.device_id)
+            if have is None or have.reported_ms <= message.state.reported_ms:
+                latest[message.state.device_id] = message.state
+        try:
+            stored = self._write_states(list(latest.values()))
+        except StoreRejected as e:
+            # Validation should have caught it: find the culprit, keep the others.
+            log.error("store rejected %d device states: %s; writing them singly",
+                      len(latest), e)
+            return [(message, self._store_state_alone(message)) for message in accepted]
+        except Exception:
+            # A bug: the messages stay unacknowledged and come again after a reconnect.
+            log.exception("unexpected error writing %d device states", len(latest))
+            self.stats.reject("internal_error")
+            return [(message, False) for message in accepted]
+        if stored:
+            with self.stats.lock:
+                self.stats.device_states_stored += len(accepted)
+        return [(message, stored) for message in accepted]
+
+    def _store_state_alone(self, message: _AcceptedState) -> bool:
+        try:
+            stored = self._write_states([message.state])
+        except StoreRejected as e:
+            self._reject_state(message.topic, message.payload, "store_rejected", str(e))
+            return True
+        except Exception:
+            log.exception("unexpected error storing a device state on %s", message.topic)
+            self.stats.reject("internal_error")
+            return False
+        if stored:
+            with self.stats.lock:
+                self.stats.device_states_stored += 1
+        return stored
+
+    def _write_states(self, states: list[DeviceState]) -> bool:
+        """`store.write_device_states`, retried like `_write`."""
+        return self._retrying(lambda: self.store.write_device_states(states))
+
     def _write(self, records: list[StoredRecord]) -> bool:
         """Write, retrying with back-off while the store is unavailable. True once stored;
         False if the bridge is stopping first (then nothing is acknowledged and the broker
         delivers the message again). StoreRejected goes to the caller."""
+        if not self._retrying(lambda: self.store.write(records)):
+            return False
+        with self.stats.lock:
+            self.stats.records_stored += len(records)
+            self.stats.store_writes += 1
+        return True
+
+    def _retrying(self, write: Callable[[], None]) -> bool:
+        """Call `write` until it returns, with back-off while the store is unavailable; True
+        once it returned, False if the bridge is stopping first."""
         delay = 0.5
         while True:
             try:
-                self.store.write(records)
+                write()
             except StoreUnavailable as e:
                 if self._stop.is_set():
                     return False
@@ -452,9 +562,6 @@ class Bridge:
                     return False
                 delay = min(delay * 2, self.retry_max_s)
                 continue
-            with self.stats.lock:
-                self.stats.records_stored += len(records)
-                self.stats.store_writes += 1
             return True
 
     def _write_singly(self, records: list[StoredRecord], topic: str, payload: bytes) -> bool:

@@ -173,3 +173,122 @@ def test_with_a_server_store_the_next_batch_is_checked_against_the_one_being_wri
     assert acks == [1, 2, 3, 4]
     assert [r.seq for r in store.query([SIGNED_DEV], 0, 2**62)] == [1, 2, 3, 4, 5]
     keys.close()
+
+
+# -- device states ------------------------------------------------------------------------
+
+STATE_T0 = 1_790_000_000_000
+
+
+def state_delivery(mid: int, reported_ms: int, *, battery: int | None = 50,
+                   device: str = DEV, **changes: object) -> Delivery:
+    import json
+    body = {"schema": "rtm.device_state.v1", "gateway": "home-1", "device": device,
+            "reported_ms": reported_ms, "last_sync_ms": reported_ms,
+            "last_attempt_ms": reported_ms, "battery_pct": battery, "log_used_pct": 0,
+            "refused": 0, "consecutive_failures": 0, "firmware": "0.1.0", **changes}
+    return Delivery(mid, 1, f"rtm/v1/home-1/{device}/state", json.dumps(body).encode())
+
+
+class StateStore(SQLiteStore):
+    """Device state writes fail as scripted (an exception, or None for a success)."""
+
+    def __init__(self, path, failures=()):
+        super().__init__(path)
+        self.failures = list(failures)
+        self.state_writes: list[list] = []
+
+    def write_device_states(self, states):
+        self.state_writes.append(list(states))
+        if self.failures:
+            fail = self.failures.pop(0)
+            if fail is not None:
+                raise fail
+        super().write_device_states(states)
+
+
+def test_device_states_are_stored_latest_per_device_and_acked_with_the_records(tmp_path):
+    store = StateStore(tmp_path / "s.db")
+    bridge = Bridge(store, "127.0.0.1", 1)
+    acks = []
+    other = "0a0b0c0d0e0f"
+    run_worker(bridge, [state_delivery(1, STATE_T0 + 5, battery=40),
+                        Delivery(2, 1, TOPIC, body([1, 2])),
+                        state_delivery(3, STATE_T0 + 1, battery=99),  # older, came later
+                        state_delivery(4, STATE_T0 + 2, device=other)], acks)
+    assert acks == [1, 2, 3, 4]
+    assert [len(w) for w in store.state_writes] == [2]  # one call, one state per device
+    states = store.device_states(None)
+    assert states[DEV].battery_pct == 40 and states[DEV].reported_ms == STATE_T0 + 5
+    assert states[other].gateway_id == "home-1"
+    assert len(store.query([DEV], 0, 2**62)) == 2
+    stats = bridge.stats.snapshot()
+    assert stats["device_states_stored"] == 3 and stats["device_states_rejected"] == {}
+    assert stats["rejected"] == {}
+
+
+def test_a_bad_device_state_is_counted_dead_lettered_and_acknowledged(tmp_path):
+    store = StateStore(tmp_path / "s.db")
+    bridge = Bridge(store, "127.0.0.1", 1)
+    acks = []
+    run_worker(bridge, [state_delivery(1, STATE_T0, battery=140),
+                        state_delivery(2, STATE_T0, device="0a0b0c0d0e0f",
+                                       gateway="home-9"),
+                        state_delivery(3, STATE_T0)], acks)
+    assert acks == [1, 2, 3]
+    assert list(store.device_states(None)) == [DEV]
+    assert bridge.stats.snapshot()["device_states_rejected"] == {"bad_field": 1,
+                                                                 "topic_mismatch": 1}
+    letters = bridge.dead_letters.latest()
+    assert sorted(d.reason for d in letters) == ["bad_field", "topic_mismatch"]
+    assert any("battery_pct" in d.detail for d in letters)
+
+
+def test_device_states_wait_for_the_store_and_are_acked_only_once_stored(tmp_path):
+    store = StateStore(tmp_path / "s.db",
+                       [StoreUnavailable("down"), StoreUnavailable("down"), None])
+    bridge = Bridge(store, "127.0.0.1", 1, retry_max_s=0.01)
+    acks = []
+    run_worker(bridge, [state_delivery(5, STATE_T0)], acks)
+    assert acks == [5] and len(store.state_writes) == 3
+    assert store.device_states([DEV])[DEV].reported_ms == STATE_T0
+    assert bridge.stats.snapshot()["store_retries"] == 2
+
+
+def test_a_device_state_the_bridge_could_not_store_before_stopping_stays_unacked(tmp_path):
+    store = StateStore(tmp_path / "s.db", [StoreUnavailable("down")] * 1000)
+    bridge = Bridge(store, "127.0.0.1", 1, retry_max_s=0.01)
+    bridge._stop.set()  # stopping: no retry
+    d = state_delivery(5, STATE_T0)
+    assert bridge.handle_batch([(d.topic, d.payload)]) == [False]
+    assert store.device_states(None) == {}
+
+
+def test_an_unexpected_error_storing_states_keeps_them_unacked_and_the_records_stored(tmp_path):
+    store = StateStore(tmp_path / "s.db", [RuntimeError("bug")])
+    bridge = Bridge(store, "127.0.0.1", 1)
+    acks = []
+    run_worker(bridge, [Delivery(1, 1, TOPIC, body([1])), state_delivery(2, STATE_T0)], acks)
+    assert acks == [1]
+    assert bridge.stats.snapshot()["rejected"] == {"internal_error": 1}
+    assert len(store.query([DEV], 0, 2**62)) == 1
+
+
+def test_a_state_the_store_refuses_is_dead_lettered_and_the_others_stored(tmp_path):
+    from cloud_bridge.stores.base import StoreRejected as Refused
+
+    class PickyStore(StateStore):
+        def write_device_states(self, states):
+            if any(s.battery_pct == 13 for s in states):
+                raise Refused("13 is cursed")
+            super().write_device_states(states)
+
+    store = PickyStore(tmp_path / "s.db")
+    bridge = Bridge(store, "127.0.0.1", 1)
+    acks = []
+    run_worker(bridge, [state_delivery(1, STATE_T0, battery=13),
+                        state_delivery(2, STATE_T0, device="0a0b0c0d0e0f")], acks)
+    assert acks == [1, 2]
+    assert list(store.device_states(None)) == ["0a0b0c0d0e0f"]
+    assert bridge.stats.snapshot()["device_states_rejected"] == {"store_rejected": 1}
+    assert [d.reason for d in bridge.dead_letters.latest()] == ["store_rejected"]
