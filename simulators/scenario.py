@@ -21,6 +21,7 @@ from cloud_bridge.records import REP_FIELDS, SET_FIELDS, StoredRecord
 from cloud_bridge.stores.base import Store
 from firmware.core.exercises import name_of
 from gateway.config import GatewayConfig, MqttConfig, SyncConfig
+from gateway.devices import DeviceRegistry
 from gateway.gateway import Gateway
 from gateway.outbox import Outbox
 from gateway.uplink import Uplink
@@ -61,6 +62,7 @@ class HomeGateway:
     outbox: Outbox
     uplink: Uplink
     gateway: Gateway
+    devices: DeviceRegistry  # sync status: the wearable states the gateway reports
 
 
 class Scenario:
@@ -88,10 +90,12 @@ class Scenario:
             sync=SyncConfig(scan_timeout_s=5.0),
         )
         outbox = Outbox(config.outbox)
+        devices = DeviceRegistry(config.outbox)  # as rtm-gateway has it: the same file
         uplink = Uplink(config.mqtt, outbox, config.gateway_id)
         scanner, client = h.air.backends()
-        gw = Gateway(config, outbox, scanner, client, clock_ms=lambda: self.world.now_ms)
-        return HomeGateway(h, outbox, uplink, gw)
+        gw = Gateway(config, outbox, scanner, client, clock_ms=lambda: self.world.now_ms,
+                     devices=devices)
+        return HomeGateway(h, outbox, uplink, gw, devices)
 
     def start(self) -> None:
         for home in self.homes:
@@ -106,6 +110,7 @@ class Scenario:
     def stop(self) -> None:
         for home in self.homes:
             home.uplink.stop()
+            home.devices.close()
             home.outbox.close()
 
     def run_day(self) -> None:
