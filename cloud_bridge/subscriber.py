@@ -13,8 +13,8 @@ Enrollment messages (``rtm/v1/+/+/enrollment``) go to the device-key table
 Device state messages (``rtm/v1/+/+/state``, retained; cloud_bridge/state_message.py) are
 validated like the records and written with `store.write_device_states` after the batch's
 records, the latest of each device in one call, retried while the store is unavailable;
-their PUBACKs too wait for the store. Bad ones are counted by reason
-(`device_states_rejected`) and dead-lettered.
+their PUBACKs too wait for the store. Bad ones, and one for a wearable enrolled at another
+gateway, are counted by reason (`device_states_rejected`) and dead-lettered.
 
 Integrity (docs/mqtt.md, "Integrity"): a records message of a device with a known key must
 carry the wearable's batch tag, and it must verify, or the whole message is rejected and
@@ -475,6 +475,14 @@ class Bridge:
             state = parse_state(topic, payload)
         except StateRejected as e:
             self._reject_state(topic, payload, e.reason, str(e))
+            return None
+        key = self.device_keys.get(state.device_id)
+        if key is not None and key.state == ENROLLED and key.gateway_id != state.gateway_id:
+            # A gateway may speak for the wearables enrolled at it only: another home's
+            # report would hide the real one's problems.
+            self._reject_state(topic, payload, "other_gateway",
+                               f"device {state.device_id} is enrolled at gateway "
+                               f"{key.gateway_id}, not {state.gateway_id}")
             return None
         return _AcceptedState(index, topic, payload, state)
 

@@ -292,3 +292,22 @@ def test_a_state_the_store_refuses_is_dead_lettered_and_the_others_stored(tmp_pa
     assert list(store.device_states(None)) == ["0a0b0c0d0e0f"]
     assert bridge.stats.snapshot()["device_states_rejected"] == {"store_rejected": 1}
     assert [d.reason for d in bridge.dead_letters.latest()] == ["store_rejected"]
+
+
+def test_a_state_from_another_gateway_than_the_wearables_is_rejected(tmp_path):
+    from cloud_bridge.device_keys import ENROLLED, DeviceKeys, EnrollmentMessage
+
+    keys = DeviceKeys(":memory:")
+    keys.apply(EnrollmentMessage("home-2", DEV, ENROLLED, bytes(range(1, 33)), "0.1.0",
+                                 STATE_T0))
+    store = StateStore(tmp_path / "s.db")
+    bridge = Bridge(store, "127.0.0.1", 1, device_keys=keys)
+    acks = []
+    other = "0a0b0c0d0e0f"  # no key: enrolled in a gateway's configuration only
+    run_worker(bridge, [state_delivery(1, STATE_T0), state_delivery(2, STATE_T0, device=other)],
+               acks)
+    assert acks == [1, 2]
+    assert list(store.device_states(None)) == [other]
+    assert bridge.stats.snapshot()["device_states_rejected"] == {"other_gateway": 1}
+    assert "enrolled at gateway home-2" in bridge.dead_letters.latest()[0].detail
+    keys.close()
