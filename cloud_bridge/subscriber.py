@@ -274,9 +274,10 @@ class Bridge:
 
     def handle_batch(self, messages: Sequence[tuple[str, bytes]]) -> list[bool]:
         """Validate (topic, payload) messages in order and write all their good records to
-        the store in one call. For each message: True once it is stored or rejected for good
-        (it may be acknowledged); False if it must come again: the bridge is stopping before
-        the store took it, or handling it failed unexpectedly (counted `internal_error`)."""
+        the store in one call (their device states in another). For each message: True once
+        it is stored or rejected for good (it may be acknowledged); False if it must come
+        again: the bridge is stopping before the store took it, or handling it failed
+        unexpectedly (counted `internal_error`)."""
         return self._finish(*self._validate(messages))
 
     def _validate(self, messages: Sequence[tuple[str, bytes]]
