@@ -27,6 +27,7 @@ own, so a field that became unknown (null) would come back with an older report'
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from cloud_bridge.device_state import DeviceState
 from cloud_bridge.stores.base import StoreError
@@ -86,23 +87,23 @@ def states_of(results: Sequence[Sequence[Series]]) -> dict[str, DeviceState]:
     return out
 
 
-def _state_of(row: dict[str, object]) -> DeviceState | None:
+def _state_of(row: dict[str, Any]) -> DeviceState | None:
     """The report in a row, or None for a point still being written."""
     declared = row.get(COUNT_FIELD)
     present = sum(1 for key in _FIELDS if row.get(key) is not None)
-    if declared is None or present < int(declared):  # type: ignore[call-overload]
+    if declared is None or present < int(declared):
         return None
     try:
         return DeviceState(
             device_id=str(row[TAG_DEVICE]),
             gateway_id=str(row["gateway"]),
-            reported_ms=int(row["time"]),  # type: ignore[call-overload]
+            reported_ms=int(row["time"]),
             last_sync_ms=_optional_int(row.get("last_sync_ms")),
             last_attempt_ms=_optional_int(row.get("last_attempt_ms")),
             battery_pct=_optional_int(row.get("battery_pct")),
             log_used_pct=_optional_int(row.get("log_used_pct")),
             refused=_optional_int(row.get("refused")),
-            consecutive_failures=int(row["consecutive_failures"]),  # type: ignore[call-overload]
+            consecutive_failures=int(row["consecutive_failures"]),
             firmware=None if row.get("firmware") is None else str(row["firmware"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -110,5 +111,5 @@ def _state_of(row: dict[str, object]) -> DeviceState | None:
                          f"({exc!r}): {row}") from None
 
 
-def _optional_int(value: object) -> int | None:
-    return None if value is None else int(value)  # type: ignore[call-overload]
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)

@@ -74,8 +74,8 @@ def test_log_used_pct_counts_what_is_not_acknowledged() -> None:
 
 def _record(seq: int) -> bytes:
     from firmware.core import codec
-    return codec.encode_rep(seq, codec.FLAG_TIME_VALID, 1, 1, 1_790_000_000_000 + seq, 1,
-                            1, 1500, 9000, 120)
+    return bytes(codec.encode_rep(seq, codec.FLAG_TIME_VALID, 1, 1, 1_790_000_000_000 + seq,
+                                  1, 1, 1500, 9000, 120))
 
 
 # -- the message ------------------------------------------------------------------------------
@@ -142,12 +142,13 @@ def test_records_left_on_a_wearable_show_in_log_used_pct(tmp_path: Path) -> None
     w = VirtualWearable(bytes.fromhex(DEV), SimClock(T0_MS), log_bytes=64 + 32 * 40,
                         log_id=0x5EED)  # a log of 40 records
     for reps in (10, 10, 10):  # 33 records
-        assert w.perform_set("squat", *tilt_set(reps), reps) == reps
+        t, acc, gyro = tilt_set(reps)
+        assert w.perform_set("squat", t, acc, gyro, reps) == reps
     air = SimAir()
     air.add(w)
     # The outbox takes two batches of 8 records, then is full: 17 records stay behind.
-    outbox = MessageOutbox(tmp_path / "o.db", full_after=2)
-    gw, outbox, _ = make_gateway(tmp_path, air, w.world, outbox)
+    gw, outbox, _ = make_gateway(tmp_path, air, w.world,
+                                 MessageOutbox(tmp_path / "o.db", full_after=2))
     assert not asyncio.run(gw.sync_pass()).failed
     assert w.log.unacked() == 17
     [state] = states(outbox)
@@ -191,7 +192,8 @@ def test_a_state_that_cannot_be_queued_fails_nothing(tmp_path: Path,
                                         NoRoomForStates(tmp_path / "o.db"))
     report = asyncio.run(gw.sync_pass())
     assert not report.failed and report.synced[0].fetched == 4
-    assert devices.status(DEV).consecutive_failures == 0
+    status = devices.status(DEV)
+    assert status is not None and status.consecutive_failures == 0
     assert "state not reported" in caplog.text
 
 
