@@ -80,7 +80,9 @@ MEASUREMENT_DIRTY = "daily_dirty"
 MEASUREMENT_STATE = "daily_state"
 TAG_ZONE = "zone"
 MARKER_PAGE = 10_000  # markers read per query: bounds memory after a long outage
-DAYS_PER_PASS = 31  # days recounted per round of queries and writes
+# (day, up to DEVICES_PER_QUERY devices) recounted per request: bounds the rows one answer
+# holds (x 13 exercises x 2 statements) and the time between checks of a refresh's budget
+UNITS_PER_REQUEST = 10
 BUCKETS_PER_STATEMENT = 1000  # days searched for data per statement when building
 _NS_PER_MS = 1_000_000
 _DAY_NS = 86_400 * 10**9
@@ -308,34 +310,43 @@ class InfluxDaily:
         return days
 
     def _recount(self, days: Mapping[date, set[str] | None]) -> int:
-        """Recount (day -> devices, None: every device) and write the daily points."""
+        """Recount (day -> devices, None: every device) and write the daily points.
+
+        Work goes in requests of at most UNITS_PER_REQUEST (day, up to DEVICES_PER_QUERY
+        devices) units, so that a bridge's memory does not grow with the number of
+        wearables dirty on one day (the nightly sync of a whole region): a day's devices
+        are asked for in chunks, never all rows of the day at once. (A rebuild, which has
+        no device list, asks for a day's every device in one statement.)"""
+        units: list[tuple[date, list[str] | None]] = []
+        for day, devices in sorted(days.items()):
+            if devices is None:
+                units.append((day, None))
+                continue
+            ordered = sorted(devices)
+            units.extend((day, ordered[i:i + DEVICES_PER_QUERY])
+                         for i in range(0, len(ordered), DEVICES_PER_QUERY))
         written = 0
-        items = sorted(days.items())
-        for i in range(0, len(items), DAYS_PER_PASS):
+        for i in range(0, len(units), UNITS_PER_REQUEST):
             self._check_time()
             statements: list[str] = []
-            plan: list[tuple[date, set[str] | None]] = []
-            for day, devices in items[i : i + DAYS_PER_PASS]:
+            plan = units[i:i + UNITS_PER_REQUEST]
+            for day, devices in plan:
                 start = day_start_ms(day, self.zone) * _NS_PER_MS
                 end = day_start_ms(day + _ONE_DAY, self.zone) * _NS_PER_MS
-                # Many devices on one day (the nightly sync): one statement for all of them
-                # beats many with long device lists; the others' rows are ignored.
-                ask = None if devices is None or len(devices) > DEVICES_PER_QUERY else devices
-                for tail in device_matches(sorted(ask) if ask is not None else None):
-                    where = (f'WHERE "time_valid" = true AND time >= {start} AND time < {end}'
-                             f"{tail}")
-                    group = f' GROUP BY "{TAG_DEVICE}","{TAG_EXERCISE}"'
-                    statements.append(
-                        f'SELECT count(distinct("seq")) AS "n" FROM {_RAW} {where}{group}')
-                    statements.append(f'SELECT count(distinct("seq")) AS "n" FROM "rep" '
-                                      f'{where} AND "partial" = true{group}')
-                    plan.append((day, devices))
+                [tail] = device_matches(devices)
+                where = f'WHERE "time_valid" = true AND time >= {start} AND time < {end}{tail}'
+                group = f' GROUP BY "{TAG_DEVICE}","{TAG_EXERCISE}"'
+                statements.append(
+                    f'SELECT count(distinct("seq")) AS "n" FROM {_RAW} {where}{group}')
+                statements.append(f'SELECT count(distinct("seq")) AS "n" FROM "rep" '
+                                  f'{where} AND "partial" = true{group}')
             results = self._run(statements)
             lines: list[str] = []
             for k, (day, devices) in enumerate(plan):
                 counts = _fold(results[2 * k], results[2 * k + 1])
+                wanted = None if devices is None else set(devices)
                 for (device, exercise), (reps, partial, sets) in sorted(counts.items()):
-                    if devices is None or device in devices:
+                    if wanted is None or device in wanted:
                         lines.append(self._daily_line(device, exercise, day, reps, partial, sets))
             if lines:
                 self._write(lines)
