@@ -2,7 +2,9 @@
 
 A DailyTotal counts one wearable's records of one exercise on one calendar day in the
 clinic's time zone: full reps, partial reps and set summaries (counts of records, as the
-clinic summary shows them). Only records with a known time (time_valid) are on a day; the
+clinic summary shows them), and the range of motion of the day's sets (`set_rom`: the full
+reps the set summaries report and the sum of their ROM), so that the clinic's views read
+days, not reps, for ROM too. Only records with a known time (time_valid) are on a day; the
 others are undated (Store.undated) and on no day at all.
 
 Days are local days: day D is [day_start_ms(D), day_start_ms(D + 1)), which is 23, 24 or
@@ -13,7 +15,7 @@ checks this for zones with DST at midnight and with 30/45-minute offsets).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -33,6 +35,27 @@ class DailyTotal:
     reps: int  # rep records that are not partial
     partial_reps: int  # rep records flagged partial
     sets: int  # set summary records
+    # ROM of the day's sets (set_rom, summed): the mean ROM of the day's full reps is
+    # rom_sum_cdeg / rom_reps centidegrees. Defaults: a total built without ROM.
+    rom_sum_cdeg: int = 0
+    rom_reps: int = 0
+
+
+# The set payload's fields are u16 on the wire (firmware/core/codec.py): no wearable can
+# report more. A set record beyond that (written by a test or a tool, not by the bridge)
+# carries no ROM, so that no day's sum can overflow a 64-bit integer in a store.
+ROM_VALUE_MAX = 65_535
+
+
+def set_rom(values: Mapping[str, int]) -> tuple[int, int]:
+    """(full reps, sum of their ROM in centidegrees) that one set summary's values add to
+    its day: its `reps` and `mean_rom_cdeg` x `reps` (the wearable averages ROM over full
+    reps only, so a day's mean is the sets' means weighted by their full reps); (0, 0) for
+    a set without full reps or with values no wearable can send."""
+    reps, mean = values.get("reps", 0), values.get("mean_rom_cdeg", 0)
+    if not (0 < reps <= ROM_VALUE_MAX and 0 <= mean <= ROM_VALUE_MAX):
+        return 0, 0
+    return reps, reps * mean
 
 
 def day_start_ms(day: date, zone: ZoneInfo) -> int:
@@ -83,12 +106,15 @@ class DailyCounter:
         self.zone = zone
         self._counts: dict[tuple[str, date, str], list[int]] = {}
 
-    def add(self, device_id: str, exercise: str, kind: str, partial: bool, t_ms: int) -> None:
-        """Count one record with a known time."""
+    def add(self, device_id: str, exercise: str, kind: str, partial: bool, t_ms: int,
+            rom: tuple[int, int] = (0, 0)) -> None:
+        """Count one record with a known time; `rom`: a set's set_rom."""
         key = (device_id, local_day(t_ms, self.zone), exercise)
-        counts = self._counts.setdefault(key, [0, 0, 0])
+        counts = self._counts.setdefault(key, [0, 0, 0, 0, 0])
         if kind == "set":
             counts[2] += 1
+            counts[3] += rom[1]
+            counts[4] += rom[0]
         elif partial:
             counts[1] += 1
         else:
@@ -105,5 +131,6 @@ def count_daily(records: Iterable[StoredRecord], zone: ZoneInfo) -> list[DailyTo
     counter = DailyCounter(zone)
     for rec in records:
         if rec.time_valid:
-            counter.add(rec.device_id, rec.exercise, rec.kind, rec.partial, rec.t_ms)
+            counter.add(rec.device_id, rec.exercise, rec.kind, rec.partial, rec.t_ms,
+                        set_rom(rec.values) if rec.kind == "set" else (0, 0))
     return counter.totals()

@@ -107,7 +107,9 @@ class DailyZoneMismatch(StoreUnavailable):
 
 
 class DailyNotReady(StoreUnavailable):
-    """The store holds records but its daily totals were never computed yet."""
+    """The store holds records but its daily totals were never computed yet, or were
+    computed by an older version that did not keep all of their fields (InfluxDB: before
+    the ROM fields); `rtm-bridge rebuild-daily` recomputes them."""
 
 
 class Store(ABC):
@@ -153,11 +155,19 @@ class Store(ABC):
     ) -> list[DailyTotal]:
         """Per (device, exercise, local day in `zone`), first_day..last_day inclusive, of the
         given devices (None: all): the counts of time_valid records, one per (device_id,
-        seq), exactly as count_daily counts what `query` returns; sorted; no all-zero rows.
+        seq), and the ROM of their set summaries (daily.set_rom), exactly as count_daily
+        computes them from what `query` returns; sorted; no all-zero rows.
 
         Read from stored daily totals, never from the records, so a year costs days, not
         reps. They may trail `write` until `refresh_daily` ran (InfluxDB: within
         daily_refresh_s). Raises DailyZoneMismatch if they are for another zone."""
+
+    @abstractmethod
+    def last_days(self, device_ids: Sequence[str] | None, until: date) -> dict[str, date]:
+        """Per device (None: all) that has any daily totals on or before `until`, the last
+        of those days: what max(t.day) over daily_totals(device_ids, <ever>, until) would
+        give, without reading every day (the worklist asks it for every patient, some
+        silent for months). Same freshness and errors as daily_totals."""
 
     @abstractmethod
     def undated(

@@ -3,10 +3,10 @@ recomputed from the raw points of every (device, local day) that writes touched.
 
 Points (line protocol, precision ns; docs/storage.md has the whole schema)::
 
-    daily,device=<id>,exercise=<name>,zone=<IANA zone> reps=<i>,partial_reps=<i>,sets=<i>
-        <first instant of the local day, ns>
+    daily,device=<id>,exercise=<name>,zone=<IANA zone> reps=<i>,partial_reps=<i>,sets=<i>,
+        rom_sum_cdeg=<i>,rom_reps=<i> <first instant of the local day, ns>
     daily_dirty,device=<id> first_ms=<i>,last_ms=<i> <when it was written, ns>
-    daily_state zone="<IANA zone>",refreshed_to=<i ns> <when it was written, ns>
+    daily_state zone="<IANA zone>",refreshed_to=<i ns>,version=<i> <when it was written, ns>
 
 Why markers in the database, not a set in memory: `write` appends one `daily_dirty` point
 per (device, local day) of the batch's dated records to the batch's last request, so a
@@ -36,6 +36,18 @@ once per day even with two dated copies of it (differently dated by two syncs: t
 dates them to the same ms unless the gateways' clocks disagree). A record whose two dated
 copies fall on two different local days counts on both: Store.query keeps only the earlier.
 
+InfluxQL cannot sum a product of two fields, so the ROM of a day (daily.set_rom: each set's
+full reps and mean ROM x full reps) is folded here from the day's set points, read with a
+third statement and taken once per seq like the counts (a tenth of the records: sets, not
+reps)::
+
+    SELECT "seq","reps","mean_rom_cdeg" FROM "set" WHERE "time_valid" = true AND ...
+
+Versions: `daily_state.version` says what the `daily` points hold; 2 since they carry the
+ROM fields. A state without it (1: written before) makes readers raise DailyNotReady, and the
+next refresh recompute every day, like a database without daily totals; `rtm-bridge
+rebuild-daily` does the same at once.
+
 Counts are recomputed, never incremented (redeliveries rewrite the same points), and never
 go down: raw points are not deleted by the system. Whoever deletes raw points (a patient's
 data, a retention change) deletes the same devices/days from `daily` too.
@@ -57,7 +69,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from cloud_bridge.daily import DailyTotal, day_start_ms, days_between, local_day
+from cloud_bridge.daily import DailyTotal, day_start_ms, days_between, local_day, set_rom
 from cloud_bridge.records import StoredRecord
 from cloud_bridge.stores.base import (
     KIND_FIELDS,
@@ -90,8 +102,11 @@ _MIN_NS = -(2**63) + 2  # InfluxQL's valid time range
 _MAX_NS = 2**63 - 2
 _ONE_DAY = timedelta(days=1)
 _RAW = ",".join(f'"{kind}"' for kind in KIND_FIELDS)
-STATE_SELECT = (f'SELECT last("zone") AS "zone", last("refreshed_to") AS "refreshed_to" '
-                f'FROM "{MEASUREMENT_STATE}"')
+# What the daily points hold: 1 counts only (no version field), 2 with the ROM fields.
+DAILY_VERSION = 2
+STATE_SELECT = (f'SELECT last("zone") AS "zone", last("refreshed_to") AS "refreshed_to", '
+                f'last("version") AS "version" FROM "{MEASUREMENT_STATE}"')
+_FIELDS = ("reps", "partial_reps", "sets", "rom_sum_cdeg", "rom_reps")
 
 Run = Callable[[Sequence[str]], list[list[Series]]]
 Write = Callable[[Sequence[str]], None]
@@ -108,6 +123,7 @@ class _Unfinished(Exception):
 class DailyState:
     zone: str
     refreshed_to_ns: int
+    version: int  # DAILY_VERSION of the points; 1 for a state from before versions
 
 
 @dataclass(frozen=True)
@@ -209,6 +225,13 @@ class InfluxDaily:
             return written
         if state.zone != self.zone.key:
             raise DailyZoneMismatch(state.zone, self.zone.key)
+        if state.version < DAILY_VERSION:
+            log.info("daily totals from version %d: recomputing every day for version %d",
+                     state.version, DAILY_VERSION)
+            written, _ = self._build(None)
+            self._write_state(now)
+            self._watermark = now
+            return written
         if self._watermark is None:
             self._watermark = state.refreshed_to_ns
         low = self._watermark - self._lag_ns
@@ -236,6 +259,11 @@ class InfluxDaily:
                     f"the daily totals are for {state.zone if state else 'no zone yet'}, not "
                     f"{self.zone.key}: a first build or a change of zone recomputes all days "
                     "(leave out --since)"
+                )
+            if since is not None and state is not None and state.version < DAILY_VERSION:
+                raise StoreError(
+                    "the daily totals were computed by an older version (without ROM): the "
+                    "first rebuild recomputes all days (leave out --since)"
                 )
             now = self._clock_ns()
             written, found = self._build(since)
@@ -340,26 +368,30 @@ class InfluxDaily:
                     f'SELECT count(distinct("seq")) AS "n" FROM {_RAW} {where}{group}')
                 statements.append(f'SELECT count(distinct("seq")) AS "n" FROM "rep" '
                                   f'{where} AND "partial" = true{group}')
+                statements.append(
+                    f'SELECT "seq","reps","mean_rom_cdeg" FROM "set" {where}{group}')
             results = self._run(statements)
             lines: list[str] = []
             for k, (day, devices) in enumerate(plan):
-                counts = _fold(results[2 * k], results[2 * k + 1])
+                counts = _fold(*results[3 * k:3 * k + 3])
                 wanted = None if devices is None else set(devices)
-                for (device, exercise), (reps, partial, sets) in sorted(counts.items()):
+                for (device, exercise), values in sorted(counts.items()):
                     if wanted is None or device in wanted:
-                        lines.append(self._daily_line(device, exercise, day, reps, partial, sets))
+                        lines.append(self._daily_line(device, exercise, day, values))
             if lines:
                 self._write(lines)
             written += len(lines)
             self._written += len(lines)
         return written
 
-    def _daily_line(self, device: str, exercise: str, day: date, reps: int, partial: int,
-                    sets: int) -> str:
+    def _daily_line(self, device: str, exercise: str, day: date,
+                    values: tuple[int, int, int, int, int]) -> str:
+        fields = ",".join(f"{name}={value}i" for name, value in zip(_FIELDS, values,
+                                                                    strict=True))
         return (
             f"{MEASUREMENT_DAILY},{TAG_DEVICE}={escape_key(device)},"
-            f"{TAG_EXERCISE}={escape_key(exercise)},{TAG_ZONE}={escape_key(self.zone.key)} "
-            f"reps={reps}i,partial_reps={partial}i,sets={sets}i "
+            f"{TAG_EXERCISE}={escape_key(exercise)},"
+            f"{TAG_ZONE}={escape_key(self.zone.key)} {fields} "
             f"{day_start_ms(day, self.zone) * _NS_PER_MS}"
         )
 
@@ -369,8 +401,8 @@ class InfluxDaily:
 
     def _write_state(self, refreshed_to_ns: int) -> None:
         zone = self.zone.key.replace("\\", "\\\\").replace('"', '\\"')
-        self._write([f'{MEASUREMENT_STATE} zone="{zone}",refreshed_to={refreshed_to_ns}i '
-                     f"{self._stamp()}"])
+        self._write([f'{MEASUREMENT_STATE} zone="{zone}",refreshed_to={refreshed_to_ns}i,'
+                     f"version={DAILY_VERSION}i {self._stamp()}"])
 
     # -- reading them -----------------------------------------------------------------------
 
@@ -382,17 +414,66 @@ class InfluxDaily:
             return []
         start = day_start_ms(first, self.zone) * _NS_PER_MS
         end = day_start_ms(last + _ONE_DAY, self.zone) * _NS_PER_MS
-        statements = [STATE_SELECT] + [
-            f'SELECT "reps","partial_reps","sets" FROM "{MEASUREMENT_DAILY}" '
+        fields = ",".join(f'"{name}"' for name in _FIELDS)
+        results = self._run([STATE_SELECT] + [
+            f'SELECT {fields} FROM "{MEASUREMENT_DAILY}" '
             f'WHERE "{TAG_ZONE}" = {quote_string(self.zone.key)} '
             f'AND time >= {start} AND time < {end}{tail} GROUP BY "{TAG_DEVICE}","{TAG_EXERCISE}"'
             for tail in tails
-        ]
-        results = self._run(statements)
-        state = _state_of(results[0])
+        ])
+        if not self._ready(results[0]):
+            return []
+        out = []
+        days: dict[int, date] = {}  # a day found once, not once per device and exercise
+        for series_list in results[1:]:
+            for series in series_list:
+                for row in series.rows():
+                    reps, partial, sets, rom_sum, rom_reps = (row.get(f) for f in _FIELDS)
+                    if reps is None or partial is None or sets is None or not (
+                            reps or partial or sets):
+                        continue  # being overwritten right now, or nothing to show
+                    t = int(row["time"])
+                    day = days.get(t)
+                    if day is None:
+                        day = days[t] = local_day(t // _NS_PER_MS, self.zone)
+                    # A point caught being written (1.x shows a point field by field) may
+                    # lack its ROM for a moment: no ROM rather than no day.
+                    out.append(DailyTotal(
+                        str(row[TAG_DEVICE]), day, str(row[TAG_EXERCISE]), int(reps),
+                        int(partial), int(sets), int(rom_sum or 0), int(rom_reps or 0)))
+        return sorted(out)
+
+    def last_days(self, device_ids: Sequence[str] | None, until: date) -> dict[str, date]:
+        """Per device, its last day with a `daily` point up to `until`: the time of
+        last("reps") per device, one row each however long its history."""
+        tails = device_matches(device_ids)
+        if not tails:
+            return {}
+        end = day_start_ms(until + _ONE_DAY, self.zone) * _NS_PER_MS
+        results = self._run([STATE_SELECT] + [
+            f'SELECT last("reps") FROM "{MEASUREMENT_DAILY}" '
+            f'WHERE "{TAG_ZONE}" = {quote_string(self.zone.key)} '
+            f'AND time >= {_MIN_NS} AND time < {end}{tail} GROUP BY "{TAG_DEVICE}"'
+            for tail in tails
+        ])
+        if not self._ready(results[0]):
+            return {}
+        out: dict[str, date] = {}
+        for series_list in results[1:]:
+            for series in series_list:
+                for row in series.rows():
+                    if row.get("last") is not None:
+                        out[str(row[TAG_DEVICE])] = local_day(int(row["time"]) // _NS_PER_MS,
+                                                              self.zone)
+        return out
+
+    def _ready(self, state_series: Sequence[Series]) -> bool:
+        """Whether the daily points can be read (False: an empty store, nothing to read);
+        raises when they cannot."""
+        state = _state_of(state_series)
         if state is None:
             if self._raw_span(_MIN_NS) is None:
-                return []  # an empty store
+                return False  # an empty store
             raise DailyNotReady(
                 "the daily totals of this InfluxDB database were never computed: the bridge "
                 "computes them at its first refresh (daily_refresh_s after its first write), "
@@ -400,35 +481,32 @@ class InfluxDaily:
             )
         if state.zone != self.zone.key:
             raise DailyZoneMismatch(state.zone, self.zone.key)
-        out = []
-        for series_list in results[1:]:
-            for series in series_list:
-                for row in series.rows():
-                    counts = (row.get("reps"), row.get("partial_reps"), row.get("sets"))
-                    if None in counts or not any(counts):
-                        continue  # being overwritten right now, or nothing to show
-                    reps, partial, sets = (int(c) for c in counts)  # type: ignore[arg-type]
-                    out.append(DailyTotal(
-                        str(row[TAG_DEVICE]), local_day(int(row["time"]) // _NS_PER_MS, self.zone),
-                        str(row[TAG_EXERCISE]), reps, partial, sets,
-                    ))
-        return sorted(out)
-
+        if state.version < DAILY_VERSION:
+            raise DailyNotReady(
+                "the daily totals of this InfluxDB database were computed by an older "
+                "version, without ROM: the bridge recomputes them at its next refresh "
+                "(daily_refresh_s after a write), or run `rtm-bridge rebuild-daily --store "
+                "URL --clinic-tz ZONE`"
+            )
+        return True
 
 
 def _state_of(series: Sequence[Series]) -> DailyState | None:
     for s in series:
         for row in s.rows():
             zone, refreshed = row.get("zone"), row.get("refreshed_to")
-            if isinstance(zone, str) and isinstance(refreshed, int):
-                return DailyState(zone, refreshed)
+            version = row.get("version")
+            if (isinstance(zone, str) and isinstance(refreshed, int)
+                    and isinstance(version, int | None)):
+                return DailyState(zone, refreshed, 1 if version is None else version)
             raise StoreError(f"InfluxDB: unreadable {MEASUREMENT_STATE} point: {row}")
     return None
 
 
-def _fold(all_series: Sequence[Series], partial_series: Sequence[Series]
-          ) -> dict[tuple[str, str], tuple[int, int, int]]:
-    """(device, exercise) -> (full reps, partial reps, sets) from the two counts."""
+def _fold(all_series: Sequence[Series], partial_series: Sequence[Series],
+          set_series: Sequence[Series]) -> dict[tuple[str, str], tuple[int, int, int, int, int]]:
+    """(device, exercise) -> (full reps, partial reps, sets, ROM sum, ROM reps) from the two
+    counts and the set points (each seq once: a set with two dated copies on the day)."""
     counts: dict[tuple[str, str], list[int]] = {}
     for series, slot in [(s, {"rep": 0, "set": 2}.get(s.name)) for s in all_series] + [
             (s, 1) for s in partial_series]:
@@ -439,5 +517,18 @@ def _fold(all_series: Sequence[Series], partial_series: Sequence[Series]
             if n:
                 key = (str(row[TAG_DEVICE]), str(row[TAG_EXERCISE]))
                 counts.setdefault(key, [0, 0, 0])[slot] += int(n)
-    return {key: (total - partial, partial, sets)
+    rom: dict[tuple[str, str], list[int]] = {}
+    seen: set[tuple[str, int]] = set()
+    for series in set_series:
+        for row in series.rows():
+            seq, reps, mean = row.get("seq"), row.get("reps"), row.get("mean_rom_cdeg")
+            device = str(row[TAG_DEVICE])
+            if seq is None or reps is None or mean is None or (device, seq) in seen:
+                continue  # a torn point is whole by the time its marker is read
+            seen.add((device, seq))
+            full, total = set_rom({"reps": int(reps), "mean_rom_cdeg": int(mean)})
+            acc = rom.setdefault((device, str(row[TAG_EXERCISE])), [0, 0])
+            acc[0] += total
+            acc[1] += full
+    return {key: (total - partial, partial, sets, *rom.get(key, (0, 0)))
             for key, (total, partial, sets) in counts.items()}

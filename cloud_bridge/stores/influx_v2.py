@@ -148,6 +148,10 @@ class InfluxV2Store(Store):
         self._check_open()
         return self._daily.totals(device_ids, first_day, last_day)
 
+    def last_days(self, device_ids: Sequence[str] | None, until: date) -> dict[str, date]:
+        self._check_open()
+        return self._daily.last_days(device_ids, until)
+
     def undated(
         self, device_ids: Sequence[str] | None, start_ms: int, end_ms: int
     ) -> list[StoredRecord]:

@@ -1,7 +1,8 @@
 """The SQLite store's daily totals: a `daily` table kept in the same transaction as the
 records it counts, so it is exact the moment `write` returns and can never lag or be lost.
 
-    daily(device_id, day 'YYYY-MM-DD', exercise, reps, partial_reps, sets)
+    daily(device_id, day 'YYYY-MM-DD', exercise, reps, partial_reps, sets,
+          rom_sum_cdeg, rom_reps)
         PRIMARY KEY (device_id, day, exercise), rows only for days with records
     meta(key, value): 'daily_zone' = the IANA zone the days are in
 
@@ -9,6 +10,9 @@ A write recomputes (never increments) each (device, local day) it touched, from 
 table: the days of the written records, and the old day of a record whose upsert moved it
 to a better date. Recomputing makes redeliveries and re-dated copies harmless: the table
 always equals what count_daily counts from the records.
+
+The ROM columns came later: a file whose `daily` table lacks them gets them, and all its
+daily rows recomputed once, when a store opens it (`add_rom_columns`).
 
 All functions run inside the caller's transaction (BEGIN IMMEDIATE) on its connection.
 """
@@ -21,7 +25,14 @@ from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from cloud_bridge.daily import DailyCounter, DailyTotal, day_start_ms, local_day
+from cloud_bridge.daily import (
+    ROM_VALUE_MAX,
+    DailyCounter,
+    DailyTotal,
+    day_start_ms,
+    local_day,
+    set_rom,
+)
 from cloud_bridge.records import StoredRecord
 from cloud_bridge.stores.base import DailyZoneMismatch, StoreError
 
@@ -35,15 +46,23 @@ CREATE TABLE IF NOT EXISTS daily (
     reps         INTEGER NOT NULL,
     partial_reps INTEGER NOT NULL,
     sets         INTEGER NOT NULL,
+    rom_sum_cdeg INTEGER NOT NULL DEFAULT 0,
+    rom_reps     INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (device_id, day, exercise)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
 
-_RECOUNT_DAY = """
-INSERT INTO daily (device_id, day, exercise, reps, partial_reps, sets)
+ROM_COLUMNS = ("rom_sum_cdeg", "rom_reps")
+# daily.set_rom in SQL: a set's full reps and their ROM sum, 0 outside the u16 range.
+_SET_ROM = (f"kind = 'set' AND reps BETWEEN 1 AND {ROM_VALUE_MAX} "
+            f"AND mean_rom_cdeg BETWEEN 0 AND {ROM_VALUE_MAX}")
+_RECOUNT_DAY = f"""
+INSERT INTO daily (device_id, day, exercise, reps, partial_reps, sets, rom_sum_cdeg, rom_reps)
 SELECT :device, :day, exercise,
-       sum(kind = 'rep' AND NOT partial), sum(kind = 'rep' AND partial), sum(kind = 'set')
+       sum(kind = 'rep' AND NOT partial), sum(kind = 'rep' AND partial), sum(kind = 'set'),
+       sum(CASE WHEN {_SET_ROM} THEN reps * mean_rom_cdeg ELSE 0 END),
+       sum(CASE WHEN {_SET_ROM} THEN reps ELSE 0 END)
 FROM records
 WHERE device_id = :device AND time_valid = 1 AND t_ms >= :start AND t_ms < :end
 GROUP BY exercise
@@ -53,6 +72,22 @@ GROUP BY exercise
 def recorded_zone(conn: sqlite3.Connection) -> str | None:
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (ZONE_KEY,)).fetchone()
     return None if row is None else str(row[0])
+
+
+def add_rom_columns(conn: sqlite3.Connection) -> bool:
+    """Bring a `daily` table from before the ROM columns up to date: add them and recompute
+    every row, in the zone it is in (a store opened for another zone still refuses, as
+    before). Whether it had to. Runs when a store opens the file, under the write lock."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(daily)")}
+    if all(c in have for c in ROM_COLUMNS):
+        return False
+    for column in ROM_COLUMNS:
+        if column not in have:
+            conn.execute(f"ALTER TABLE daily ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+    recorded = recorded_zone(conn)
+    if recorded is not None:  # None: never computed, the caller builds them anyway
+        rebuild(conn, ZoneInfo(recorded), None)
+    return True
 
 
 def check_zone(conn: sqlite3.Connection, zone: ZoneInfo) -> None:
@@ -103,7 +138,8 @@ def rebuild(conn: sqlite3.Connection, zone: ZoneInfo, since: date | None) -> int
     else:
         conn.execute("DELETE FROM daily WHERE day >= ?", (since.isoformat(),))
         start_ms = day_start_ms(since, zone)
-    sql = "SELECT device_id, exercise, kind, partial, t_ms FROM records WHERE time_valid = 1"
+    sql = ("SELECT device_id, exercise, kind, partial, t_ms, reps, mean_rom_cdeg FROM records "
+           "WHERE time_valid = 1")
     params: tuple[int, ...] = ()
     if start_ms is not None:
         sql += " AND t_ms >= ?"
@@ -115,7 +151,8 @@ def rebuild(conn: sqlite3.Connection, zone: ZoneInfo, since: date | None) -> int
         if row[0] != device:
             written += _insert(conn, counter.totals())
             counter, device = DailyCounter(zone), row[0]
-        counter.add(row[0], row[1], row[2], bool(row[3]), row[4])
+        rom = set_rom({"reps": row[5], "mean_rom_cdeg": row[6]}) if row[2] == "set" else (0, 0)
+        counter.add(row[0], row[1], row[2], bool(row[3]), row[4], rom)
     written += _insert(conn, counter.totals())
     conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (ZONE_KEY, zone.key))
     return written
@@ -123,10 +160,10 @@ def rebuild(conn: sqlite3.Connection, zone: ZoneInfo, since: date | None) -> int
 
 def _insert(conn: sqlite3.Connection, totals: list[DailyTotal]) -> int:
     conn.executemany(
-        "INSERT INTO daily (device_id, day, exercise, reps, partial_reps, sets) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        [(t.device_id, t.day.isoformat(), t.exercise, t.reps, t.partial_reps, t.sets)
-         for t in totals],
+        "INSERT INTO daily (device_id, day, exercise, reps, partial_reps, sets, rom_sum_cdeg, "
+        "rom_reps) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(t.device_id, t.day.isoformat(), t.exercise, t.reps, t.partial_reps, t.sets,
+          t.rom_sum_cdeg, t.rom_reps) for t in totals],
     )
     return len(totals)
 
@@ -134,15 +171,35 @@ def _insert(conn: sqlite3.Connection, totals: list[DailyTotal]) -> int:
 def totals(
     conn: sqlite3.Connection, device_ids: Sequence[str] | None, first: date, last: date
 ) -> list[DailyTotal]:
-    sql = ("SELECT device_id, day, exercise, reps, partial_reps, sets FROM daily "
-           "WHERE day >= ? AND day <= ?")
+    sql = ("SELECT device_id, day, exercise, reps, partial_reps, sets, rom_sum_cdeg, rom_reps "
+           "FROM daily WHERE day >= ? AND day <= ?")
     params: list[object] = [first.isoformat(), last.isoformat()]
     if device_ids is not None:
         sql += " AND device_id IN (SELECT value FROM json_each(?))"
         params.append(json.dumps(sorted(set(device_ids))))
     sql += " ORDER BY device_id, day, exercise"
+    days: dict[str, date] = {}  # a day's date object made once, not once per row
     return [
-        DailyTotal(device, date.fromisoformat(day), exercise, reps, partial, sets)
-        for device, day, exercise, reps, partial, sets in conn.execute(sql, params)
+        DailyTotal(device, days.get(day) or days.setdefault(day, date.fromisoformat(day)),
+                   exercise, reps, partial, sets, rom_sum, rom_reps)
+        for device, day, exercise, reps, partial, sets, rom_sum, rom_reps
+        in conn.execute(sql, params)
         if reps or partial or sets
     ]
+
+
+def last_days(conn: sqlite3.Connection, device_ids: Sequence[str] | None,
+              until: date) -> dict[str, date]:
+    """Per device with daily rows up to `until`, its last such day."""
+    # One max() per device, each a descent of the primary key (the min/max optimisation):
+    # a GROUP BY would read every row of every device instead.
+    if device_ids is None:
+        devices = "SELECT DISTINCT device_id AS value FROM daily"
+        params: list[object] = [until.isoformat()]
+    else:
+        devices = "SELECT value FROM json_each(?)"
+        params = [until.isoformat(), json.dumps(sorted(set(device_ids)))]
+    sql = (f"SELECT value, (SELECT max(day) FROM daily WHERE device_id = value AND day <= ?) "
+           f"FROM ({devices})")
+    return {device: date.fromisoformat(day) for device, day in conn.execute(sql, params)
+            if day is not None}

@@ -15,9 +15,10 @@ table (sqlite_states).
 
 Daily totals live in a `daily` table updated in each write's transaction (sqlite_daily).
 Opening a file whose totals were never computed (new, or from before they existed) computes
-them for the store's zone; a file whose totals are for another zone opens, but its writes
-and daily_totals raise DailyZoneMismatch until rebuild_daily() ran. No retention: records
-stay until someone deletes them.
+them for the store's zone; a file from before their ROM columns gets them, and all its
+totals recomputed, once. A file whose totals are for another zone opens, but its writes and
+daily_totals raise DailyZoneMismatch until rebuild_daily() ran. No retention: records stay
+until someone deletes them.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class SQLiteStore(Store):
                 for column in VALUE_COLUMNS:
                     if column not in have:
                         conn.execute(f'ALTER TABLE records ADD COLUMN "{column}" INTEGER')
+                sqlite_daily.add_rom_columns(conn)  # a file from before the ROM columns
                 if sqlite_daily.recorded_zone(conn) is None:
                     sqlite_daily.rebuild(conn, zone, None)
         columns = ", ".join(f'"{c}"' for c in _BASE_COLUMNS + VALUE_COLUMNS)
@@ -189,6 +191,15 @@ class SQLiteStore(Store):
             with _immediate(conn, write=False):  # the zone and the rows from one snapshot
                 sqlite_daily.check_zone(conn, self.zone)
                 return sqlite_daily.totals(conn, device_ids, first_day, last_day)
+
+    def last_days(self, device_ids: Sequence[str] | None, until: date) -> dict[str, date]:
+        if device_ids is not None and not device_ids:
+            return {}
+        with self._errors(f"query of {self.path}"):
+            conn = self._conn()
+            with _immediate(conn, write=False):
+                sqlite_daily.check_zone(conn, self.zone)
+                return sqlite_daily.last_days(conn, device_ids, until)
 
     def undated(
         self, device_ids: Sequence[str] | None, start_ms: int, end_ms: int

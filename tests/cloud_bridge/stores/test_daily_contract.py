@@ -2,7 +2,8 @@
 queries (one statement per request) against the same real InfluxDB 1.x.
 
 The reference is always the raw records: daily_totals must equal count_daily over what
-`query` returns, however the records were written (twice, overlapping, re-dated)."""
+`query` returns, however the records were written (twice, overlapping, re-dated): the
+counts and the ROM of the set summaries alike."""
 
 from __future__ import annotations
 
@@ -94,7 +95,8 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeS
 def dst_records(device: str) -> list[StoredRecord]:
     """Reps, partials and sets around both 2026 DST changes in New York, on the edges of
     local days: 23- and 25-hour days, the repeated 01:00-02:00, midnight to the ms. Each
-    time has a rep, a partial 1 ms later and a set 2 ms later."""
+    time has a rep, a partial 1 ms later and a set 2 ms later, each set with its own full
+    reps and mean ROM."""
     spring, fall = date(2026, 3, 8), date(2026, 11, 1)
     times = [
         day_start_ms(spring, NY) - 1, day_start_ms(spring, NY), at(spring, 1, 59),
@@ -108,7 +110,8 @@ def dst_records(device: str) -> list[StoredRecord]:
         exercise = "squat" if i % 2 else "heel_raise"
         out.append(rep(device, seq, t, exercise=exercise))
         out.append(rep(device, seq + 1, t + 1, exercise=exercise, partial=True))
-        out.append(set_summary(device, seq + 2, t + 2, exercise=exercise))
+        out.append(set_summary(device, seq + 2, t + 2, exercise=exercise, reps=5 + i,
+                               mean_rom_cdeg=4000 + 150 * i))
     return out
 
 
@@ -141,6 +144,10 @@ def test_daily_totals_equal_counting_the_records_across_dst(make_store: MakeStor
     # 23:30 squat, and the partial and set of the squat at 23:59:59.999 the day before.
     assert [(t.exercise, t.reps, t.partial_reps, t.sets) for t in fall] == [
         ("heel_raise", 2, 2, 2), ("squat", 2, 3, 3)]
+    # Its sets' ROM: times 6 and 8 (heel_raise), 5, 7 and 9 (squat), i = index of the time.
+    assert [(t.rom_reps, t.rom_sum_cdeg) for t in fall] == [
+        (11 + 13, 11 * 4900 + 13 * 5200),
+        (10 + 12 + 14, 10 * 4750 + 12 * 5050 + 14 * 5350)]
     # Ranges of days and devices.
     nov = store.daily_totals([DEV_B], date(2026, 11, 1), date(2026, 11, 2))
     assert nov == expected(store, date(2026, 11, 1), date(2026, 11, 2), [DEV_B])
@@ -161,7 +168,7 @@ def test_records_written_twice_or_overlapping_count_once(make_store: MakeStore) 
     store.write(records)  # all again, after a refresh: recounted, not added
     refreshed(store)
     assert store.daily_totals(None, FIRST, LAST) == expected(store) == [
-        DailyTotal(DEV_A, day, "squat", 52, 8, 1)]
+        DailyTotal(DEV_A, day, "squat", 52, 8, 1, 10 * 8800, 10)]
 
 
 def test_a_record_rewritten_with_a_better_date_moves_from_undated_to_its_day(
@@ -192,6 +199,59 @@ def test_two_dated_copies_on_one_day_count_once(make_store: MakeStore) -> None:
     refreshed(store)
     assert store.daily_totals(None, FIRST, LAST) == expected(store) == [
         DailyTotal(DEV_A, date(2026, 6, 10), "squat", 1, 0, 0)]
+
+
+def test_rom_is_the_sets_full_reps_and_their_mean_rom(make_store: MakeStore) -> None:
+    """Each set counts once with its full reps x mean ROM, on its day; sets without full
+    reps, undated, or with values no wearable can send (beyond u16) carry none."""
+    store = make_store(NY)
+    day, next_day = date(2026, 6, 10), date(2026, 6, 11)
+    moved = set_summary(DEV_A, 7, at(next_day, 0, 10), reps=4, mean_rom_cdeg=3000)
+    store.write([
+        set_summary(DEV_A, 1, at(day, 9), reps=10, mean_rom_cdeg=6000),
+        set_summary(DEV_A, 2, at(day, 9, 5), reps=8, mean_rom_cdeg=5500),
+        set_summary(DEV_A, 3, at(day, 9, 10), reps=0, mean_rom_cdeg=0),  # all partial
+        set_summary(DEV_A, 4, at(day, 9, 15), reps=70_000, mean_rom_cdeg=5000),
+        set_summary(DEV_A, 5, at(day, 9, 20), reps=5, mean_rom_cdeg=-1),
+        set_summary(DEV_A, 6, at(day, 9, 25), reps=9, mean_rom_cdeg=9000, time_valid=False),
+        set_summary(DEV_A, 8, at(day, 10), exercise="heel_raise", reps=15,
+                    mean_rom_cdeg=65_535),
+        replace(moved, t_ms=at(next_day, 8), time_valid=False),
+        set_summary(DEV_B, 1, at(day, 23, 59, ms=59_999), reps=3, mean_rom_cdeg=100),
+    ])
+    # A second dated copy of set 1, 3 ms off (another sync's clock): once.
+    store.write([set_summary(DEV_A, 1, at(day, 9) + 3, reps=10, mean_rom_cdeg=6000)])
+    refreshed(store)
+    assert store.daily_totals(None, FIRST, LAST) == expected(store) == [
+        DailyTotal(DEV_B, day, "squat", 0, 0, 1, 300, 3),
+        DailyTotal(DEV_A, day, "heel_raise", 0, 0, 1, 15 * 65_535, 15),
+        DailyTotal(DEV_A, day, "squat", 0, 0, 5, 10 * 6000 + 8 * 5500, 18)]
+    store.write([moved])  # dated now: its ROM is on the 11th
+    refreshed(store)
+    assert store.daily_totals(None, next_day, next_day) == expected(store, next_day) == [
+        DailyTotal(DEV_A, next_day, "squat", 0, 0, 1, 4 * 3000, 4)]
+
+
+def test_last_days_with_data_per_device(make_store: MakeStore) -> None:
+    store = make_store(NY)
+    assert store.last_days(None, LAST) == {} and store.last_days([DEV_A], LAST) == {}
+    store.write([*dst_records(DEV_A), rep(DEV_B, 1, at(date(2026, 6, 10), 23, 59)),
+                 set_summary(DEV_B, 2, at(date(2025, 1, 2), 8)),
+                 rep(DEV_C, 1, at(date(2026, 7, 1), 12), time_valid=False)])  # undated only
+    refreshed(store)
+
+    def reference(until: date) -> dict[str, date]:
+        out: dict[str, date] = {}
+        for t in expected(store, FIRST, until):
+            out[t.device_id] = max(out.get(t.device_id, t.day), t.day)
+        return out
+
+    assert store.last_days(None, LAST) == reference(LAST) == {
+        DEV_A: date(2026, 11, 2), DEV_B: date(2026, 6, 10)}
+    for until in (date(2026, 11, 1), date(2026, 6, 10), date(2026, 6, 9), date(2025, 1, 1)):
+        assert store.last_days([DEV_A, DEV_B, DEV_C], until) == reference(until)
+    assert store.last_days([DEV_B], date(2026, 6, 9)) == {DEV_B: date(2025, 1, 2)}
+    assert store.last_days([DEV_C], LAST) == {} and store.last_days([], LAST) == {}
 
 
 def test_undated_records(make_store: MakeStore) -> None:
@@ -271,6 +331,59 @@ def test_sqlite_file_from_before_daily_totals_gets_them_on_open(tmp_path: Path) 
         conn.commit()
     with SQLiteStore(path, zone=NY) as store:
         assert store.daily_totals(None, FIRST, LAST) == expected(store) != []
+
+
+def test_sqlite_file_from_before_the_rom_columns_gets_them_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with SQLiteStore(path, zone=NY) as store:
+        store.write(dst_records(DEV_A))
+        conn = store._conn()
+        # The table as it was: counts only.
+        conn.executescript("""
+            CREATE TABLE old_daily (device_id TEXT NOT NULL, day TEXT NOT NULL,
+                exercise TEXT NOT NULL, reps INTEGER NOT NULL, partial_reps INTEGER NOT NULL,
+                sets INTEGER NOT NULL, PRIMARY KEY (device_id, day, exercise)) WITHOUT ROWID;
+            INSERT INTO old_daily SELECT device_id, day, exercise, reps, partial_reps, sets
+                FROM daily;
+            DROP TABLE daily;
+            ALTER TABLE old_daily RENAME TO daily;
+        """)
+    # Opened for another zone: brought up to date in its own, and still refused.
+    with SQLiteStore(path, zone=UTC) as other, pytest.raises(DailyZoneMismatch):
+        other.daily_totals(None, FIRST, LAST)
+    with SQLiteStore(path, zone=NY) as store:
+        got = store.daily_totals(None, FIRST, LAST)
+        assert got == expected(store) and sum(t.rom_reps for t in got) > 0
+        store.write([set_summary(DEV_A, 999, at(date(2026, 6, 1), 9))])  # kept up to date
+        assert store.daily_totals(None, FIRST, LAST) == expected(store)
+
+
+@pytest.mark.integration
+def test_influx_totals_from_before_rom_are_refused_until_recomputed(
+    influx_store: InfluxV1Store,
+) -> None:
+    store = InfluxV1Store(influx_store._http.base_url, influx_store.database, zone=NY,
+                          daily_refresh_s=None)
+    store.write(dst_records(DEV_A))
+    store.refresh_daily()
+    # As an older bridge left them: daily points and a state without ROM or version.
+    for measurement in ("daily", "daily_state"):
+        store._http.request("POST", "/query", {"db": store.database,
+                                                "q": f'DROP MEASUREMENT "{measurement}"'})
+    old = [f"daily,device={t.device_id},exercise={t.exercise},zone={NY.key} reps={t.reps}i,"
+           f"partial_reps={t.partial_reps}i,sets={t.sets}i {day_start_ms(t.day, NY) * 10**6}"
+           for t in expected(store)]
+    store._write_lines([*old, f'daily_state zone="{NY.key}",refreshed_to=1i 1000'])
+    with pytest.raises(DailyNotReady, match=r"older version.*rebuild-daily"):
+        store.daily_totals(None, FIRST, LAST)
+    with pytest.raises(DailyNotReady, match="older version"):
+        store.last_days(None, LAST)
+    with pytest.raises(StoreError, match="leave out --since"):
+        store.rebuild_daily(date(2026, 11, 1))
+    assert store.refresh_daily() > 0  # the next refresh recomputes every day
+    got = store.daily_totals(None, FIRST, LAST)
+    assert got == expected(store) and sum(t.rom_reps for t in got) > 0
+    store.close()
 
 
 @pytest.mark.integration

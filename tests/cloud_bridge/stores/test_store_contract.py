@@ -35,12 +35,13 @@ def rep(device: str, seq: int, t_ms: int, *, exercise: str = "squat", set_no: in
 
 
 def set_summary(device: str, seq: int, t_ms: int, *, exercise: str = "squat",
-                set_no: int = 1) -> StoredRecord:
+                set_no: int = 1, reps: int = 10, mean_rom_cdeg: int = 8800,
+                time_valid: bool = True) -> StoredRecord:
     return StoredRecord(
         device_id=device, seq=seq, kind="set", exercise=exercise, set_no=set_no, t_ms=t_ms,
-        time_valid=True, partial=False,
-        values={"reps": 10, "partial_reps": 2, "mean_rom_cdeg": 8800, "duration_s": 45,
-                "tempo_cv_pct": 12, "rests": 1},
+        time_valid=time_valid, partial=False,
+        values={"reps": reps, "partial_reps": 2, "mean_rom_cdeg": mean_rom_cdeg,
+                "duration_s": 45, "tempo_cv_pct": 12, "rests": 1},
     )
 
 
