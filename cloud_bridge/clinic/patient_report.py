@@ -8,8 +8,8 @@ its mean ROM over the last 7 full days, an arrow for the change from the 7 befor
 target range; exercises done but not prescribed in one line; last, the attention reasons
 (attention.py), where the eye ends up in a terminal.
 
-Reads: one Store.daily_totals from the start of monitoring (a single patient's days are
-few), one Store.set_summaries over the days shown and the trend windows, one
+Reads days only, never records: one Store.daily_totals over the days shown, the trend
+windows and the running 30-day period (ROM included), one Store.last_days, one
 Store.device_states.
 """
 
@@ -26,7 +26,7 @@ from cloud_bridge.clinic.attention import Assessment, PatientData
 from cloud_bridge.clinic.device_status import device_line
 from cloud_bridge.clinic.prescriptions import Item, Prescription, in_force
 from cloud_bridge.clinic.registry import Registry
-from cloud_bridge.daily import DailyTotal, day_start_ms, days_between
+from cloud_bridge.daily import DailyTotal, days_between
 from cloud_bridge.device_state import DeviceState
 from cloud_bridge.stores.base import Store
 
@@ -79,18 +79,18 @@ def build(store: Store, registry: Registry, patient_id: str, history: Sequence[P
     start = registry.monitoring_start(patient_id)
     first_shown = today - timedelta(days=DAYS_SHOWN - 1)
     trend_first = today - timedelta(days=2 * attention.TREND_DAYS)
-    totals = store.daily_totals(devices, min(start, first_shown), today)
-    sets = store.set_summaries(devices, day_start_ms(min(first_shown, trend_first), zone),
-                               day_start_ms(today + timedelta(days=1), zone))
-    per_day = rom.rom_per_day(sets, zone)
+    running = billing.period_index(start, today)
+    period_first = billing.period_bounds(start, running)[0] if running is not None else today
+    totals = store.daily_totals(devices, min(first_shown, trend_first, period_first), today)
+    last = store.last_days(devices, today)
+    per_day = rom.rom_per_day(totals)
     states = store.device_states(devices)
     a = attention.assess(PatientData(patient_id, start, devices, history, totals, per_day,
-                                     states), today, zone)
+                                     states, max(last.values(), default=None)), today, zone)
     days = list(days_between(first_shown, today))
     shown = [t for t in totals if first_shown <= t.day]
     report = adherence.compute(history, shown, first_shown, today)
     period = None
-    running = billing.period_index(start, today)
     if running is not None:
         period = billing.supply_period(start, running, {t.day for t in totals}, today)
     return PatientReport(patient_id, today, zone, start, period, devices, states,

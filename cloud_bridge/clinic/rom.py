@@ -1,10 +1,11 @@
-"""Range of motion per exercise and local day, from the set records.
+"""Range of motion per exercise and local day, from the daily totals.
 
-The daily totals carry no ROM, so it comes from the set summaries: each holds the mean ROM
-of its full reps (`mean_rom_cdeg`; the wearable averages over full reps only) and their
-number, so a day's or a week's mean is the sets' means weighted by their full reps, which
-equals the mean over the reps themselves up to the wearable's rounding. Reading the set
-summaries (Store.set_summaries) instead of every rep costs about a tenth of the records.
+Each set summary holds the mean ROM of its full reps (`mean_rom_cdeg`; the wearable averages
+over full reps only) and their number, so a day's or a week's mean is the sets' means
+weighted by their full reps, which equals the mean over the reps themselves up to the
+wearable's rounding. The daily totals keep exactly those sums per device, exercise and day
+(DailyTotal.rom_reps and rom_sum_cdeg, daily.set_rom), so the clinic reads ROM as days, not
+as set records: a year of a patient is a few hundred rows.
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from zoneinfo import ZoneInfo
 
-from cloud_bridge.daily import local_day
-from cloud_bridge.records import StoredRecord
+from cloud_bridge.daily import DailyTotal
 
 
 @dataclass(frozen=True)
@@ -39,18 +38,16 @@ NONE = RomSum(0, 0)
 RomPerDay = Mapping[tuple[str, date], RomSum]
 
 
-def rom_per_day(records: Iterable[StoredRecord], zone: ZoneInfo) -> dict[tuple[str, date],
-                                                                          RomSum]:
-    """RomSum per (exercise, local day) from the dated set records among `records` (reps
-    and undated records are skipped; a set without full reps carries no ROM)."""
-    out: dict[tuple[str, date], RomSum] = {}
-    for r in records:
-        reps = r.values.get("reps", 0)
-        if r.kind != "set" or not r.time_valid or reps <= 0:
-            continue
-        key = (r.exercise, local_day(r.t_ms, zone))
-        out[key] = out.get(key, NONE) + RomSum(reps, r.values["mean_rom_cdeg"] * reps)
-    return out
+def rom_per_day(totals: Iterable[DailyTotal]) -> dict[tuple[str, date], RomSum]:
+    """RomSum per (exercise, local day) of the daily totals of a patient's devices, summed
+    over the devices; only days with full reps in sets have one."""
+    sums: dict[tuple[str, date], list[int]] = {}
+    for t in totals:
+        if t.rom_reps:
+            acc = sums.setdefault((t.exercise, t.day), [0, 0])
+            acc[0] += t.rom_reps
+            acc[1] += t.rom_sum_cdeg
+    return {key: RomSum(reps, total) for key, (reps, total) in sums.items()}
 
 
 def over(rom: RomPerDay, exercise: str, days: Iterable[date]) -> RomSum:

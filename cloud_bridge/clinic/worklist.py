@@ -2,10 +2,10 @@
 patient with the reasons to look at them (attention.py), most urgent first.
 
 It reads for all patients together, a fixed number of calls however many patients there
-are: one Store.daily_totals over the lookback (the last day with data, the trend windows,
-the running 30-day period), one Store.set_summaries over the two trend windows, only for
-the wearables whose daily totals have enough reps for a ROM trend, one
-Store.device_states, and two queries of clinic.db for every prescription history.
+are, and only days (the daily totals, ROM included), never records: one Store.daily_totals
+over the last WINDOW_DAYS (the trend windows and the running 30-day period), one
+Store.last_days for the last day with data however long ago, one Store.device_states, and
+two queries of clinic.db for every prescription history.
 """
 
 from __future__ import annotations
@@ -15,24 +15,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from cloud_bridge.clinic import attention, rom
+from cloud_bridge.clinic import attention, billing, rom
 from cloud_bridge.clinic.attention import Assessment, PatientData
-from cloud_bridge.clinic.prescriptions import GENERIC, Prescription
+from cloud_bridge.clinic.prescriptions import Prescription
 from cloud_bridge.clinic.registry import Registry
-from cloud_bridge.daily import DailyTotal, day_start_ms
-from cloud_bridge.records import StoredRecord
+from cloud_bridge.daily import DailyTotal
 from cloud_bridge.stores.base import Store
 
-# The last day with data is looked for this far back: beyond it the worklist says "at least
-# 90 days", which asks for the same call. A year would cost four times the daily rows.
-LOOKBACK_DAYS = 90
+# Days of totals read, today included: the running 30-day period (its days with data, on
+# the dashboard) and attention's two trend windows before today, whichever reach further.
+WINDOW_DAYS = max(billing.PERIOD_DAYS, 2 * attention.TREND_DAYS + 1)
 
 
 @dataclass(frozen=True)
 class Worklist:
     today: date
     zone: str
-    first_day: date  # the first day looked at for data
+    first_day: date  # the first day of the totals read
     assessments: list[Assessment]  # ranked: attention.rank
     days_with_data: dict[str, set[date]]  # per patient, first_day..today
 
@@ -41,64 +40,39 @@ class Worklist:
         return [a for a in self.assessments if a.reasons]
 
 
-def _has_rom_trend(start: date, totals: Sequence[DailyTotal], today: date) -> bool:
-    """Whether a ROM trend can come out: monitored over both windows, with at least
-    ROM_MIN_REPS full reps of one exercise in each (as the daily totals count them)."""
-    recent_first = today - timedelta(days=attention.TREND_DAYS)
-    previous_first = recent_first - timedelta(days=attention.TREND_DAYS)
-    if start > previous_first:
-        return False
-    reps: dict[tuple[str, bool], int] = defaultdict(int)
-    for t in totals:
-        if previous_first <= t.day < today and t.exercise != GENERIC:
-            reps[(t.exercise, t.day >= recent_first)] += t.reps
-    return any(reps[(x, True)] >= attention.ROM_MIN_REPS
-               and reps[(x, False)] >= attention.ROM_MIN_REPS for x, _ in list(reps))
-
-
-def _rom(store: Store, owner: Mapping[str, str], devices: list[str], today: date
-         ) -> dict[str, dict[tuple[str, date], rom.RomSum]]:
-    """ROM per patient, exercise and day over the two trend windows, from one read."""
-    per_patient: dict[str, dict[tuple[str, date], rom.RomSum]] = defaultdict(dict)
-    if not devices:
-        return per_patient
-    first = today - timedelta(days=2 * attention.TREND_DAYS)
-    by_patient: dict[str, list[StoredRecord]] = defaultdict(list)
-    for r in store.set_summaries(devices, day_start_ms(first, store.zone),
-                                 day_start_ms(today, store.zone)):
-        by_patient[owner[r.device_id]].append(r)
-    for patient, records in by_patient.items():
-        per_patient[patient] = rom.rom_per_day(records, store.zone)
-    return per_patient
-
-
 def gather(store: Store, registry: Registry, histories: Mapping[str, Sequence[Prescription]],
-           today: date, lookback_days: int = LOOKBACK_DAYS) -> tuple[list[PatientData], date]:
-    """What attention.assess needs for every enrolled patient, and the first day looked at
-    for data. Days are in the store's zone."""
+           today: date) -> tuple[list[PatientData], date]:
+    """What attention.assess needs for every enrolled patient, and the first day of the
+    totals read. Days are in the store's zone."""
     patients = registry.patients()
     owner = {d: p for p in patients for d in registry.devices_of(p)}
-    devices = {p: registry.devices_of(p) for p in patients}
-    starts = {p: registry.monitoring_start(p) for p in patients}
-    first = max(min(starts.values(), default=today), today - timedelta(days=lookback_days))
-    first = min(first, today)
+    first = today - timedelta(days=WINDOW_DAYS - 1)
     totals: dict[str, list[DailyTotal]] = defaultdict(list)
+    last: dict[str, date] = {}
+    states = {}
     if owner:
-        for t in store.daily_totals(sorted(owner), first, today):
+        devices = sorted(owner)
+        for t in store.daily_totals(devices, first, today):
             totals[owner[t.device_id]].append(t)
-    rom_per_patient = _rom(store, owner, [d for p in patients
-                                          if _has_rom_trend(starts[p], totals[p], today)
-                                          for d in devices[p]], today)
-    states = store.device_states(sorted(owner)) if owner else {}
-    return [PatientData(p, starts[p], devices[p], histories.get(p, []), totals[p],
-                        rom=rom_per_patient.get(p, {}),
-                        states={d: states[d] for d in devices[p] if d in states},
-                        data_since=first) for p in patients], first
+        for device, day in store.last_days(devices, today).items():
+            patient = owner[device]
+            last[patient] = max(last.get(patient, day), day)
+        states = store.device_states(devices)
+    out = []
+    for p in patients:
+        devices_p = registry.devices_of(p)
+        mine = totals[p]
+        out.append(PatientData(
+            p, registry.monitoring_start(p), devices_p, histories.get(p, []), mine,
+            rom=rom.rom_per_day(mine),
+            states={d: states[d] for d in devices_p if d in states},
+            last_day_with_data=last.get(p)))
+    return out, first
 
 
 def build(store: Store, registry: Registry, histories: Mapping[str, Sequence[Prescription]],
-          today: date, lookback_days: int = LOOKBACK_DAYS) -> Worklist:
-    data, first = gather(store, registry, histories, today, lookback_days)
+          today: date) -> Worklist:
+    data, first = gather(store, registry, histories, today)
     ranked = attention.rank(attention.assess(p, today, store.zone) for p in data)
     with_data = {p.patient_id: {t.day for t in p.totals if t.day <= today} for p in data}
     return Worklist(today, store.zone.key, first, ranked, with_data)

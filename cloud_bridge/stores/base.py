@@ -141,14 +141,6 @@ class Store(ABC):
         """All records with start_ms <= t_ms < end_ms, of the given devices (None: all),
         sorted by (device_id, seq), every field equal to what was written."""
 
-    def set_summaries(
-        self, device_ids: Sequence[str] | None, start_ms: int, end_ms: int
-    ) -> list[StoredRecord]:
-        """The set summaries (kind "set") among what `query` returns for the same arguments.
-        The clinic reads ROM from them: a set's record stands for its ten-odd reps, so a
-        store that can select by kind answers in a fraction of `query`'s time."""
-        return [r for r in self.query(device_ids, start_ms, end_ms) if r.kind == "set"]
-
     @abstractmethod
     def daily_totals(
         self, device_ids: Sequence[str] | None, first_day: date, last_day: date

@@ -1,14 +1,18 @@
 """What the patient page shows, gathered from the store and the registry.
 
 * The last DAYS_SHOWN days per exercise done or prescribed in them, from the daily
-  totals (reps, partial reps, sets), with the mean range of motion per day from the set
-  records (the daily totals carry no ROM) and the prescription's target per day
-  (targets.py).
+  totals (reps, partial reps, sets, and the mean range of motion per day from their ROM
+  sums) and the prescription's target per day (targets.py).
 * An adherence calendar of the current and the previous 30-day monitoring periods: days
   with data as billing counts them (billing_report.days_with_data), with billing's reading
   of the period (billing.supply_period), so the page and the billing report agree.
 * The reasons for attention (attention.py, as on the worklist) and each wearable's latest
   state in words (device_status.py).
+
+Reads: one Store.daily_totals from the start of monitoring (or the trend windows, if
+later) to today, which gives the days shown, the trends, the calendars and the episode's
+days with data; one Store.last_days; one Store.undated for the days shown (reps of unknown
+date: few, not in the totals); one Store.device_states. Days only, never records.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from cloud_bridge.clinic import attention, billing, billing_report
+from cloud_bridge.clinic import attention, billing
 from cloud_bridge.clinic.attention import Assessment, PatientData
 from cloud_bridge.clinic.device_status import state_text
 from cloud_bridge.clinic.prescriptions import Prescriptions, in_force
@@ -107,10 +111,11 @@ def build(store: Store, registry: Registry, conn: sqlite3.Connection, patient_id
     shown = list(days_between(first, today))
     # From the first day of attention's trend windows, which start a day before those shown.
     read_from = min(first, today - timedelta(days=2 * attention.TREND_DAYS))
-    totals = store.daily_totals(devices, read_from, today)
+    # From the start too: the calendars and the episode's days with data (billing's).
+    totals = store.daily_totals(devices, min(start, read_from), today)
     counts = reps_per_day([t for t in totals if t.day >= first])
-    lo, hi = day_start_ms(read_from, zone), day_start_ms(today + timedelta(days=1), zone)
-    rom_sums = rom_per_day(store.set_summaries(devices, lo, hi), zone)
+    recent = [t for t in totals if t.day >= read_from]
+    rom_sums = rom_per_day(recent)
     rom = {key: s.total_cdeg / s.reps / 100 for key, s in rom_sums.items() if key[1] >= first}
     history = Prescriptions(conn).history(patient_id)
     # Done or prescribed: an exercise not done at all is the first thing to see.
@@ -126,17 +131,19 @@ def build(store: Store, registry: Registry, conn: sqlite3.Connection, patient_id
                                c.sets if c else 0, rom.get((name, day)),
                                target(conn, patient_id, name, day)))
         rows.append(ExerciseDays(name, days))
-    with_data = billing_report.days_with_data(store, registry, [patient_id], today)[patient_id]
+    # As billing_report.days_with_data counts them: from the start of monitoring.
+    with_data = {t.day for t in totals if start <= t.day <= today}
     calendars = []
     running = billing.period_index(start, today)
     if running is not None:
         for k in range(running, max(running - PERIODS_SHOWN, -1), -1):
             calendars.append(calendar(billing.supply_period(start, k, with_data, today),
                                       with_data, today))
-    undated = store.undated(devices, day_start_ms(first, zone), hi)
+    undated = store.undated(devices, day_start_ms(first, zone),
+                            day_start_ms(today + timedelta(days=1), zone))
     states = store.device_states(devices)
-    last = max(with_data, default=None)
-    assessment = attention.assess(PatientData(patient_id, start, devices, history, totals,
+    last = max(store.last_days(devices, today).values(), default=None)
+    assessment = attention.assess(PatientData(patient_id, start, devices, history, recent,
                                               rom_sums, states, last), today, zone)
     return PatientPage(
         patient_id, start, devices, today, first, last, len(with_data), rows, calendars,

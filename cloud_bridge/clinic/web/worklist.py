@@ -24,18 +24,15 @@ from cloud_bridge.stores.base import Store
 class WorklistRow:
     patient_id: str
     monitoring_start: date
-    last_day_with_data: date | None  # None: none since `data_since`
+    last_day_with_data: date | None  # None: never any
     days_since_data: int | None  # days from the last day with data to today; None: none
     period: billing.SupplyPeriod | None  # the running 30-day period; None before the start
     assessment: Assessment
-    data_since: date  # the first day looked at for data
 
     @property
     def last_data_text(self) -> str:
         if self.last_day_with_data is not None:
             return self.last_day_with_data.isoformat()
-        if self.data_since > self.monitoring_start:
-            return f"none since {self.data_since}"
         return "never"
 
 
@@ -51,8 +48,7 @@ def rows(store: Store, registry: Registry, histories: Mapping[str, Sequence[Pres
         running = billing.period_index(start, today)
         period = (None if running is None
                   else billing.supply_period(start, running, w.days_with_data[p], today))
-        out.append(WorklistRow(p, start, a.last_day_with_data, a.days_since_data, period, a,
-                               w.first_day))
+        out.append(WorklistRow(p, start, a.last_day_with_data, a.days_since_data, period, a))
     return out
 
 

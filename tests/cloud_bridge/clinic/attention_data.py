@@ -84,7 +84,6 @@ class StatesStore(SQLiteStore):
         super().__init__(path, zone=zone)
         self.states = dict(states or {})
         self.calls: Counter[str] = Counter()
-        self.set_devices: list[list[str] | None] = []  # the devices of each set_summaries
 
     def device_states(self, device_ids: Sequence[str] | None) -> dict[str, DeviceState]:
         self.calls["device_states"] += 1
@@ -95,11 +94,9 @@ class StatesStore(SQLiteStore):
         self.calls["daily_totals"] += 1
         return super().daily_totals(device_ids, first_day, last_day)
 
-    def set_summaries(self, device_ids: Sequence[str] | None, start_ms: int,
-                      end_ms: int) -> list[StoredRecord]:
-        self.calls["set_summaries"] += 1
-        self.set_devices.append(None if device_ids is None else sorted(device_ids))
-        return super().set_summaries(device_ids, start_ms, end_ms)
+    def last_days(self, device_ids: Sequence[str] | None, until: date) -> dict[str, date]:
+        self.calls["last_days"] += 1
+        return super().last_days(device_ids, until)
 
     def query(self, device_ids: Sequence[str] | None, start_ms: int,
               end_ms: int) -> list[StoredRecord]:

@@ -44,7 +44,7 @@ def report(clinic: dict[str, Path], patient: str) -> tuple[patient_report.Patien
 
 def test_p1_rows_trend_and_reasons(clinic: dict[str, Path]) -> None:
     r, store = report(clinic, "P-1")
-    assert store.calls == {"daily_totals": 1, "set_summaries": 1, "device_states": 1}
+    assert store.calls == {"daily_totals": 1, "last_days": 1, "device_states": 1}
     assert r.days[0] == date(2026, 3, 7) and r.days[-1] == TODAY
     squat, heel = r.rows
     assert squat.cells == ["--", "--", "30/30", "30/30", "30/30", "30/30", "--", "--", "--",

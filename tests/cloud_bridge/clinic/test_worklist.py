@@ -1,5 +1,6 @@
 """The worklist over a clinic with known reasons (attention_data.py): its order, its words,
-and the reads it makes: one of each kind, whatever the number of patients."""
+and the reads it makes: one of each kind, whatever the number of patients, and days only
+(ROM from the daily totals), never records."""
 
 from __future__ import annotations
 
@@ -14,9 +15,6 @@ from cloud_bridge.clinic.clinic_db import open_clinic_db
 from cloud_bridge.clinic.prescriptions import Prescriptions
 from cloud_bridge.clinic.registry import Registry
 from tests.cloud_bridge.clinic.attention_data import (
-    DEV_1,
-    DEV_2,
-    DEV_3,
     DEV_4,
     DEV_5,
     STATES,
@@ -63,31 +61,26 @@ def test_most_urgent_first_with_the_reasons(clinic: dict[str, Path]) -> None:
     assert by_id["P-2"].reasons == () and by_id["P-2"].days_since_data == 0
     assert by_id["P-5"].days_without_data is None
     assert w.days_with_data["P-3"] == {date(2026, 3, d) for d in range(1, 15)}
-    assert w.first_day == date(2026, 2, 1)  # the earliest start, within the 90 days
+    assert w.first_day == date(2026, 2, 19)  # 30 days: the running period, the trends
 
 
-def test_one_read_of_each_kind(clinic: dict[str, Path]) -> None:
-    _, store = build(clinic)
-    assert store.calls == {"daily_totals": 1, "set_summaries": 1, "device_states": 1}
-    # Sets only of the wearables that can show a ROM trend: P-4's and P-5's cannot.
-    assert store.set_devices == [[DEV_1, DEV_2, DEV_3]]
+@pytest.mark.parametrize("today", [TODAY, date(2026, 3, 10), date(2026, 2, 10)])
+def test_one_read_of_each_kind_and_no_records(clinic: dict[str, Path], today: date) -> None:
+    _, store = build(clinic, today=today)
+    assert store.calls == {"daily_totals": 1, "last_days": 1, "device_states": 1}
 
 
-def test_no_set_records_read_without_a_possible_rom_trend(clinic: dict[str, Path]) -> None:
-    # On Mar 10 no patient has been monitored over both windows but P-1, whose squats of the
-    # previous window (from Feb 23) and the recent one are enough: its sets only.
-    _, store = build(clinic, today=date(2026, 3, 10))
-    assert store.set_devices == [[DEV_1]]
-    # On Feb 10 nobody has: no read of set records at all.
-    _, store = build(clinic, today=date(2026, 2, 10))
-    assert store.calls == {"daily_totals": 1, "device_states": 1}
-
-
-def test_the_lookback_is_90_days(clinic: dict[str, Path]) -> None:
-    w, _ = build(clinic, today=TODAY + timedelta(days=120))
-    assert w.first_day == TODAY + timedelta(days=30)
-    p2 = next(a for a in w.assessments if a.patient_id == "P-2")
-    assert p2.reasons[0].text == "no data for at least 91 days (none since Sun 2026-04-19)"
+def test_the_last_day_with_data_however_long_ago(clinic: dict[str, Path]) -> None:
+    today = TODAY + timedelta(days=120)
+    w, _ = build(clinic, today=today)
+    assert w.first_day == today - timedelta(days=29)
+    by_id = {a.patient_id: a for a in w.assessments}
+    assert by_id["P-2"].reasons[0].text == "no data for 120 days (last: Fri 2026-03-20)"
+    assert by_id["P-3"].last_day_with_data == date(2026, 3, 14)
+    # Looking back from before the last data: the last day up to then.
+    w, _ = build(clinic, today=date(2026, 3, 10))
+    assert {a.patient_id: a.last_day_with_data for a in w.assessments}["P-1"] == date(
+        2026, 3, 10)
 
 
 def test_no_patients(clinic: dict[str, Path]) -> None:

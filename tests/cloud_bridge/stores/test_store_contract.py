@@ -137,20 +137,6 @@ def test_device_filter_and_many_devices(store: Store) -> None:
     assert store.query(["000000000000"], *EVERYTHING) == []
 
 
-def test_set_summaries_are_the_sets_of_the_query(store: Store) -> None:
-    records = [rep(DEV_A, 1, T0), set_summary(DEV_A, 2, T0 + 10),
-               rep(DEV_A, 3, T0 + 20, set_no=2), set_summary(DEV_A, 4, T0 + 30, set_no=2),
-               set_summary(DEV_B, 1, T0 + 5), rep(DEV_C, 1, T0 + 6),
-               set_summary(DEV_C, 2, T0 + 7)]
-    store.write(records)
-    sets = [r for r in by_key(records) if r.kind == "set"]
-    assert store.set_summaries(None, *EVERYTHING) == sets
-    assert store.set_summaries([DEV_A, DEV_B], *EVERYTHING) == [
-        r for r in sets if r.device_id != DEV_C]
-    assert store.set_summaries([DEV_A], T0 + 10, T0 + 30) == [records[1]]  # end excluded
-    assert store.set_summaries([], *EVERYTHING) == []
-
-
 def test_device_filter_over_many_queries_worth_of_devices(store: Store) -> None:
     devices = [f"{i:012x}" for i in range(250)]  # more than one InfluxQL statement's worth
     records = [rep(d, 1, T0 + i) for i, d in enumerate(devices)]

@@ -18,6 +18,8 @@ def test_the_page_of_p1(tmp_path) -> None:
     finally:
         conn.close()
         store.close()
+    # Days only, one read of each kind: no set or rep records.
+    assert store.calls == {"daily_totals": 1, "last_days": 1, "undated": 1, "device_states": 1}
     assert page.first_day == date(2026, 2, 7) and page.last_day_with_data == TODAY
     assert [e.exercise for e in page.exercises] == ["heel_raise", "squat"]
     squat = {d.day: d for d in page.exercises[1].days}

@@ -19,7 +19,7 @@ def test_rows_and_the_attention_ranking(tmp_path) -> None:
     finally:
         conn.close()
         store.close()
-    assert store.calls == {"daily_totals": 1, "set_summaries": 1, "device_states": 1}
+    assert store.calls == {"daily_totals": 1, "last_days": 1, "device_states": 1}
     by_id = {r.patient_id: r for r in rows}
     assert by_id["P-1"].days_since_data == 0 and by_id["P-1"].period.days_with_data == 9
     assert by_id["P-2"].last_day_with_data == date(2026, 2, 3)
@@ -36,12 +36,8 @@ def test_rows_and_the_attention_ranking(tmp_path) -> None:
 def test_a_patient_not_started_has_no_period_and_comes_last() -> None:
     def row(pid: str, start: date, days: int | None) -> worklist.WorklistRow:
         return worklist.WorklistRow(pid, start, None, None, None,
-                                    Assessment(pid, start, None, days, ()), date(2026, 1, 1))
+                                    Assessment(pid, start, None, days, ()))
 
     later, fine = row("P-0", date(2026, 3, 1), None), row("P-9", date(2026, 2, 19), 2)
     assert worklist.rank([later, fine]) == [fine, later]
     assert fine.last_data_text == "never"
-    old = worklist.WorklistRow("P-8", date(2025, 1, 1), None, None, None,
-                               Assessment("P-8", date(2025, 1, 1), None, 90, ()),
-                               date(2025, 11, 22))
-    assert old.last_data_text == "none since 2025-11-22"
