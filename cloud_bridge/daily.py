@@ -40,6 +40,18 @@ class DailyTotal:
     rom_sum_cdeg: int = 0
     rom_reps: int = 0
 
+    @classmethod
+    def fast(cls, device_id: str, day: date, exercise: str, reps: int, partial_reps: int,
+             sets: int, rom_sum_cdeg: int, rom_reps: int) -> DailyTotal:
+        """The same total as the constructor makes, in half the time (a frozen dataclass
+        sets each field through object.__setattr__): stores make tens of thousands of them
+        for one worklist."""
+        total = object.__new__(cls)
+        total.__dict__.update(device_id=device_id, day=day, exercise=exercise, reps=reps,
+                              partial_reps=partial_reps, sets=sets, rom_sum_cdeg=rom_sum_cdeg,
+                              rom_reps=rom_reps)
+        return total
+
 
 # The set payload's fields are u16 on the wire (firmware/core/codec.py): no wearable can
 # report more. A set record beyond that (written by a test or a tool, not by the bridge)

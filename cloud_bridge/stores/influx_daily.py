@@ -67,6 +67,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from operator import attrgetter, itemgetter
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from cloud_bridge.daily import DailyTotal, day_start_ms, days_between, local_day, set_rom
@@ -95,7 +97,12 @@ MARKER_PAGE = 10_000  # markers read per query: bounds memory after a long outag
 # (day, up to DEVICES_PER_QUERY devices) recounted per request: bounds the rows one answer
 # holds (x 13 exercises x 2 statements) and the time between checks of a refresh's budget
 UNITS_PER_REQUEST = 10
-BUCKETS_PER_STATEMENT = 1000  # days searched for data per statement when building
+# Days searched for data per statement when building. A week: each statement reads a
+# week of raw points (0.4 s for 1,000 patients on a 2-core machine), and a chunked answer
+# streams each statement's result as it ends, so no answer waits longer than the HTTP
+# timeout however long the history (a year in one statement took over 10 s). Also keeps
+# every statement under a server's max-select-buckets.
+BUCKETS_PER_STATEMENT = 7
 _NS_PER_MS = 1_000_000
 _DAY_NS = 86_400 * 10**9
 _MIN_NS = -(2**63) + 2  # InfluxQL's valid time range
@@ -107,6 +114,8 @@ DAILY_VERSION = 2
 STATE_SELECT = (f'SELECT last("zone") AS "zone", last("refreshed_to") AS "refreshed_to", '
                 f'last("version") AS "version" FROM "{MEASUREMENT_STATE}"')
 _FIELDS = ("reps", "partial_reps", "sets", "rom_sum_cdeg", "rom_reps")
+# last_days looks back this many days (until included) first, then this many, then all time
+LAST_DAY_WINDOWS = (31, 366)
 
 Run = Callable[[Sequence[str]], list[list[Series]]]
 Write = Callable[[Sequence[str]], None]
@@ -136,12 +145,15 @@ class Marker:
 
 class InfluxDaily:
     """The daily totals of one database. `run` answers InfluxQL statements with epoch=ns
-    (their series, in order); `write` writes line protocol without creating the database."""
+    (their series, in order); `read` the same, for the clinic's reads (totals, last days),
+    which it may spread over several requests at once (default: `run`); `write` writes
+    line protocol without creating the database."""
 
     def __init__(self, *, zone: ZoneInfo, run: Run, write: Write, lag_s: float,
-                 clock_ns: Callable[[], int] = time.time_ns) -> None:
+                 clock_ns: Callable[[], int] = time.time_ns, read: Run | None = None) -> None:
         self.zone = zone
         self._run = run
+        self._read = read or run
         self._write = write
         self._lag_ns = int(lag_s * 1e9)
         self._clock_ns = clock_ns
@@ -414,11 +426,14 @@ class InfluxDaily:
             return []
         start = day_start_ms(first, self.zone) * _NS_PER_MS
         end = day_start_ms(last + _ONE_DAY, self.zone) * _NS_PER_MS
-        fields = ",".join(f'"{name}"' for name in _FIELDS)
-        results = self._run([STATE_SELECT] + [
-            f'SELECT {fields} FROM "{MEASUREMENT_DAILY}" '
+        columns = ",".join(f'"{name}"' for name in (TAG_DEVICE, TAG_EXERCISE, *_FIELDS))
+        # Tags as columns, no GROUP BY: one series per statement, not one per device and
+        # exercise, which InfluxDB 1.x answers in half the time (30 days of 1,000 patients:
+        # 0.35 s against 0.8 s).
+        results = self._read([STATE_SELECT] + [
+            f'SELECT {columns} FROM "{MEASUREMENT_DAILY}" '
             f'WHERE "{TAG_ZONE}" = {quote_string(self.zone.key)} '
-            f'AND time >= {start} AND time < {end}{tail} GROUP BY "{TAG_DEVICE}","{TAG_EXERCISE}"'
+            f"AND time >= {start} AND time < {end}{tail}"
             for tail in tails
         ])
         if not self._ready(results[0]):
@@ -427,44 +442,94 @@ class InfluxDaily:
         days: dict[int, date] = {}  # a day found once, not once per device and exercise
         for series_list in results[1:]:
             for series in series_list:
-                for row in series.rows():
-                    reps, partial, sets, rom_sum, rom_reps = (row.get(f) for f in _FIELDS)
+                read = _reader(series, ("time", TAG_DEVICE, TAG_EXERCISE, *_FIELDS))
+                for values in series.values:
+                    t, device, exercise, reps, partial, sets, rom_sum, rom_reps = read(values)
                     if reps is None or partial is None or sets is None or not (
                             reps or partial or sets):
                         continue  # being overwritten right now, or nothing to show
-                    t = int(row["time"])
                     day = days.get(t)
                     if day is None:
-                        day = days[t] = local_day(t // _NS_PER_MS, self.zone)
+                        day = days[t] = local_day(int(t) // _NS_PER_MS, self.zone)
                     # A point caught being written (1.x shows a point field by field) may
                     # lack its ROM for a moment: no ROM rather than no day.
-                    out.append(DailyTotal(
-                        str(row[TAG_DEVICE]), day, str(row[TAG_EXERCISE]), int(reps),
-                        int(partial), int(sets), int(rom_sum or 0), int(rom_reps or 0)))
-        return sorted(out)
+                    out.append(DailyTotal.fast(
+                        str(device), day, str(exercise), int(reps), int(partial), int(sets),
+                        int(rom_sum or 0), int(rom_reps or 0)))
+        # (device, day, exercise) is a point's series and time, so unique: sorting by it
+        # gives DailyTotal's order, without its comparisons in Python (50,000: 0.15 s).
+        out.sort(key=_TOTAL_KEY)
+        return out
 
-    def last_days(self, device_ids: Sequence[str] | None, until: date) -> dict[str, date]:
-        """Per device, its last day with a `daily` point up to `until`: the time of
-        last("reps") per device, one row each however long its history."""
+    def days_with_data(self, device_ids: Sequence[str] | None, first: date, last: date
+                       ) -> dict[str, set[date]]:
+        """Per device, the days first..last with a `daily` point: one field read, not five
+        (15 days of 1,000 patients: 0.13 s against 0.3 s). A point is written only with a
+        count above 0, and `sets` is there as soon as the point is (0 or more)."""
         tails = device_matches(device_ids)
-        if not tails:
+        if not tails or last < first:
             return {}
-        end = day_start_ms(until + _ONE_DAY, self.zone) * _NS_PER_MS
-        results = self._run([STATE_SELECT] + [
-            f'SELECT last("reps") FROM "{MEASUREMENT_DAILY}" '
+        start = day_start_ms(first, self.zone) * _NS_PER_MS
+        end = day_start_ms(last + _ONE_DAY, self.zone) * _NS_PER_MS
+        results = self._read([STATE_SELECT] + [
+            f'SELECT "{TAG_DEVICE}","sets" FROM "{MEASUREMENT_DAILY}" '
             f'WHERE "{TAG_ZONE}" = {quote_string(self.zone.key)} '
-            f'AND time >= {_MIN_NS} AND time < {end}{tail} GROUP BY "{TAG_DEVICE}"'
+            f"AND time >= {start} AND time < {end}{tail}"
             for tail in tails
         ])
         if not self._ready(results[0]):
             return {}
-        out: dict[str, date] = {}
+        out: dict[str, set[date]] = {}
+        days: dict[int, date] = {}
         for series_list in results[1:]:
             for series in series_list:
-                for row in series.rows():
-                    if row.get("last") is not None:
-                        out[str(row[TAG_DEVICE])] = local_day(int(row["time"]) // _NS_PER_MS,
-                                                              self.zone)
+                read = _reader(series, ("time", TAG_DEVICE, "sets"))
+                for values in series.values:
+                    t, device, sets = read(values)
+                    if sets is None:
+                        continue
+                    day = days.get(t)
+                    if day is None:
+                        day = days[t] = local_day(int(t) // _NS_PER_MS, self.zone)
+                    out.setdefault(str(device), set()).add(day)
+        return out
+
+    def last_days(self, device_ids: Sequence[str] | None, until: date) -> dict[str, date]:
+        """Per device, its last day with a `daily` point up to `until`: the time of
+        last("reps") per device. Looked for in the last LAST_DAY_WINDOWS first, then
+        further back only for the devices not found yet: last() costs what its time range
+        holds (a year of 1,000 wearables: 2.7 s; their last month: 0.3 s)."""
+        wanted = None if device_ids is None else sorted(set(device_ids))
+        if wanted is not None and not wanted:
+            return {}
+        end = day_start_ms(until + _ONE_DAY, self.zone) * _NS_PER_MS
+        # A list of all devices is not known: all time at once for device_ids None.
+        lows = [] if wanted is None else [
+            day_start_ms(until - timedelta(days=n - 1), self.zone) * _NS_PER_MS
+            for n in LAST_DAY_WINDOWS]
+        out: dict[str, date] = {}
+        high, state = end, [STATE_SELECT]
+        for low in [*lows, _MIN_NS]:
+            rest = None if wanted is None else [d for d in wanted if d not in out]
+            if rest is not None and not rest:
+                break
+            results = self._read(state + [
+                f'SELECT last("reps") FROM "{MEASUREMENT_DAILY}" '
+                f'WHERE "{TAG_ZONE}" = {quote_string(self.zone.key)} '
+                f'AND time >= {low} AND time < {high}{tail} GROUP BY "{TAG_DEVICE}"'
+                for tail in device_matches(rest)
+            ])
+            if state:
+                if not self._ready(results[0]):
+                    return {}
+                results, state = results[1:], []
+            for series_list in results:
+                for series in series_list:
+                    for row in series.rows():
+                        if row.get("last") is not None:
+                            out[str(row[TAG_DEVICE])] = local_day(
+                                int(row["time"]) // _NS_PER_MS, self.zone)
+            high = low
         return out
 
     def _ready(self, state_series: Sequence[Series]) -> bool:
@@ -489,6 +554,24 @@ class InfluxDaily:
                 "URL --clinic-tz ZONE`"
             )
         return True
+
+
+_TOTAL_KEY = attrgetter("device_id", "day", "exercise")
+
+
+def _reader(series: Series, names: Sequence[str]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """A function that gives a row's values of `names`, from its columns or, for a tag the
+    series was grouped by, from the series' tags (None when neither has it)."""
+    index = {c: i for i, c in enumerate(series.columns)}
+    where = [index.get(name) for name in names]
+    if None not in where and len(where) > 1:
+        return itemgetter(*where)  # type: ignore[arg-type]  # the usual case, in C
+    fixed = [series.tags.get(name) for name in names]
+
+    def read(values: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(fixed[k] if i is None else values[i] for k, i in enumerate(where))
+
+    return read
 
 
 def _state_of(series: Sequence[Series]) -> DailyState | None:

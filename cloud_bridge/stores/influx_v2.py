@@ -41,7 +41,12 @@ from cloud_bridge.records import StoredRecord
 from cloud_bridge.stores import influx_states
 from cloud_bridge.stores.base import Store, StoreError, StoreUnavailable, check_record
 from cloud_bridge.stores.influx_daily import InfluxDaily
-from cloud_bridge.stores.influx_http import InfluxHTTP, error_for, error_message
+from cloud_bridge.stores.influx_http import (
+    READ_REQUESTS,
+    InfluxHTTP,
+    error_for,
+    error_message,
+)
 from cloud_bridge.stores.influx_results import Series
 from cloud_bridge.stores.influx_schema import one_per_key, select_statements, to_line
 from cloud_bridge.stores.influx_undated import undated_records
@@ -82,7 +87,7 @@ class InfluxV2Store(Store):
         self.zone = zone
         self._daily = InfluxDaily(
             zone=zone, run=self._run_statements, write=self._write_daily_lines,
-            lag_s=max(30.0, 3 * timeout_s),
+            lag_s=max(30.0, 3 * timeout_s), read=self._read_statements,
         )
         self._refresher = (
             Refresher(self.refresh_daily, daily_refresh_s, f"daily-refresh {bucket}")
@@ -109,6 +114,12 @@ class InfluxV2Store(Store):
 
     def _run_statements(self, statements: Sequence[str]) -> list[list[Series]]:
         return self._http.query_series(self.bucket, statements, chunk_size=None, join=False)
+
+    def _read_statements(self, statements: Sequence[str], epoch: str = "ns"
+                         ) -> list[list[Series]]:
+        """For the clinic's reads of many devices: several requests at once."""
+        return self._http.query_series(self.bucket, statements, chunk_size=None, join=False,
+                                       epoch=epoch, parallel=READ_REQUESTS)
 
     def _write_lines(self, lines: Sequence[str]) -> None:
         what = f"write to bucket {self.bucket!r} at {self._base_url}"
@@ -148,6 +159,12 @@ class InfluxV2Store(Store):
         self._check_open()
         return self._daily.totals(device_ids, first_day, last_day)
 
+    def days_with_data(
+        self, device_ids: Sequence[str] | None, first_day: date, last_day: date
+    ) -> dict[str, set[date]]:
+        self._check_open()
+        return self._daily.days_with_data(device_ids, first_day, last_day)
+
     def last_days(self, device_ids: Sequence[str] | None, until: date) -> dict[str, date]:
         self._check_open()
         return self._daily.last_days(device_ids, until)
@@ -173,11 +190,11 @@ class InfluxV2Store(Store):
         for i in range(0, len(lines), self._batch_lines):
             self._write_lines(lines[i : i + self._batch_lines])
 
-    def device_states(self, device_ids: Sequence[str] | None) -> dict[str, DeviceState]:
+    def device_states(self, device_ids: Sequence[str] | None, *,
+                      recent_ms: int | None = None) -> dict[str, DeviceState]:
         self._check_open()
-        statements = influx_states.select_statements(device_ids)
-        return influx_states.states_of(self._http.query_series(
-            self.bucket, statements, chunk_size=None, join=False, epoch="ms"))
+        return influx_states.read(lambda statements: self._read_statements(statements, "ms"),
+                                  device_ids, recent_ms)
 
     def refresh_daily(self) -> int:
         self._check_open()

@@ -180,12 +180,28 @@ def totals(
     sql += " ORDER BY device_id, day, exercise"
     days: dict[str, date] = {}  # a day's date object made once, not once per row
     return [
-        DailyTotal(device, days.get(day) or days.setdefault(day, date.fromisoformat(day)),
-                   exercise, reps, partial, sets, rom_sum, rom_reps)
+        DailyTotal.fast(device, days.get(day) or days.setdefault(day, date.fromisoformat(day)),
+                        exercise, reps, partial, sets, rom_sum, rom_reps)
         for device, day, exercise, reps, partial, sets, rom_sum, rom_reps
         in conn.execute(sql, params)
         if reps or partial or sets
     ]
+
+
+def days_with_data(conn: sqlite3.Connection, device_ids: Sequence[str] | None, first: date,
+                   last: date) -> dict[str, set[date]]:
+    """Per device, its days first..last with daily rows (every row has a count above 0)."""
+    sql = "SELECT DISTINCT device_id, day FROM daily WHERE day >= ? AND day <= ?"
+    params: list[object] = [first.isoformat(), last.isoformat()]
+    if device_ids is not None:
+        sql += " AND device_id IN (SELECT value FROM json_each(?))"
+        params.append(json.dumps(sorted(set(device_ids))))
+    out: dict[str, set[date]] = {}
+    days: dict[str, date] = {}
+    for device, day in conn.execute(sql, params):
+        out.setdefault(device, set()).add(days.get(day) or days.setdefault(
+            day, date.fromisoformat(day)))
+    return out
 
 
 def last_days(conn: sqlite3.Connection, device_ids: Sequence[str] | None,

@@ -185,6 +185,17 @@ class SQLiteStore(Store):
                 sqlite_daily.check_zone(conn, self.zone)
                 return sqlite_daily.totals(conn, device_ids, first_day, last_day)
 
+    def days_with_data(
+        self, device_ids: Sequence[str] | None, first_day: date, last_day: date
+    ) -> dict[str, set[date]]:
+        if device_ids is not None and not device_ids:
+            return {}
+        with self._errors(f"query of {self.path}"):
+            conn = self._conn()
+            with _immediate(conn, write=False):
+                sqlite_daily.check_zone(conn, self.zone)
+                return sqlite_daily.days_with_data(conn, device_ids, first_day, last_day)
+
     def last_days(self, device_ids: Sequence[str] | None, until: date) -> dict[str, date]:
         if device_ids is not None and not device_ids:
             return {}
@@ -210,7 +221,9 @@ class SQLiteStore(Store):
             with self._writers, _immediate(conn):
                 sqlite_states.write(conn, states)
 
-    def device_states(self, device_ids: Sequence[str] | None) -> dict[str, DeviceState]:
+    def device_states(self, device_ids: Sequence[str] | None, *,
+                      recent_ms: int | None = None) -> dict[str, DeviceState]:
+        # One row per device: nothing to look for first.
         with self._errors(f"query of {self.path}"):
             conn = self._conn()
             with _immediate(conn, write=False):

@@ -254,6 +254,46 @@ def test_last_days_with_data_per_device(make_store: MakeStore) -> None:
     assert store.last_days([DEV_C], LAST) == {} and store.last_days([], LAST) == {}
 
 
+def test_days_with_data_are_the_days_of_the_totals(make_store: MakeStore) -> None:
+    store = make_store(NY)
+    assert store.days_with_data(None, FIRST, LAST) == {}
+    store.write([*dst_records(DEV_A), *dst_records(DEV_B)[:9],
+                 set_summary(DEV_B, 900, at(date(2026, 6, 10), 12)),
+                 rep(DEV_C, 1, at(date(2026, 7, 1), 12), time_valid=False)])  # undated only
+    refreshed(store)
+
+    def reference(devices: list[str] | None, first: date, last: date) -> dict[str, set[date]]:
+        out: dict[str, set[date]] = {}
+        for t in expected(store, first, last, devices):
+            out.setdefault(t.device_id, set()).add(t.day)
+        return out
+
+    for devices, first, last in [(None, FIRST, LAST), ([DEV_A, DEV_C], FIRST, LAST),
+                                 ([DEV_B], date(2026, 3, 8), date(2026, 11, 1)),
+                                 (None, date(2026, 11, 1), date(2026, 11, 1)),
+                                 ([DEV_A, DEV_B], date(2026, 3, 10), date(2026, 6, 9))]:
+        assert store.days_with_data(devices, first, last) == reference(devices, first, last)
+    assert store.days_with_data(None, FIRST, LAST)[DEV_B] >= {date(2026, 6, 10)}
+    assert store.days_with_data([], FIRST, LAST) == {}
+    assert store.days_with_data(None, LAST, FIRST) == {}
+
+
+def test_reads_of_more_devices_than_one_statement_takes(make_store: MakeStore) -> None:
+    # 250 devices: three statements per read on InfluxDB, sent as parallel requests, whose
+    # answers must come back in the order asked (the zone's state first).
+    store = make_store(NY)
+    devices = [f"{i:012x}" for i in range(1, 251)]
+    day = date(2026, 6, 10)
+    store.write([set_summary(d, 1, at(day - timedelta(days=i % 40), 9), reps=i % 7 + 1)
+                 for i, d in enumerate(devices)])
+    refreshed(store)
+    got = store.daily_totals(devices, FIRST, LAST)
+    assert got == expected(store) and len(got) == 250
+    assert store.days_with_data(devices[10:], FIRST, LAST) == {
+        t.device_id: {t.day} for t in got[10:]}
+    assert store.last_days(devices[5:], day) == {t.device_id: t.day for t in got[5:]}
+
+
 def test_undated_records(make_store: MakeStore) -> None:
     store = make_store(NY)
     t = at(date(2026, 6, 10), 12)
@@ -378,6 +418,8 @@ def test_influx_totals_from_before_rom_are_refused_until_recomputed(
         store.daily_totals(None, FIRST, LAST)
     with pytest.raises(DailyNotReady, match="older version"):
         store.last_days(None, LAST)
+    with pytest.raises(DailyNotReady, match="older version"):
+        store.days_with_data(None, FIRST, LAST)
     with pytest.raises(StoreError, match="leave out --since"):
         store.rebuild_daily(date(2026, 11, 1))
     assert store.refresh_daily() > 0  # the next refresh recomputes every day

@@ -153,3 +153,22 @@ def test_influx_reads_the_report_before_a_point_still_being_written(
         f'device_state,device={DEV_A} gateway="home-1",consecutive_failures=0i,'
         f"n_fields=10i {(T0 + 1000) * 1_000_000}"])
     assert influx_store.device_states(None) == {DEV_A: whole}
+
+
+def test_a_recent_hint_changes_nothing_in_the_answer(store: Store) -> None:
+    """device_states(recent_ms=...): the devices that reported since then, and those whose
+    last report is older (looked for further back), each with its latest report."""
+    day = 86_400_000
+    c = "cccccccccccc"
+    store.write_device_states([state(DEV_A, T0 - 30 * day), state(DEV_A, T0 - day),
+                               state(DEV_A, T0, battery_pct=5),
+                               state(DEV_B, T0 - 400 * day), state(DEV_B, T0 - 90 * day),
+                               state(c, T0 + day)])
+    everyone = store.device_states([DEV_A, DEV_B, c, "000000000000"])
+    assert {d: s.reported_ms for d, s in everyone.items()} == {
+        DEV_A: T0, DEV_B: T0 - 90 * day, c: T0 + day}
+    for recent in (T0 - 2 * day, T0, T0 + 2 * day, T0 - 1000 * day):
+        assert store.device_states([DEV_A, DEV_B, c, "000000000000"],
+                                   recent_ms=recent) == everyone
+    assert store.device_states(None, recent_ms=T0) == everyone
+    assert store.device_states([DEV_B], recent_ms=T0) == {DEV_B: everyone[DEV_B]}
