@@ -57,7 +57,7 @@ from zoneinfo import ZoneInfo
 
 from cloud_bridge.clinic import adherence, rom
 from cloud_bridge.clinic.prescriptions import GENERIC, Prescription, in_force
-from cloud_bridge.daily import DailyTotal, days_between, local_day
+from cloud_bridge.daily import DailyTotal, day_start_ms, days_between, local_day
 from cloud_bridge.device_state import DeviceState
 
 # The issue's: five days without data is when the clinic calls.
@@ -235,9 +235,7 @@ def _prescription(history: Sequence[Prescription], today: date) -> list[Reason]:
 
 def _overall(history: Sequence[Prescription], totals: Sequence[DailyTotal],
              days: list[date]) -> Fraction | None:
-    # Only the window's totals: the worklist passes 90 days of them, for 1,000 patients.
-    mine = [t for t in totals if days[0] <= t.day <= days[-1]]
-    return adherence.compute(history, mine, days[0], days[-1]).overall
+    return adherence.overall(history, totals, days[0], days[-1])
 
 
 def _adherence(history: Sequence[Prescription], totals: Sequence[DailyTotal], w: _Windows,
@@ -355,6 +353,13 @@ def _device_problems(s: DeviceState, start: date, today: date, zone: ZoneInfo
                     else Severity.WARN, s.log_used_pct / STORAGE_NEARLY_FULL_PCT,
                     f"record storage {s.log_used_pct}% full{refused}"))
     return out
+
+
+def states_recent_ms(today: date, zone: ZoneInfo) -> int:
+    """Where a store may look first for the wearables' latest states (Store.device_states'
+    `recent_ms`): gateways report every night, so all but the few that stopped (not synced
+    for NOT_SYNCED_DAYS: a reason of their own) have reported since then."""
+    return day_start_ms(today - timedelta(days=NOT_SYNCED_DAYS), zone)
 
 
 def rank(assessments: Iterable[Assessment]) -> list[Assessment]:

@@ -9,8 +9,8 @@ target range; exercises done but not prescribed in one line; last, the attention
 (attention.py), where the eye ends up in a terminal.
 
 Reads days only, never records: one Store.daily_totals over the days shown, the trend
-windows and the running 30-day period (ROM included), one Store.last_days, one
-Store.device_states.
+windows and the running 30-day period (ROM included), one Store.device_states, and only if
+there is no data in those days, one Store.last_days for the last day with data.
 """
 
 from __future__ import annotations
@@ -81,12 +81,15 @@ def build(store: Store, registry: Registry, patient_id: str, history: Sequence[P
     trend_first = today - timedelta(days=2 * attention.TREND_DAYS)
     running = billing.period_index(start, today)
     period_first = billing.period_bounds(start, running)[0] if running is not None else today
-    totals = store.daily_totals(devices, min(first_shown, trend_first, period_first), today)
-    last = store.last_days(devices, today)
+    first = min(first_shown, trend_first, period_first)
+    totals = store.daily_totals(devices, first, today)
+    last = max((t.day for t in totals), default=None)
+    if last is None:  # the last data is older than the days read, if there is any
+        last = max(store.last_days(devices, first - timedelta(days=1)).values(), default=None)
     per_day = rom.rom_per_day(totals)
-    states = store.device_states(devices)
+    states = store.device_states(devices, recent_ms=attention.states_recent_ms(today, zone))
     a = attention.assess(PatientData(patient_id, start, devices, history, totals, per_day,
-                                     states, max(last.values(), default=None)), today, zone)
+                                     states, last), today, zone)
     days = list(days_between(first_shown, today))
     shown = [t for t in totals if first_shown <= t.day]
     report = adherence.compute(history, shown, first_shown, today)

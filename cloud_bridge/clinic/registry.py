@@ -35,25 +35,30 @@ class Registry:
     def __init__(self, enrollments: list[Enrollment]) -> None:
         self.enrollments = enrollments
         self._by_device: dict[str, Enrollment] = {}
+        # Per patient, so that a worklist of 1,000 patients asking each one's devices and
+        # start does not go through all enrollments every time.
+        self._by_patient: dict[str, list[Enrollment]] = {}
         for e in enrollments:
             other = self._by_device.get(e.device_id)
             if other is not None and other.patient_id != e.patient_id:
                 raise RegistryError(f"device {e.device_id} is enrolled for two patients "
                                     f"({other.patient_id} and {e.patient_id})")
             self._by_device[e.device_id] = e
+            self._by_patient.setdefault(e.patient_id, []).append(e)
+        self._patients = sorted(self._by_patient)
 
     def patients(self) -> list[str]:
-        return sorted({e.patient_id for e in self.enrollments})
+        return list(self._patients)
 
     def devices_of(self, patient_id: str) -> list[str]:
-        return sorted(e.device_id for e in self.enrollments if e.patient_id == patient_id)
+        return sorted(e.device_id for e in self._by_patient.get(patient_id, ()))
 
     def patient_of(self, device_id: str) -> str | None:
         e = self._by_device.get(device_id)
         return e.patient_id if e else None
 
     def monitoring_start(self, patient_id: str) -> date:
-        return min(e.monitoring_start for e in self.enrollments if e.patient_id == patient_id)
+        return min(e.monitoring_start for e in self._by_patient.get(patient_id, ()))
 
     def save(self, path: str | Path) -> None:
         with open(path, "w", newline="") as f:

@@ -52,7 +52,10 @@ def rom_per_day(totals: Iterable[DailyTotal]) -> dict[tuple[str, date], RomSum]:
 
 def over(rom: RomPerDay, exercise: str, days: Iterable[date]) -> RomSum:
     """The ROM of `exercise` over `days` together."""
-    total = NONE
+    reps = total = 0  # summed as ints, one RomSum made: the worklist asks this 6,000 times
     for day in days:
-        total = total + rom.get((exercise, day), NONE)
-    return total
+        s = rom.get((exercise, day))
+        if s is not None:
+            reps += s.reps
+            total += s.total_cdeg
+    return RomSum(reps, total)

@@ -2,10 +2,11 @@
 patient with the reasons to look at them (attention.py), most urgent first.
 
 It reads for all patients together, a fixed number of calls however many patients there
-are, and only days (the daily totals, ROM included), never records: one Store.daily_totals
-over the last WINDOW_DAYS (the trend windows and the running 30-day period), one
-Store.last_days for the last day with data however long ago, one Store.device_states, and
-two queries of clinic.db for every prescription history.
+are, and only days, never records: one Store.daily_totals over attention's trend windows
+and today (ROM included), one Store.days_with_data over the rest of the last WINDOW_DAYS
+(the running 30-day period needs no more than that), one Store.last_days for the patients
+without data in those days (their last day with data however long ago), one
+Store.device_states, and two queries of clinic.db for every prescription history.
 """
 
 from __future__ import annotations
@@ -41,40 +42,50 @@ class Worklist:
 
 
 def gather(store: Store, registry: Registry, histories: Mapping[str, Sequence[Prescription]],
-           today: date) -> tuple[list[PatientData], date]:
-    """What attention.assess needs for every enrolled patient, and the first day of the
-    totals read. Days are in the store's zone."""
+           today: date) -> tuple[list[PatientData], date, dict[str, set[date]]]:
+    """What attention.assess needs for every enrolled patient, the first day of the totals
+    read, and each patient's days with data from then to today. Days are in the store's
+    zone."""
     patients = registry.patients()
     owner = {d: p for p in patients for d in registry.devices_of(p)}
     first = today - timedelta(days=WINDOW_DAYS - 1)
+    trends_first = today - timedelta(days=2 * attention.TREND_DAYS)
     totals: dict[str, list[DailyTotal]] = defaultdict(list)
+    with_data: dict[str, set[date]] = {p: set() for p in patients}
     last: dict[str, date] = {}
     states = {}
     if owner:
         devices = sorted(owner)
-        for t in store.daily_totals(devices, first, today):
+        for t in store.daily_totals(devices, trends_first, today):
             totals[owner[t.device_id]].append(t)
-        for device, day in store.last_days(devices, today).items():
-            patient = owner[device]
-            last[patient] = max(last.get(patient, day), day)
-        states = store.device_states(devices)
+            with_data[owner[t.device_id]].add(t.day)
+        # The older days of the window: only whether there was data, a cheaper read.
+        for device, days in store.days_with_data(
+                devices, first, trends_first - timedelta(days=1)).items():
+            with_data[owner[device]] |= days
+        silent = [d for d in devices if not with_data[owner[d]]]
+        if silent:
+            for device, day in store.last_days(silent, first - timedelta(days=1)).items():
+                patient = owner[device]
+                last[patient] = max(last.get(patient, day), day)
+        states = store.device_states(devices,
+                                     recent_ms=attention.states_recent_ms(today, store.zone))
     out = []
     for p in patients:
         devices_p = registry.devices_of(p)
-        mine = totals[p]
         out.append(PatientData(
-            p, registry.monitoring_start(p), devices_p, histories.get(p, []), mine,
-            rom=rom.rom_per_day(mine),
+            p, registry.monitoring_start(p), devices_p, histories.get(p, []), totals[p],
+            rom=rom.rom_per_day(totals[p]),
             states={d: states[d] for d in devices_p if d in states},
-            last_day_with_data=last.get(p)))
-    return out, first
+            # attention gets the last day with data, which may be older than its totals
+            last_day_with_data=max(with_data[p], default=None) or last.get(p)))
+    return out, first, with_data
 
 
 def build(store: Store, registry: Registry, histories: Mapping[str, Sequence[Prescription]],
           today: date) -> Worklist:
-    data, first = gather(store, registry, histories, today)
+    data, first, with_data = gather(store, registry, histories, today)
     ranked = attention.rank(attention.assess(p, today, store.zone) for p in data)
-    with_data = {p.patient_id: {t.day for t in p.totals if t.day <= today} for p in data}
     return Worklist(today, store.zone.key, first, ranked, with_data)
 
 

@@ -11,8 +11,9 @@
 
 Reads: one Store.daily_totals from the start of monitoring (or the trend windows, if
 later) to today, which gives the days shown, the trends, the calendars and the episode's
-days with data; one Store.last_days; one Store.undated for the days shown (reps of unknown
-date: few, not in the totals); one Store.device_states. Days only, never records.
+days with data; one Store.undated for the days shown (reps of unknown date: few, not in the
+totals); one Store.device_states; and only if there is no data in those days, one
+Store.last_days for the last day with data. Days only, never records.
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ def build(store: Store, registry: Registry, conn: sqlite3.Connection, patient_id
     # From the first day of attention's trend windows, which start a day before those shown.
     read_from = min(first, today - timedelta(days=2 * attention.TREND_DAYS))
     # From the start too: the calendars and the episode's days with data (billing's).
-    totals = store.daily_totals(devices, min(start, read_from), today)
+    first_read = min(start, read_from)
+    totals = store.daily_totals(devices, first_read, today)
     counts = reps_per_day([t for t in totals if t.day >= first])
     recent = [t for t in totals if t.day >= read_from]
     rom_sums = rom_per_day(recent)
@@ -141,8 +143,11 @@ def build(store: Store, registry: Registry, conn: sqlite3.Connection, patient_id
                                       with_data, today))
     undated = store.undated(devices, day_start_ms(first, zone),
                             day_start_ms(today + timedelta(days=1), zone))
-    states = store.device_states(devices)
-    last = max(store.last_days(devices, today).values(), default=None)
+    states = store.device_states(devices, recent_ms=attention.states_recent_ms(today, zone))
+    last = max((t.day for t in totals), default=None)
+    if last is None:  # the last data is older than the days read, if there is any
+        last = max(store.last_days(devices, first_read - timedelta(days=1)).values(),
+                   default=None)
     assessment = attention.assess(PatientData(patient_id, start, devices, history, recent,
                                               rom_sums, states, last), today, zone)
     return PatientPage(

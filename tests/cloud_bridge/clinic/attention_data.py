@@ -85,7 +85,8 @@ class StatesStore(SQLiteStore):
         self.states = dict(states or {})
         self.calls: Counter[str] = Counter()
 
-    def device_states(self, device_ids: Sequence[str] | None) -> dict[str, DeviceState]:
+    def device_states(self, device_ids: Sequence[str] | None, *,
+                      recent_ms: int | None = None) -> dict[str, DeviceState]:
         self.calls["device_states"] += 1
         return {d: s for d, s in self.states.items() if device_ids is None or d in device_ids}
 
@@ -93,6 +94,11 @@ class StatesStore(SQLiteStore):
                      last_day: date) -> list[DailyTotal]:
         self.calls["daily_totals"] += 1
         return super().daily_totals(device_ids, first_day, last_day)
+
+    def days_with_data(self, device_ids: Sequence[str] | None, first_day: date,
+                       last_day: date) -> dict[str, set[date]]:
+        self.calls["days_with_data"] += 1
+        return super().days_with_data(device_ids, first_day, last_day)
 
     def last_days(self, device_ids: Sequence[str] | None, until: date) -> dict[str, date]:
         self.calls["last_days"] += 1

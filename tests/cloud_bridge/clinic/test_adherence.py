@@ -4,6 +4,7 @@ clinic's zone, ROM."""
 
 from __future__ import annotations
 
+import random
 from datetime import date, datetime, timedelta
 from fractions import Fraction
 from zoneinfo import ZoneInfo
@@ -13,6 +14,7 @@ import pytest
 from cloud_bridge.clinic.adherence import (
     compute,
     format_report,
+    overall,
     rom_samples,
     week_start,
 )
@@ -232,3 +234,23 @@ def test_the_report_reads_per_exercise_week_and_day() -> None:
     assert "2026-03-02 Mon: squat 30/30 (100%, ROM mean 82 deg, 50% in range); " \
            "heel_raise 15/30 (50%)" in text
     assert "2026-03-03 Tue: squat 0/30 (0%); heel_raise 0/30 (0%)" in text
+
+
+def test_overall_alone_equals_the_reports_overall() -> None:
+    """The worklist's shortcut: the same Fraction as compute's, over random histories
+    (changes mid-window, exercises dropped and added, an ended prescription) and days
+    (several wearables, more than prescribed, exercises not prescribed)."""
+    rnd = random.Random(3)
+    names = ["squat", "heel_raise", "lunge"]
+    for _ in range(300):
+        history = []
+        for version in range(1, rnd.randrange(1, 4) + 1):
+            items = [Item(x, rnd.randrange(1, 4), rnd.randrange(5, 15), rnd.randrange(1, 8))
+                     for x in names if rnd.random() < 0.6]
+            history.append(rx(version, day(rnd.randrange(-5, 10)), *items))
+        totals = [done(day(rnd.randrange(-3, 14)), rnd.choice(names), rnd.randrange(0, 60),
+                       device=rnd.choice([DEV, DEV2])) for _ in range(rnd.randrange(0, 30))]
+        first = day(rnd.randrange(-2, 8))
+        last = first + timedelta(days=rnd.randrange(0, 10))
+        assert overall(history, totals, first, last) == compute(history, totals, first,
+                                                                last).overall

@@ -50,7 +50,8 @@ def test_worklist(clinic: dict[str, Any], capsys: pytest.CaptureFixture[str]) ->
     assert "mean ROM of squat down 12° (48° vs 60°" in lines[3]
     assert lines[-1] == "2 patients without reasons (--all lists them)"
     (store,) = clinic["opened"]
-    assert store.calls == {"daily_totals": 1, "last_days": 1, "device_states": 1}
+    assert store.calls == {"daily_totals": 1, "days_with_data": 1, "last_days": 1,
+                           "device_states": 1}
 
 
 def test_worklist_all_and_another_today(clinic: dict[str, Any],

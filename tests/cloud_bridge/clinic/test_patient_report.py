@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,14 +28,14 @@ def clinic(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return make_clinic(tmp_path_factory.mktemp("clinic"))
 
 
-def report(clinic: dict[str, Path], patient: str) -> tuple[patient_report.PatientReport,
-                                                           StatesStore]:
+def report(clinic: dict[str, Path], patient: str, today: date = TODAY
+           ) -> tuple[patient_report.PatientReport, StatesStore]:
     store = StatesStore(clinic["store"], zone=TZ, states=STATES)
     conn = open_clinic_db(clinic["clinic_db"])
     try:
         history = Prescriptions(conn).history(patient)
         r = patient_report.build(store, registry_mod.load(clinic["registry"]), patient,
-                                 history, TODAY)
+                                 history, today)
     finally:
         conn.close()
         store.close()
@@ -44,7 +44,7 @@ def report(clinic: dict[str, Path], patient: str) -> tuple[patient_report.Patien
 
 def test_p1_rows_trend_and_reasons(clinic: dict[str, Path]) -> None:
     r, store = report(clinic, "P-1")
-    assert store.calls == {"daily_totals": 1, "last_days": 1, "device_states": 1}
+    assert store.calls == {"daily_totals": 1, "device_states": 1}  # days only
     assert r.days[0] == date(2026, 3, 7) and r.days[-1] == TODAY
     squat, heel = r.rows
     assert squat.cells == ["--", "--", "30/30", "30/30", "30/30", "30/30", "--", "--", "--",
@@ -90,6 +90,14 @@ def test_p3_device_state_and_urgent_reasons(clinic: dict[str, Path]) -> None:
     assert "Last data: Sat 2026-03-14 (6 days ago)" in text
     assert "  URGENT  no data for 6 days (last: Sat 2026-03-14)" in text
     assert "  warn    not synced for 4 days (last: Mon 2026-03-16)" in text
+
+
+def test_last_data_older_than_the_days_read(clinic: dict[str, Path]) -> None:
+    # 60 days on, P-3's last data is older than the 30-day period read: asked for apart.
+    r, store = report(clinic, "P-3", TODAY + timedelta(days=60))
+    assert store.calls == {"daily_totals": 1, "last_days": 1, "device_states": 1}
+    assert "Last data: Sat 2026-03-14 (66 days ago)" in patient_report.format_text(r)
+    assert r.assessment.reasons[0].text == "no data for 66 days (last: Sat 2026-03-14)"
 
 
 def test_p4_without_prescription_and_p5_not_started(clinic: dict[str, Path]) -> None:

@@ -67,7 +67,8 @@ def test_most_urgent_first_with_the_reasons(clinic: dict[str, Path]) -> None:
 @pytest.mark.parametrize("today", [TODAY, date(2026, 3, 10), date(2026, 2, 10)])
 def test_one_read_of_each_kind_and_no_records(clinic: dict[str, Path], today: date) -> None:
     _, store = build(clinic, today=today)
-    assert store.calls == {"daily_totals": 1, "last_days": 1, "device_states": 1}
+    assert store.calls == {"daily_totals": 1, "days_with_data": 1, "last_days": 1,
+                           "device_states": 1}
 
 
 def test_the_last_day_with_data_however_long_ago(clinic: dict[str, Path]) -> None:

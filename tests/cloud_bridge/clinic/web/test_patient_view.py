@@ -19,7 +19,7 @@ def test_the_page_of_p1(tmp_path) -> None:
         conn.close()
         store.close()
     # Days only, one read of each kind: no set or rep records.
-    assert store.calls == {"daily_totals": 1, "last_days": 1, "undated": 1, "device_states": 1}
+    assert store.calls == {"daily_totals": 1, "undated": 1, "device_states": 1}
     assert page.first_day == date(2026, 2, 7) and page.last_day_with_data == TODAY
     assert [e.exercise for e in page.exercises] == ["heel_raise", "squat"]
     squat = {d.day: d for d in page.exercises[1].days}
@@ -57,6 +57,8 @@ def test_a_prescribed_exercise_not_done_is_shown(tmp_path) -> None:
     finally:
         conn.close()
         store.close()
+    # No data since monitoring started: the last day with data is asked for (none).
+    assert store.calls["last_days"] == 1 and page.last_day_with_data is None
     (lunge,) = page.exercises
     assert lunge.exercise == "lunge" and lunge.total_reps == 0
     assert [d.target for d in lunge.days][-7:] == [None, 16, 16, 16, 16, 16, 16]

@@ -19,7 +19,8 @@ def test_rows_and_the_attention_ranking(tmp_path) -> None:
     finally:
         conn.close()
         store.close()
-    assert store.calls == {"daily_totals": 1, "last_days": 1, "device_states": 1}
+    assert store.calls == {"daily_totals": 1, "days_with_data": 1, "last_days": 1,
+                           "device_states": 1}
     by_id = {r.patient_id: r for r in rows}
     assert by_id["P-1"].days_since_data == 0 and by_id["P-1"].period.days_with_data == 9
     assert by_id["P-2"].last_day_with_data == date(2026, 2, 3)
