@@ -36,6 +36,7 @@ when there is such an item:
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -245,9 +246,14 @@ def overall(history: Sequence[Prescription], totals: Iterable[DailyTotal], first
             prescribed = item.reps_per_day
             counted[item.exercise] += min(done.get((day, item.exercise), 0), prescribed)
             weighted[item.exercise] += prescribed * item.days_per_week
-    ratios = [_ONE if 7 * counted[x] >= w else Fraction(7 * counted[x], w)
+    # min(1, 7 x counted / w) per exercise as (numerator, denominator), and their mean
+    # over a common denominator: one Fraction made, not one per addition.
+    ratios = [(1, 1) if 7 * counted[x] >= w else (7 * counted[x], w)
               for x, w in weighted.items() if w]
-    return _mean(ratios)
+    if not ratios:
+        return None
+    common = math.lcm(*(q for _, q in ratios))
+    return Fraction(sum(p * (common // q) for p, q in ratios), common * len(ratios))
 
 
 def _weeks(days: list[DayAdherence], first: date, last: date) -> list[WeekAdherence]:

@@ -23,8 +23,8 @@ from cloud_bridge.clinic.registry import Registry
 from cloud_bridge.daily import DailyTotal
 from cloud_bridge.stores.base import Store
 
-# Days of totals read, today included: the running 30-day period (its days with data, on
-# the dashboard) and attention's two trend windows before today, whichever reach further.
+# Days read, today included: the running 30-day period (its days with data, on the
+# dashboard) and attention's two trend windows before today, whichever reach further.
 WINDOW_DAYS = max(billing.PERIOD_DAYS, 2 * attention.TREND_DAYS + 1)
 
 
