@@ -40,7 +40,7 @@ from cloud_bridge.clinic.program_publisher import (
 from cloud_bridge.clinic.summary import format_summary, summarize
 from cloud_bridge.daily import day_start_ms
 from cloud_bridge.device_keys import keys_path_for
-from cloud_bridge.stores.base import SQLITE_PREFIX, StoreError, open_store
+from cloud_bridge.stores.base import SQLITE_PREFIX, Store, StoreError, open_store
 from firmware.core import exercises
 
 
@@ -372,9 +372,41 @@ def _sqlite_file(url: str) -> str | None:
     scheme = urlsplit(url).scheme.lower()
     if scheme == "":
         return url
-    if scheme == "sqlite" and url[:10].lower() == "sqlite:///":
-        return unquote(url[10:])
+    if url.lower().startswith(SQLITE_PREFIX):
+        return unquote(url[len(SQLITE_PREFIX):])
     return None
+
+
+def _today(args: argparse.Namespace) -> date | str:
+    """--today or the clinic's today; a message if --today is later than that (it would
+    show codes as final for periods and months that have not ended)."""
+    real_today = _now().astimezone(args.tz).date()
+    today = args.today or real_today
+    if today > real_today:
+        return f"--today {today} is after today ({real_today} in {args.tz.key})"
+    return today
+
+
+def _open_month_inputs(args: argparse.Namespace, clinic_db_hint: str
+                       ) -> tuple[sqlite3.Connection, Store] | str:
+    """The clinic database and the store of a month's billing or report; a message saying
+    what is missing otherwise. A missing SQLite store file is refused: opening it would make
+    an empty one and report nothing from it."""
+    store_file = _sqlite_file(args.store)
+    if store_file is not None and not os.path.exists(store_file):
+        return f"store file {store_file} does not exist"
+    if not os.path.exists(args.clinic_db):
+        return f"clinic database {args.clinic_db} does not exist ({clinic_db_hint})"
+    try:
+        conn = time_log.open_time_log(args.clinic_db)
+    except sqlite3.Error as e:
+        return f"clinic database {args.clinic_db}: {e}"
+    try:
+        store = open_store(args.store, zone=args.tz)
+    except (ValueError, StoreError) as e:
+        conn.close()
+        return str(e)
+    return conn, store
 
 
 def _run_billing(args: argparse.Namespace) -> int:
@@ -391,30 +423,16 @@ def _run_billing(args: argparse.Namespace) -> int:
         return fail(f"patient {args.patient!r} is not in the enrollment registry "
                     f"{args.registry}")
     patients = [args.patient] if args.patient is not None else registry.patients()
-    real_today = _now().astimezone(args.tz).date()
-    today = args.today or real_today
-    if today > real_today:
-        # It would show codes as final for periods and months that have not ended.
-        return fail(f"--today {today} is after today ({real_today} in {args.tz.key})")
+    today = _today(args)
+    if isinstance(today, str):
+        return fail(today)
     month = args.month or Month.of(today)
     if month.first > today:
         return fail(f"month {month} is after today ({today})")
-    # Opening a missing SQLite file would make an empty one and bill nothing from it.
-    store_file = _sqlite_file(args.store)
-    if store_file is not None and not os.path.exists(store_file):
-        return fail(f"store file {store_file} does not exist")
-    if not os.path.exists(args.clinic_db):
-        return fail(f"clinic database {args.clinic_db} does not exist (time is logged "
-                    "there with rtm-clinic log-time)")
-    try:
-        conn = time_log.open_time_log(args.clinic_db)
-    except sqlite3.Error as e:
-        return fail(f"clinic database {args.clinic_db}: {e}")
-    try:
-        store = open_store(args.store, zone=args.tz)
-    except (ValueError, StoreError) as e:
-        conn.close()
-        return fail(e)
+    opened = _open_month_inputs(args, "time is logged there with rtm-clinic log-time")
+    if isinstance(opened, str):
+        return fail(opened)
+    conn, store = opened
     try:
         reports = billing_report.build(store, registry, conn, patients, month, today,
                                        args.tz, fees)
@@ -495,28 +513,16 @@ def _run_report(args: argparse.Namespace) -> int:
     if args.patient is not None and args.patient not in registry.patients():
         return fail(f"patient {args.patient!r} is not in the enrollment registry "
                     f"{args.registry}")
-    real_today = _now().astimezone(args.tz).date()
-    today = args.today or real_today
-    if today > real_today:
-        return fail(f"--today {today} is after today ({real_today} in {args.tz.key})")
+    today = _today(args)
+    if isinstance(today, str):
+        return fail(today)
     if args.month.first > today:
         return fail(f"month {args.month} is after today ({today})")
-    # Opening a missing SQLite file would make an empty one and report nothing from it.
-    store_file = _sqlite_file(args.store)
-    if store_file is not None and not os.path.exists(store_file):
-        return fail(f"store file {store_file} does not exist")
-    if not os.path.exists(args.clinic_db):
-        return fail(f"clinic database {args.clinic_db} does not exist (time is logged "
-                    "there with rtm-clinic log-time, prescriptions with rtm-clinic prescribe)")
-    try:
-        conn = time_log.open_time_log(args.clinic_db)
-    except sqlite3.Error as e:
-        return fail(f"clinic database {args.clinic_db}: {e}")
-    try:
-        store = open_store(args.store, zone=args.tz)
-    except (ValueError, StoreError) as e:
-        conn.close()
-        return fail(e)
+    opened = _open_month_inputs(args, "time is logged there with rtm-clinic log-time, "
+                                      "prescriptions with rtm-clinic prescribe")
+    if isinstance(opened, str):
+        return fail(opened)
+    conn, store = opened
     try:
         reports = monthly_report.build(store, registry, conn, patients, args.month, today,
                                        args.tz, fees)
@@ -741,14 +747,6 @@ def _security(args: argparse.Namespace) -> BrokerSecurity | None:
     return None if all(v is None for v in given) else BrokerSecurity(*given)
 
 
-def _sqlite_path(store_url: str) -> Path | None:
-    if urlsplit(store_url).scheme == "":
-        return Path(store_url)
-    if store_url.lower().startswith(SQLITE_PREFIX):
-        return Path(unquote(store_url[len(SQLITE_PREFIX):]))
-    return None
-
-
 def _targets(args: argparse.Namespace,
              registry: registry_mod.Registry) -> tuple[dict[str, str], dict[str, str]]:
     """The patient's wearables a program can reach (device -> gateway), and why not the
@@ -756,7 +754,7 @@ def _targets(args: argparse.Namespace,
     overrides = dict(gw.parse_override(text) for text in args.gateway)
     keys = args.device_keys
     if keys is None:
-        store_path = _sqlite_path(args.store)
+        store_path = _sqlite_file(args.store)
         if store_path is not None:
             candidate = keys_path_for(store_path)
             keys = candidate if candidate.is_file() else None
