@@ -24,14 +24,14 @@ import base64
 import logging
 import threading
 from collections.abc import Sequence
-from datetime import date
 from zoneinfo import ZoneInfo
 
-from cloud_bridge.daily import UTC, DailyTotal
+from cloud_bridge.daily import UTC
 from cloud_bridge.device_state import DeviceState
 from cloud_bridge.records import StoredRecord
 from cloud_bridge.stores import influx_states
-from cloud_bridge.stores.base import Store, StoreError, check_record
+from cloud_bridge.stores.base import StoreError, check_record
+from cloud_bridge.stores.influx_common import InfluxDailyStore
 from cloud_bridge.stores.influx_daily import InfluxDaily
 from cloud_bridge.stores.influx_http import READ_REQUESTS, InfluxHTTP, error_for
 from cloud_bridge.stores.influx_results import Series
@@ -43,12 +43,9 @@ from cloud_bridge.stores.state_check import check_device_state
 log = logging.getLogger(__name__)
 
 
-CLOSE_REFRESH_S = 10.0
 
 
-class InfluxV1Store(Store):
-    write_waits_on_server = True  # the bridge validates its next batch meanwhile
-
+class InfluxV1Store(InfluxDailyStore):
     def __init__(
         self,
         base_url: str,
@@ -173,22 +170,6 @@ class InfluxV1Store(Store):
         )
         return one_per_key(records)
 
-    def daily_totals(
-        self, device_ids: Sequence[str] | None, first_day: date, last_day: date
-    ) -> list[DailyTotal]:
-        self._check_open()
-        return self._daily.totals(device_ids, first_day, last_day)
-
-    def days_with_data(
-        self, device_ids: Sequence[str] | None, first_day: date, last_day: date
-    ) -> dict[str, set[date]]:
-        self._check_open()
-        return self._daily.days_with_data(device_ids, first_day, last_day)
-
-    def last_days(self, device_ids: Sequence[str] | None, until: date) -> dict[str, date]:
-        self._check_open()
-        return self._daily.last_days(device_ids, until)
-
     def undated(
         self, device_ids: Sequence[str] | None, start_ms: int, end_ms: int
     ) -> list[StoredRecord]:
@@ -214,40 +195,11 @@ class InfluxV1Store(Store):
         for i in range(0, len(lines), self._batch_lines):
             self._write_lines(lines[i : i + self._batch_lines])
 
-    def device_states(self, device_ids: Sequence[str] | None, *,
-                      recent_ms: int | None = None) -> dict[str, DeviceState]:
-        self._check_open()
-        return influx_states.read(lambda statements: self._read_statements(statements, "ms"),
-                                  device_ids, recent_ms)
-
-    def refresh_daily(self) -> int:
-        self._check_open()
-        return self._daily.refresh()
-
-    def rebuild_daily(self, since: date | None = None) -> int:
-        self._check_open()
-        return self._daily.rebuild(since)
-
     def close(self) -> None:
         if self._closed:
             return
-        if self._refresher is not None:
-            self._daily.interrupt()  # a refresh under way stops at its next pass
-            self._refresher.stop()
-            self._daily.resume()
-        if self._daily.pending:
-            try:
-                # Bounded: a stop must not wait for a long recount (systemd would kill
-                # it); what is left stays marked for the next start.
-                self._daily.refresh(budget_s=CLOSE_REFRESH_S)
-            except StoreError as exc:
-                log.warning("daily totals not refreshed at close (%s): the next refresh "
-                            "catches up from the markers", exc)
+        self._close_daily()
         self._closed = True  # no connection outlives a request
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StoreError("store is closed")
 
     def _what(self, action: str) -> str:
         return f"{action} of database {self.database!r} at {self._http.base_url}"
