@@ -101,15 +101,39 @@ def valid_days_of_keys(
     conn: sqlite3.Connection, records: Sequence[StoredRecord], zone: ZoneInfo
 ) -> set[tuple[str, date]]:
     """(device, day) of the stored rows with these records' keys that have a known time:
-    read before an upsert, in case it moves them to another day."""
-    keys = json.dumps([[r.device_id, r.seq] for r in records])
-    rows = conn.execute(
-        "SELECT r.device_id, r.t_ms FROM json_each(?) AS k JOIN records AS r "
-        "ON r.device_id = json_extract(k.value, '$[0]') "
-        "AND r.seq = json_extract(k.value, '$[1]') WHERE r.time_valid = 1",
-        (keys,),
-    )
-    return {(device, local_day(t_ms, zone)) for device, t_ms in rows}
+    read before an upsert, in case it moves them to another day.
+
+    One range read per run of close sequence numbers of a device (a message's records are
+    consecutive), on the (device_id, seq) index: for new records, the usual case, each
+    finds nothing at once."""
+    seqs_of: dict[str, set[int]] = {}
+    for r in records:
+        seqs_of.setdefault(r.device_id, set()).add(r.seq)
+    days: set[tuple[str, date]] = set()
+    for device, seqs in seqs_of.items():
+        for low, high in _runs(sorted(seqs)):
+            for seq, t_ms in conn.execute(_STORED_TIMES, (device, low, high)):
+                if seq in seqs:
+                    days.add((device, local_day(t_ms, zone)))
+    return days
+
+
+_STORED_TIMES = ("SELECT seq, t_ms FROM records WHERE device_id = ? AND seq BETWEEN ? AND ? "
+                 "AND time_valid = 1")
+_RUN_GAP = 64  # a range read skips over at most this many seqs not asked for
+
+
+def _runs(seqs: list[int]) -> list[tuple[int, int]]:
+    """Sorted seqs as (low, high) ranges, split where two are more than _RUN_GAP apart."""
+    runs: list[tuple[int, int]] = []
+    low = prev = seqs[0]
+    for seq in seqs[1:]:
+        if seq - prev > _RUN_GAP:
+            runs.append((low, prev))
+            low = seq
+        prev = seq
+    runs.append((low, prev))
+    return runs
 
 
 def recount(conn: sqlite3.Connection, days: Iterable[tuple[str, date]], zone: ZoneInfo) -> None:

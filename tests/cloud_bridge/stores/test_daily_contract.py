@@ -201,6 +201,23 @@ def test_two_dated_copies_on_one_day_count_once(make_store: MakeStore) -> None:
         DailyTotal(DEV_A, date(2026, 6, 10), "squat", 1, 0, 0)]
 
 
+def test_sqlite_earlier_copies_of_far_apart_records_leave_their_old_days_in_one_write(
+    tmp_path: Path,
+) -> None:
+    # The SQLite store finds a rewritten record's old day by ranges of close seqs: seqs far
+    # apart, of two devices, in one write must each be found. (InfluxDB counts a record
+    # dated on two days on both, documented in influx_daily.py: not tested here.)
+    store = SQLiteStore(tmp_path / "daily.db", zone=NY)
+    late, early = date(2026, 6, 12), date(2026, 6, 10)
+    keys = [(DEV_A, 5), (DEV_A, 6), (DEV_A, 500), (DEV_A, 100_000), (DEV_B, 5)]
+    # Each on an old day of its own: each must be found for its old day to be recounted.
+    store.write([rep(device, seq, at(late + timedelta(days=i), 9))
+                 for i, (device, seq) in enumerate(keys)])
+    store.write([rep(device, seq, at(early, 9) + seq) for device, seq in keys])
+    assert store.daily_totals(None, FIRST, LAST) == expected(store) == sorted([
+        DailyTotal(DEV_A, early, "squat", 4, 0, 0), DailyTotal(DEV_B, early, "squat", 1, 0, 0)])
+
+
 def test_rom_is_the_sets_full_reps_and_their_mean_rom(make_store: MakeStore) -> None:
     """Each set counts once with its full reps x mean ROM, on its day; sets without full
     reps, undated, or with values no wearable can send (beyond u16) carry none."""
