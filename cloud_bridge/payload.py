@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from cloud_bridge.records import REP_FIELDS, SET_FIELDS, StoredRecord
+from cloud_bridge.records import StoredRecord
 from firmware.core import auth, codec
 from firmware.core.exercises import name_of
 
@@ -80,12 +80,30 @@ def _int_field(obj: dict[str, Any], key: str, lo: int, hi: int, where: str) -> i
     return value
 
 
+def _rep_values(f: tuple) -> dict[str, int]:
+    return {"rep": f[7], "duration_ms": f[8], "rom_cdeg": f[9], "peak_dps": f[10]}
+
+
+def _set_values(f: tuple) -> dict[str, int]:
+    return {"reps": f[7], "partial_reps": f[8], "mean_rom_cdeg": f[9], "duration_s": f[10],
+            "tempo_cv_pct": f[11], "rests": f[12]}
+
+
+# kind code -> (kind name, its values from codec.unpack's fields): literal dicts, the
+# cheapest to make (tests/cloud_bridge/test_payload.py holds them to REP_/SET_FIELDS)
+_KINDS = {codec.KIND_REP: ("rep", _rep_values), codec.KIND_SET: ("set", _set_values)}
+
+
+# Every code a record's exercise byte can hold, named once.
+_EXERCISE_NAMES = tuple(name_of(code) for code in range(256))
+
+
 def _to_stored(device_id: str, fields: tuple, clock: dict[str, int]) -> StoredRecord:
     """A StoredRecord from codec.unpack's fields."""
-    seq, kind, flags, exercise, set_no, t_ms, boot, payload = fields
-    time_valid = bool(flags & codec.FLAG_TIME_VALID)
+    flags, t_ms = fields[2], fields[5]
+    time_valid = flags & codec.FLAG_TIME_VALID != 0
     if not time_valid:
-        if boot == clock["boot"] and t_ms <= clock["uptime_ms"]:
+        if fields[6] == clock["boot"] and t_ms <= clock["uptime_ms"]:
             # Made after the last boot, before the time was set: the gateway saw this
             # boot's uptime and the Unix time together, so the date is exact.
             t_ms = clock["unix_ms"] - (clock["uptime_ms"] - t_ms)
@@ -94,13 +112,10 @@ def _to_stored(device_id: str, fields: tuple, clock: dict[str, int]) -> StoredRe
             # From an earlier boot: its time cannot be known. Kept, dated at the sync and
             # flagged, never silently mis-dated.
             t_ms = clock["unix_ms"]
-    if kind == codec.KIND_REP:
-        kind_name, names = "rep", REP_FIELDS
-    else:
-        kind_name, names = "set", SET_FIELDS
-    return StoredRecord.fast(device_id, seq, kind_name, name_of(exercise), set_no, t_ms,
-                             time_valid, bool(flags & codec.FLAG_PARTIAL),
-                             dict(zip(names, payload, strict=True)))
+    kind_name, values = _KINDS[fields[1]]
+    return StoredRecord.fast(device_id, fields[0], kind_name, _EXERCISE_NAMES[fields[3]],
+                             fields[4], t_ms, time_valid, flags & codec.FLAG_PARTIAL != 0,
+                             values(fields))
 
 
 def json_envelope(topic_re: re.Pattern[str], shape: str, topic: str, payload: bytes,

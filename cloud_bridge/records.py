@@ -38,7 +38,8 @@ class StoredRecord:
         dataclass sets each field through object.__setattr__, and the bridge makes one of
         these for every record it receives."""
         rec = object.__new__(cls)
-        rec.__dict__.update(device_id=device_id, seq=seq, kind=kind, exercise=exercise,
-                            set_no=set_no, t_ms=t_ms, time_valid=time_valid, partial=partial,
-                            values=values)
+        object.__setattr__(rec, "__dict__", {
+            "device_id": device_id, "seq": seq, "kind": kind, "exercise": exercise,
+            "set_no": set_no, "t_ms": t_ms, "time_valid": time_valid, "partial": partial,
+            "values": values})
         return rec

@@ -183,7 +183,9 @@ class Bridge:
         self._connected = threading.Event()
         # Verified records of batches accepted but not yet stored (and remembered): a later
         # message repeating them is a replay, or a conflict, before they reach the key file.
-        self._unstored: dict[tuple[str, int], bytes] = {}
+        # Per device, each such message's digests (seq -> digest): one entry per message,
+        # not per record, and usually none for the device a message is from.
+        self._unstored: dict[str, list[dict[int, bytes]]] = {}
         self._unstored_lock = threading.Lock()
         # The writer validates a batch and stores it. With a store whose writes wait on a
         # server (InfluxDB), a second thread does the storing, so that the next batch is
@@ -324,9 +326,19 @@ class Bridge:
             with self._unstored_lock:
                 for message in accepted:
                     if message.verified:
-                        for seq in message.parsed.digests():
-                            self._unstored.pop((message.parsed.device_id, seq), None)
+                        self._forget_unstored(message.parsed)
         return done
+
+    def _forget_unstored(self, parsed: ParsedMessage) -> None:
+        """`parsed` is stored (or will come again): no longer pending. Under the lock."""
+        pending = self._unstored.get(parsed.device_id, [])
+        digests = parsed.digests()
+        for i, entry in enumerate(pending):
+            if entry is digests:
+                del pending[i]
+                break
+        if not pending:
+            self._unstored.pop(parsed.device_id, None)
 
     def _accept(self, index: int, topic: str, payload: bytes) -> _Accepted | None:
         """The message's records to write, or None if there is nothing to write (rejected
@@ -355,8 +367,7 @@ class Bridge:
             return None
         if verified:
             with self._unstored_lock:
-                for seq, digest in parsed.digests().items():
-                    self._unstored.setdefault((parsed.device_id, seq), digest)
+                self._unstored.setdefault(parsed.device_id, []).append(parsed.digests())
         return _Accepted(index, topic, payload, parsed, verified)
 
     def _store(self, accepted: list[_Accepted]) -> list[tuple[_Accepted, bool]]:
@@ -428,10 +439,9 @@ class Bridge:
         digests = parsed.digests()
         seen = self.device_keys.verified_digests(parsed.device_id, list(digests))
         with self._unstored_lock:  # accepted, being stored
-            for seq in digests:
-                pending = self._unstored.get((parsed.device_id, seq))
-                if pending is not None:
-                    seen.setdefault(seq, pending)
+            for pending in self._unstored.get(parsed.device_id, ()):
+                for seq in digests.keys() & pending.keys():
+                    seen.setdefault(seq, pending[seq])
         for seq, digest in digests.items():
             old = seen.get(seq)
             if old is not None and old != digest:

@@ -154,6 +154,24 @@ def test_a_verified_seq_with_other_bytes_is_a_conflict(bridge):
     assert snapshot(bridge) == ({"seq_conflict": 1}, {"verified": 1})
 
 
+def test_replays_and_conflicts_within_one_batch_are_found_before_anything_is_stored(bridge):
+    # The second to fourth messages arrive while the first is accepted, not yet stored.
+    done = bridge.handle_batch([
+        (topic(), signed([1, 2, 3])),
+        (topic(), signed([1, 2, 3])),  # a replay of records still pending
+        (topic(), signed([], records=[rep(3, rom=9000), rep(4)])),  # a conflict with them
+        (topic(), signed([3, 4])),  # partly new: verified
+        (topic(OTHER), signed([1, 2, 3], device=OTHER, secret=OTHER_SECRET)),  # another device
+    ])
+    assert done == [True] * 5
+    assert stored(bridge) == {(s, 4500) for s in (1, 2, 3, 4)}
+    assert stored(bridge, OTHER) == {(s, 4500) for s in (1, 2, 3)}
+    assert snapshot(bridge) == ({"replayed": 1, "seq_conflict": 1}, {"verified": 3})
+    assert bridge._unstored == {}  # nothing left pending once stored
+    assert bridge.handle(topic(), signed([4]))  # now known from the key file
+    assert snapshot(bridge)[0] == {"replayed": 2, "seq_conflict": 1}
+
+
 def test_an_unenrolled_device_keeps_its_key_for_signed_batches(bridge):
     bridge.device_keys.apply(EnrollmentMessage(GW, DEV, UNENROLLED, None, None, T0 + 1))
     assert bridge.handle(topic(), altered_byte(signed([1, 2])))

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from cloud_bridge.payload import PayloadError, parse_message
+from cloud_bridge.records import REP_FIELDS, SET_FIELDS
 from firmware.core import codec
 from gateway import payload as gw_payload
 
@@ -119,8 +120,15 @@ def test_every_record_the_codec_can_carry_passes_the_stores_check():
                                                rng.randrange(256), rng.randrange(256))))
     parsed = parse_message(TOPIC, message(raws))
     assert parsed.rejected == [] and len(parsed.records) == 400
-    for rec in parsed.records:
+    for rec, raw in zip(parsed.records, raws, strict=True):
         check_record(rec)
+        # and the values are the record's own, as the codec's decoder names them
+        decoded = codec.decode(raw)
+        names = REP_FIELDS if rec.kind == "rep" else SET_FIELDS
+        assert rec.kind == decoded["kind"] and list(rec.values) == list(names)
+        assert rec.values == {k: decoded[k] for k in names}
+        assert (rec.seq, rec.set_no, rec.partial) == (
+            decoded["seq"], decoded["set_no"], decoded["partial"])
 
 
 def test_the_fast_constructor_makes_the_same_record():

@@ -21,15 +21,33 @@ def test_set_round_trip():
     assert rec["time_valid"] is False
 
 
-def test_unpack_gives_decodes_fields_as_a_tuple():
+def test_unpack_gives_decodes_fields_as_one_flat_tuple():
     rep = codec.encode_rep(7, codec.FLAG_TIME_VALID, 4, 2, 1790000000123, 3, 5, 2500, 8512, 140)
+    crc = int.from_bytes(rep[28:], "little")
     assert codec.unpack(rep) == (7, codec.KIND_REP, codec.FLAG_TIME_VALID, 4, 2, 1790000000123,
-                                 3, (5, 2500, 8512, 140))
+                                 3, 5, 2500, 8512, 140, 0, crc)
     st = codec.encode_set(8, codec.FLAG_PARTIAL, 10, 1, 98765, 3, 12, 1, 9000, 61, 7, 1)
+    crc = int.from_bytes(st[28:], "little")
     assert codec.unpack(st) == (8, codec.KIND_SET, codec.FLAG_PARTIAL, 10, 1, 98765, 3,
-                                (12, 1, 9000, 61, 7, 1))
-    with pytest.raises(codec.CodecError, match="CRC mismatch"):
-        codec.unpack(bytes(rep[:10]) + bytes([rep[10] ^ 1]) + bytes(rep[11:]))
+                                12, 1, 9000, 61, 7, 1, crc)
+
+
+@pytest.mark.parametrize(("damage", "reason"), [
+    (lambda r: r[:10] + bytes([r[10] ^ 1]) + r[11:], "CRC mismatch"),
+    (lambda r: r[:31], "must be 32 bytes, got 31"),
+    (lambda r: r + b"\0", "must be 32 bytes, got 33"),
+    (lambda r: bytes(codec._seal(bytearray(r[:4] + b"\x07" + r[5:]))), "unknown record kind 7"),
+    (lambda r: r[:4] + b"\x07" + r[5:], "CRC mismatch"),  # CRC is checked first, as check()
+    (lambda r: bytes(codec._seal(bytearray(b"\0\0\0\0" + r[4:]))), "sequence number 0"),
+])
+def test_unpack_refuses_what_check_refuses_with_its_reason(damage, reason):
+    rep = bytes(codec.encode_rep(7, codec.FLAG_TIME_VALID, 4, 2, 1790000000123, 3, 5, 2500,
+                                 8512, 140))
+    bad = damage(rep)
+    with pytest.raises(codec.CodecError, match=reason):
+        codec.check(bad)
+    with pytest.raises(codec.CodecError, match=reason):
+        codec.unpack(bad)
 
 
 def test_golden_bytes_do_not_change():
