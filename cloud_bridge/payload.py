@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cloud_bridge.records import StoredRecord
+from cloud_bridge.stores.base import CheckedRecords
 from firmware.core import auth, codec
 from firmware.core.exercises import name_of
 
@@ -166,7 +167,7 @@ def parse_message(topic: str, payload: bytes) -> ParsedMessage:
         raise PayloadError("bad_field", "records must be a non-empty list")
     if len(raw_records) > MAX_RECORDS:
         raise PayloadError("too_large", f"{len(raw_records)} records, limit {MAX_RECORDS}")
-    parsed = ParsedMessage(gateway_id, device_id, [])
+    parsed = ParsedMessage(gateway_id, device_id, CheckedRecords())
     if body.get("log_id") is not None:
         parsed.log_id = _int_field(body, "log_id", 0, 0xFFFFFFFF, "")
     parsed.mac = _mac(body.get("mac"))
@@ -182,10 +183,10 @@ def parse_message(topic: str, payload: bytes) -> ParsedMessage:
             stored = _to_stored(device_id, codec.unpack(raw), clock)
             if not _EARLIEST_UNIX_MS <= stored.t_ms <= _LATEST_UNIX_MS:
                 raise ValueError(f"seq {stored.seq} dated {stored.t_ms} ms, outside 2020..2100")
-            # No check_record here: every field is the codec's fixed-width unsigned, a name
-            # from the exercise table or the topic's device id, and t_ms is in range, so it
-            # holds by construction (tests/cloud_bridge/test_payload.py checks that it does);
-            # the store checks again before writing.
+            # No check_record, here or in the store (CheckedRecords): every field is the
+            # codec's fixed-width unsigned, a name from the exercise table or the topic's
+            # device id, and t_ms is in range, so it holds by construction
+            # (tests/cloud_bridge/test_payload.py checks that it does).
             parsed.records.append(stored)
         except (ValueError, binascii.Error) as e:
             if raw is None:

@@ -52,7 +52,7 @@ from cloud_bridge.records import StoredRecord
 from cloud_bridge.state_message import TOPIC_FILTER as STATE_FILTER
 from cloud_bridge.state_message import TOPIC_SUFFIX as STATE_SUFFIX
 from cloud_bridge.state_message import StateRejected, parse_state
-from cloud_bridge.stores.base import Store, StoreRejected, StoreUnavailable
+from cloud_bridge.stores.base import CheckedRecords, Store, StoreRejected, StoreUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -376,7 +376,7 @@ class Bridge:
         message neither holds up nor takes down the others."""
         if not accepted:
             return []
-        records = [rec for message in accepted for rec in message.parsed.records]
+        records = CheckedRecords.join([message.parsed.records for message in accepted])
         try:
             stored = self._write(records)
         except StoreRejected as e:

@@ -30,7 +30,7 @@ from cloud_bridge.daily import UTC
 from cloud_bridge.device_state import DeviceState
 from cloud_bridge.records import StoredRecord
 from cloud_bridge.stores import influx_states
-from cloud_bridge.stores.base import StoreError, check_record
+from cloud_bridge.stores.base import StoreError, check_records
 from cloud_bridge.stores.influx_common import InfluxDailyStore
 from cloud_bridge.stores.influx_daily import InfluxDaily
 from cloud_bridge.stores.influx_http import READ_REQUESTS, InfluxHTTP, error_for
@@ -81,8 +81,7 @@ class InfluxV1Store(InfluxDailyStore):
 
     def write(self, records: Sequence[StoredRecord]) -> None:
         self._check_open()
-        for rec in records:
-            check_record(rec)
+        check_records(records)
         if not records:
             return
         lines = [to_line(rec) for rec in records]

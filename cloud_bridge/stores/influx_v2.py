@@ -38,7 +38,7 @@ from cloud_bridge.daily import UTC
 from cloud_bridge.device_state import DeviceState
 from cloud_bridge.records import StoredRecord
 from cloud_bridge.stores import influx_states
-from cloud_bridge.stores.base import StoreUnavailable, check_record
+from cloud_bridge.stores.base import StoreUnavailable, check_records
 from cloud_bridge.stores.influx_common import InfluxDailyStore
 from cloud_bridge.stores.influx_daily import InfluxDaily
 from cloud_bridge.stores.influx_http import (
@@ -93,8 +93,7 @@ class InfluxV2Store(InfluxDailyStore):
 
     def write(self, records: Sequence[StoredRecord]) -> None:
         self._check_open()
-        for rec in records:
-            check_record(rec)
+        check_records(records)
         lines = [to_line(rec) for rec in records]
         for i in range(0, len(lines), self._batch_lines):
             batch = lines[i : i + self._batch_lines]

@@ -26,9 +26,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -44,7 +45,7 @@ from cloud_bridge.stores.base import (
     StoreError,
     StoreRejected,
     StoreUnavailable,
-    check_record,
+    check_records,
 )
 from cloud_bridge.stores.state_check import check_device_state
 
@@ -139,8 +140,7 @@ class SQLiteStore(Store):
             raise StoreUnavailable(f"SQLite {what}: {exc}") from exc
 
     def write(self, records: Sequence[StoredRecord]) -> None:
-        for rec in records:
-            check_record(rec)
+        check_records(records)
         rows = [_row_of(rec) for rec in records]
         days = {(r.device_id, local_day(r.t_ms, self.zone)) for r in records if r.time_valid}
         with self._errors(f"write to {self.path}"):
@@ -261,11 +261,23 @@ def _immediate(conn: sqlite3.Connection, *, write: bool = True) -> Iterator[None
     conn.commit()
 
 
+def _value_cells(fields: tuple[str, ...]) -> tuple[Callable[[dict[str, int]], tuple], int, int]:
+    """A kind's values as cells of VALUE_COLUMNS, where they are one run: (getter, empty
+    cells before, empty cells after)."""
+    first = VALUE_COLUMNS.index(fields[0])
+    assert VALUE_COLUMNS[first:first + len(fields)] == fields, "a kind's columns are one run"
+    return itemgetter(*fields), first, len(VALUE_COLUMNS) - first - len(fields)
+
+
+_CELLS = {kind: _value_cells(fields) for kind, fields in KIND_FIELDS.items()}
+
+
 def _row_of(rec: StoredRecord) -> tuple[object, ...]:
-    return (
-        rec.device_id, rec.seq, rec.kind, rec.exercise, rec.set_no, rec.t_ms,
-        int(rec.time_valid), int(rec.partial), *map(rec.values.get, VALUE_COLUMNS),
-    )
+    # bools are ints to sqlite3: stored as 0/1
+    values, before, after = _CELLS[rec.kind]
+    return (rec.device_id, rec.seq, rec.kind, rec.exercise, rec.set_no, rec.t_ms,
+            rec.time_valid, rec.partial, *(None,) * before, *values(rec.values),
+            *(None,) * after)
 
 
 def _record_of(row: Sequence[Any]) -> StoredRecord:

@@ -77,3 +77,31 @@ def test_missing_token_and_secrets_are_not_echoed(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(ValueError) as caught:
         open_store("influxdb1://u:s3cret@localhost/rtm?x=1")
     assert "s3cret" not in str(caught.value)
+
+
+def test_only_records_checked_by_construction_skip_the_check(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from cloud_bridge.payload import parse_message
+    from cloud_bridge.records import StoredRecord
+    from cloud_bridge.stores.base import CheckedRecords, StoreRejected, check_records
+    from firmware.core import codec
+    from gateway import payload as gw_payload
+
+    device = "a1b2c3d4e5f6"
+    raw = bytes(codec.encode_rep(1, codec.FLAG_TIME_VALID, 1, 1, 1_790_000_000_000, 1, 1, 900,
+                                 4500, 80))
+    parsed = parse_message(f"rtm/v1/gw/{device}/records",
+                           gw_payload.build("gw", device, [raw], 1, 0, 1_790_000_000_000))
+    assert type(parsed.records) is CheckedRecords and len(parsed.records) == 1
+    bad: StoredRecord = replace(parsed.records[0], exercise="bad\\")
+    with pytest.raises(StoreRejected, match="exercise"):
+        check_records([bad])
+    with pytest.raises(StoreRejected, match="exercise"):  # one unchecked list: all checked
+        check_records(CheckedRecords.join([parsed.records, [bad]]))
+    assert type(CheckedRecords.join([parsed.records, parsed.records])) is CheckedRecords
+    with SQLiteStore(tmp_path / "s.db") as store:
+        with pytest.raises(StoreRejected, match="exercise"):
+            store.write([bad])
+        store.write(parsed.records)
+        assert store.query(None, 0, 2**62) == list(parsed.records)
