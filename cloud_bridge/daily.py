@@ -87,17 +87,58 @@ def day_range_ms(day: date, zone: ZoneInfo) -> tuple[int, int]:
 def local_day(t_ms: int, zone: ZoneInfo) -> date:
     """The local day holding Unix ms `t_ms`. Whole seconds decide: every zone offset is a
     whole number of seconds, so no day starts inside a second."""
+    return local_day_range(t_ms, zone)[0]
+
+
+def local_day_range(t_ms: int, zone: ZoneInfo) -> tuple[date, int, int]:
+    """(local_day(t_ms), and that day's [start, end) in Unix ms)."""
     # Called for every record the bridge writes: the day found for a quarter of an hour is
     # kept with its bounds and reused for a time inside them (exact whatever the zone).
     key = (zone, t_ms // _BUCKET_MS)
     known = _DAYS.get(key)
     if known is not None and known[1] <= t_ms < known[2]:
-        return known[0]
+        return known
     day = datetime.fromtimestamp(t_ms // 1000, zone).date()
     if len(_DAYS) >= _DAYS_MAX:
         _DAYS.clear()
-    _DAYS[key] = (day, *day_range_ms(day, zone))
-    return day
+    known = _DAYS[key] = (day, *day_range_ms(day, zone))
+    return known
+
+
+def dated_spans(records: Iterable[StoredRecord], zone: ZoneInfo
+                ) -> dict[tuple[str, date], tuple[int, int]]:
+    """(device, local day) -> (first, last t_ms) of the records with a known time: the days
+    a write touches. Records come in runs of one device and day (a message is one wearable's
+    records in order), so the day is looked up once per run, not per record."""
+    spans: dict[tuple[str, date], tuple[int, int]] = {}
+    device, day, start, end, first, last = "", _NO_DAY, 0, 0, 0, 0
+    for rec in records:
+        if not rec.time_valid:
+            continue
+        t_ms = rec.t_ms
+        if rec.device_id == device and start <= t_ms < end:
+            if t_ms < first:
+                first = t_ms
+            elif t_ms > last:
+                last = t_ms
+            continue
+        if device:
+            _merge_span(spans, (device, day), first, last)
+        device = rec.device_id
+        day, start, end = local_day_range(t_ms, zone)
+        first = last = t_ms
+    if device:
+        _merge_span(spans, (device, day), first, last)
+    return spans
+
+
+_NO_DAY = date.min
+
+
+def _merge_span(spans: dict[tuple[str, date], tuple[int, int]], key: tuple[str, date],
+                first: int, last: int) -> None:
+    known = spans.get(key)
+    spans[key] = (first, last) if known is None else (min(known[0], first), max(known[1], last))
 
 
 _BUCKET_MS = 900_000

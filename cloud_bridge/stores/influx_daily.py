@@ -71,7 +71,14 @@ from operator import attrgetter, itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cloud_bridge.daily import DailyTotal, day_start_ms, days_between, local_day, set_rom
+from cloud_bridge.daily import (
+    DailyTotal,
+    dated_spans,
+    day_start_ms,
+    days_between,
+    local_day,
+    set_rom,
+)
 from cloud_bridge.records import StoredRecord
 from cloud_bridge.stores.base import (
     KIND_FIELDS,
@@ -171,12 +178,7 @@ class InfluxDaily:
     def marker_lines(self, records: Sequence[StoredRecord]) -> list[str]:
         """The `daily_dirty` lines for a batch: one per (device, local day) of its dated
         records, with the first and last record time of that day."""
-        spans: dict[tuple[str, date], tuple[int, int]] = {}
-        for rec in records:
-            if rec.time_valid:
-                key = (rec.device_id, local_day(rec.t_ms, self.zone))
-                first, last = spans.get(key, (rec.t_ms, rec.t_ms))
-                spans[key] = (min(first, rec.t_ms), max(last, rec.t_ms))
+        spans = dated_spans(records, self.zone)
         if not spans:
             return []
         self.pending = True

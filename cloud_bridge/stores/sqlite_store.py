@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cloud_bridge.daily import UTC, DailyTotal, local_day
+from cloud_bridge.daily import UTC, DailyTotal, dated_spans
 from cloud_bridge.device_state import DeviceState
 from cloud_bridge.records import REP_FIELDS, SET_FIELDS, StoredRecord
 from cloud_bridge.sqlite_wal import WriterLock, enable_wal
@@ -142,7 +142,7 @@ class SQLiteStore(Store):
     def write(self, records: Sequence[StoredRecord]) -> None:
         check_records(records)
         rows = [_row_of(rec) for rec in records]
-        days = {(r.device_id, local_day(r.t_ms, self.zone)) for r in records if r.time_valid}
+        days = set(dated_spans(records, self.zone))
         with self._errors(f"write to {self.path}"):
             conn = self._conn()
             # one transaction: all rows and their daily totals, or none

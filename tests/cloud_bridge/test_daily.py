@@ -10,6 +10,7 @@ import pytest
 from cloud_bridge.daily import (
     DailyTotal,
     count_daily,
+    dated_spans,
     day_range_ms,
     day_start_ms,
     days_between,
@@ -45,6 +46,34 @@ def test_days_tile_time_and_local_day_agrees_with_day_ranges(name: str) -> None:
         day += timedelta(days=1)
         start = end
     assert 24 * 60 in lengths
+
+
+@pytest.mark.parametrize("name", ["UTC", "America/New_York", "Australia/Lord_Howe"])
+def test_dated_spans_are_each_device_days_first_and_last_record(name: str) -> None:
+    """The per-run shortcut equals the per-record definition, whatever the order: runs of
+    one device crossing midnight and DST changes, devices interleaved, undated records."""
+    import random
+
+    zone = ZoneInfo(name)
+    rng = random.Random(name)
+    around = [day_start_ms(date(2026, m, d), zone) for m, d in ((3, 8), (4, 5), (10, 4),
+                                                                (11, 1), (6, 1))]
+    records = []
+    for i in range(3000):
+        device = rng.choice(["a1b2c3d4e5f6", "0a0b0c0d0e0f", "ffffffffffff"])
+        t_ms = rng.choice(around) + rng.randrange(-3 * 3_600_000, 3 * 3_600_000)
+        records.append(StoredRecord(device, i + 1, "rep", "squat", 1, t_ms,
+                                    rng.random() < 0.9, False, {}))
+    # runs: sorted by device then time, as messages come; and shuffled, as they may not
+    for batch in (sorted(records, key=lambda r: (r.device_id, r.t_ms)), records):
+        expected: dict[tuple[str, date], tuple[int, int]] = {}
+        for r in batch:
+            if r.time_valid:
+                key = (r.device_id, local_day(r.t_ms, zone))
+                first, last = expected.get(key, (r.t_ms, r.t_ms))
+                expected[key] = (min(first, r.t_ms), max(last, r.t_ms))
+        assert dated_spans(batch, zone) == expected
+    assert dated_spans([], zone) == {}
 
 
 def test_dst_days_are_23_and_25_hours_long() -> None:
