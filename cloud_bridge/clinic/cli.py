@@ -11,13 +11,12 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from cloud_bridge.broker_link import BrokerSecurity, BrokerSecurityError
 from cloud_bridge.clinic import (
     adherence,
     billing_report,
-    clinic_db,
     patient_report,
     time_log,
     worklist,
@@ -27,8 +26,19 @@ from cloud_bridge.clinic import fees as fees_mod
 from cloud_bridge.clinic import prescriptions as rx
 from cloud_bridge.clinic import registry as registry_mod
 from cloud_bridge.clinic.billing import Month
-from cloud_bridge.clinic.clinic_db import DEFAULT_PATH as DEFAULT_CLINIC_DB
 from cloud_bridge.clinic.clinic_db import open_clinic_db
+from cloud_bridge.clinic.commands.options import (
+    CLINIC_TZ_HELP,
+    add_clinic_db_option,
+    add_day_range_options,
+    add_fees_option,
+    add_registry_option,
+    add_store_option,
+    add_today_option,
+    add_tz_option,
+    parse_date,
+    parse_month,
+)
 from cloud_bridge.clinic.program_publisher import (
     DEFAULT_CLIENT_ID,
     Deliveries,
@@ -44,32 +54,16 @@ from cloud_bridge.stores.base import SQLITE_PREFIX, Store, StoreError, open_stor
 from firmware.core import exercises
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
-
-
-def _zone(text: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise argparse.ArgumentTypeError(f"unknown time zone {text!r}") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rtm-clinic", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("summary", help="reps per patient, exercise and day; last activity; "
                                        "days with data in the current 30-day period")
-    s.add_argument("--store", default="sqlite:///rtm.db", help="store URL (default %(default)s)")
-    s.add_argument("--registry", required=True, help="enrollment registry CSV")
-    s.add_argument("--from", dest="first", type=_date, help="first day (default: 6 days ago)")
-    s.add_argument("--to", dest="last", type=_date, help="last day (default: today)")
-    s.add_argument("--today", type=_date, help="the day to take as today (default: now)")
-    s.add_argument("--tz", type=_zone, default=ZoneInfo("UTC"),
-                   help="the clinic's time zone, the bridge's --clinic-tz (default UTC)")
+    add_store_option(s)
+    add_registry_option(s)
+    add_day_range_options(s, "first day (default: 6 days ago)", "last day (default: today)")
+    add_today_option(s)
+    add_tz_option(s)
     add_export_fhir(sub)
     _add_log_time(sub)
     _add_billing(sub)
@@ -87,15 +81,11 @@ def add_export_fhir(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     e = sub.add_parser("export-fhir", help="a patient's exercise sets as a FHIR R4 Bundle "
                                            "(JSON): Patient, Devices, one Observation per set")
     e.add_argument("patient", metavar="PATIENT", help="the patient_id as in the registry")
-    e.add_argument("--from", dest="first", type=_date, required=True, metavar="YYYY-MM-DD",
-                   help="first day")
-    e.add_argument("--to", dest="last", type=_date, required=True, metavar="YYYY-MM-DD",
-                   help="last day")
+    add_day_range_options(e, "first day", "last day", required=True, metavar="YYYY-MM-DD")
     e.add_argument("--out", metavar="FILE", help="write the Bundle to FILE (default: stdout)")
-    e.add_argument("--store", default="sqlite:///rtm.db", help="store URL (default %(default)s)")
-    e.add_argument("--registry", required=True, help="enrollment registry CSV")
-    e.add_argument("--tz", type=_zone, default=ZoneInfo("UTC"),
-                   help="the clinic's time zone: days and times are local there (default UTC)")
+    add_store_option(e)
+    add_registry_option(e)
+    add_tz_option(e, "the clinic's time zone: days and times are local there (default UTC)")
     e.add_argument("--system-base", metavar="URL",
                    help="a URL the clinic controls: base of the identifier and code systems "
                         "(default: a placeholder under .example)")
@@ -171,13 +161,6 @@ def main(argv: list[str] | None = None) -> int:
 # --- log-time: treatment-management minutes and interactive communications -------------
 
 
-def _month(text: str) -> Month:
-    try:
-        return Month.parse(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
 def _minutes(text: str) -> int:
     try:
         return int(text)
@@ -223,18 +206,16 @@ def _add_log_time(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                    help=f"an interactive communication: {', '.join(time_log.KINDS)}")
     p.add_argument("--list", action="store_true", help="show the patient's log of --month")
     when = p.add_mutually_exclusive_group()
-    when.add_argument("--date", type=_date, help="the local day of the minutes (YYYY-MM-DD)")
+    when.add_argument("--date", type=parse_date, help="the local day of the minutes (YYYY-MM-DD)")
     when.add_argument("--at", type=_timestamp,
                       help="when (YYYY-MM-DDTHH:MM, local time in --tz unless it has an "
                            "offset; default now)")
     p.add_argument("--by", default="", help="clinician id or initials")
     p.add_argument("--note", default="", help="a short note")
-    p.add_argument("--month", type=_month, help="with --list: YYYY-MM (default this month)")
-    p.add_argument("--registry", required=True, help="enrollment registry CSV")
-    p.add_argument("--clinic-db", default=clinic_db.DEFAULT_PATH,
-                   help="the clinic's SQLite file (default %(default)s)")
-    p.add_argument("--tz", type=_zone, default=ZoneInfo("UTC"),
-                   help="the clinic's time zone (default UTC)")
+    p.add_argument("--month", type=parse_month, help="with --list: YYYY-MM (default this month)")
+    add_registry_option(p)
+    add_clinic_db_option(p)
+    add_tz_option(p, "the clinic's time zone (default UTC)")
     p.set_defaults(run=_run_log_time)
 
 
@@ -352,17 +333,13 @@ def _add_billing(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                     "and the amounts of the fee table. Only 'final' codes can be billed; "
                     "each is final in one month's report only.")
     p.add_argument("patient", nargs="?", help="one patient (default: every enrolled patient)")
-    p.add_argument("--month", type=_month, help="YYYY-MM (default: the month of --today)")
-    p.add_argument("--today", type=_date, help="the day to take as today (default: now)")
-    p.add_argument("--store", default="sqlite:///rtm.db", help="store URL (default %(default)s)")
-    p.add_argument("--registry", required=True, help="enrollment registry CSV")
-    p.add_argument("--clinic-db", default=clinic_db.DEFAULT_PATH,
-                   help="the clinic's SQLite file with the logged time (default %(default)s)")
-    p.add_argument("--tz", type=_zone, default=ZoneInfo("UTC"),
-                   help="the clinic's time zone, the bridge's --clinic-tz (default UTC)")
-    p.add_argument("--fees", default=str(fees_mod.DEFAULT_PATH),
-                   help="fee table CSV: code,description,amount,currency (default: the "
-                        "shipped table of EXAMPLE amounts)")
+    p.add_argument("--month", type=parse_month, help="YYYY-MM (default: the month of --today)")
+    add_today_option(p)
+    add_store_option(p)
+    add_registry_option(p)
+    add_clinic_db_option(p, " with the logged time")
+    add_tz_option(p)
+    add_fees_option(p, ": code,description,amount,currency")
     p.add_argument("--csv", action="store_true", help="CSV instead of a table")
     p.set_defaults(run=_run_billing)
 
@@ -470,7 +447,7 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                                                                  "registry")
     p.add_argument("--all", action="store_true",
                    help="every enrolled patient, one file each in --out-dir")
-    p.add_argument("--month", type=_month, required=True, metavar="YYYY-MM",
+    p.add_argument("--month", type=parse_month, required=True, metavar="YYYY-MM",
                    help="the calendar month (in --tz)")
     p.add_argument("--format", choices=("csv", "html"), default="csv",
                    help="csv (default) or html")
@@ -479,15 +456,12 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     out.add_argument("--out-dir", metavar="DIR",
                      help="write rtm-report-YYYY-MM-PATIENT.EXT files into DIR (with --all "
                           "and html also rtm-report-YYYY-MM.html: every patient, to print)")
-    p.add_argument("--today", type=_date, help="the day to take as today (default: now)")
-    p.add_argument("--store", default="sqlite:///rtm.db", help="store URL (default %(default)s)")
-    p.add_argument("--registry", required=True, help="enrollment registry CSV")
-    p.add_argument("--clinic-db", default=clinic_db.DEFAULT_PATH,
-                   help="the clinic's SQLite file: time, prescriptions (default %(default)s)")
-    p.add_argument("--tz", type=_zone, default=ZoneInfo("UTC"),
-                   help="the clinic's time zone, the bridge's --clinic-tz (default UTC)")
-    p.add_argument("--fees", default=str(fees_mod.DEFAULT_PATH),
-                   help="fee table CSV (default: the shipped table of EXAMPLE amounts)")
+    add_today_option(p)
+    add_store_option(p)
+    add_registry_option(p)
+    add_clinic_db_option(p, ": time, prescriptions")
+    add_tz_option(p)
+    add_fees_option(p)
     p.set_defaults(run=_run_report)
 
 
@@ -618,13 +592,10 @@ class _ItemField(argparse.Action):
 
 def _add_clinic_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("patient", metavar="PATIENT", help="patient id, as in the registry")
-    p.add_argument("--registry", required=True, help="enrollment registry CSV")
-    p.add_argument("--clinic-db", default=DEFAULT_CLINIC_DB,
-                   help="the clinic's SQLite file (default %(default)s)")
-    p.add_argument("--tz", type=_zone, default=ZoneInfo("UTC"),
-                   help="the clinic's time zone, the bridge's --clinic-tz (default UTC); "
-                        "also the patients' home zone for the wearable's day")
-    p.add_argument("--store", default="sqlite:///rtm.db", help="store URL (default %(default)s)")
+    add_registry_option(p)
+    add_clinic_db_option(p)
+    add_tz_option(p, f"{CLINIC_TZ_HELP}; also the patients' home zone for the wearable's day")
+    add_store_option(p)
 
 
 def _add_delivery_options(p: argparse.ArgumentParser) -> None:
@@ -676,7 +647,7 @@ def add_prescribe_command(sub: argparse._SubParsersAction) -> None:
                    help=f"the items from a CSV file ({','.join(rx.CSV_COLUMNS)})")
     p.add_argument("--clear", action="store_true",
                    help="no exercises from --start on (the wearable goes back to generic sets)")
-    p.add_argument("--start", type=_date, help="first day in force (default: today)")
+    p.add_argument("--start", type=parse_date, help="first day in force (default: today)")
     p.add_argument("--publish", action="store_true",
                    help="send the prescription in force today to the patient's wearables")
     _add_delivery_options(p)
@@ -698,9 +669,8 @@ def add_adherence_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("adherence", help="a patient's adherence to the prescription, per "
                                          "day, week (Monday to Sunday) and exercise")
     _add_clinic_options(p)
-    p.add_argument("--from", dest="first", type=_date,
-                   help="first day (default: the Monday three weeks before this week's)")
-    p.add_argument("--to", dest="last", type=_date, help="last day (default: today)")
+    add_day_range_options(p, "first day (default: the Monday three weeks before this week's)",
+                          "last day (default: today)")
     p.add_argument("--day-threshold", type=_percent, default=adherence.DEFAULT_THRESHOLD_PCT,
                    metavar="PCT", help="share of a day's prescribed reps that makes it an "
                                        "exercise day (default %(default)s)")
@@ -926,13 +896,11 @@ def _run_adherence(args: argparse.Namespace) -> int:
 
 
 def _add_attention_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--today", type=_date, help="the day to take as today (default: now)")
-    p.add_argument("--store", default="sqlite:///rtm.db", help="store URL (default %(default)s)")
-    p.add_argument("--registry", required=True, help="enrollment registry CSV")
-    p.add_argument("--clinic-db", default=DEFAULT_CLINIC_DB,
-                   help="the clinic's SQLite file with the prescriptions (default %(default)s)")
-    p.add_argument("--tz", type=_zone, default=ZoneInfo("UTC"),
-                   help="the clinic's time zone, the bridge's --clinic-tz (default UTC)")
+    add_today_option(p)
+    add_store_option(p)
+    add_registry_option(p)
+    add_clinic_db_option(p, " with the prescriptions")
+    add_tz_option(p)
 
 
 def add_worklist_command(sub: argparse._SubParsersAction) -> None:
@@ -1025,15 +993,11 @@ def _add_web(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         "reverse proxy)")
     s.add_argument("--port", type=int, default=8080, help="port (default %(default)s; "
                                                           "0: any free one)")
-    s.add_argument("--store", default="sqlite:///rtm.db", help="store URL (default %(default)s)")
-    s.add_argument("--registry", required=True, help="enrollment registry CSV")
-    s.add_argument("--clinic-db", default=clinic_db.DEFAULT_PATH,
-                   help="the clinic's SQLite file: users, logged time (default %(default)s)")
-    s.add_argument("--tz", type=_zone, default=ZoneInfo("UTC"),
-                   help="the clinic's time zone, the bridge's --clinic-tz (default UTC)")
-    s.add_argument("--fees", default=str(fees_mod.DEFAULT_PATH),
-                   help="fee table CSV for the billing page (default: the shipped table of "
-                        "EXAMPLE amounts)")
+    add_store_option(s)
+    add_registry_option(s)
+    add_clinic_db_option(s, ": users, logged time")
+    add_tz_option(s)
+    add_fees_option(s, " for the billing page")
     s.add_argument("--session-hours", type=float, default=8.0,
                    help="a login lasts this long (default %(default)s)")
     s.set_defaults(run=_run_serve)
@@ -1050,8 +1014,7 @@ def _add_web(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     u.add_argument("--password-file", metavar="PATH",
                    help="read the password from the first line of PATH")
     u.add_argument("--replace", action="store_true", help="set a new password for NAME")
-    u.add_argument("--clinic-db", default=clinic_db.DEFAULT_PATH,
-                   help="the clinic's SQLite file (default %(default)s)")
+    add_clinic_db_option(u)
     u.set_defaults(run=_run_add_user)
 
 
