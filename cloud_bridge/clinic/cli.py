@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from cloud_bridge.broker_link import BrokerSecurity, BrokerSecurityError
@@ -27,6 +26,17 @@ from cloud_bridge.clinic import prescriptions as rx
 from cloud_bridge.clinic import registry as registry_mod
 from cloud_bridge.clinic.billing import Month
 from cloud_bridge.clinic.clinic_db import open_clinic_db
+from cloud_bridge.clinic.commands import common
+from cloud_bridge.clinic.commands.common import (
+    Refused,
+    clinic_today,
+    existing_clinic_db,
+    fail,
+    missing_store_file,
+    open_month_inputs,
+    patient_registry,
+    sqlite_file,
+)
 from cloud_bridge.clinic.commands.options import (
     CLINIC_TZ_HELP,
     add_clinic_db_option,
@@ -50,7 +60,7 @@ from cloud_bridge.clinic.program_publisher import (
 from cloud_bridge.clinic.summary import format_summary, summarize
 from cloud_bridge.daily import day_start_ms
 from cloud_bridge.device_keys import keys_path_for
-from cloud_bridge.stores.base import SQLITE_PREFIX, Store, StoreError, open_store
+from cloud_bridge.stores.base import StoreError, open_store
 from firmware.core import exercises
 
 
@@ -97,23 +107,19 @@ def run_export_fhir(args: argparse.Namespace) -> int:
     from cloud_bridge.clinic.fhir_export import DEFAULT_SYSTEM_BASE, ExportError, export_patient
 
     if args.first > args.last:
-        print("rtm-clinic: --from is after --to", file=sys.stderr)
-        return 2
+        return fail("--from is after --to")
     try:
         registry = registry_mod.load(args.registry)
         store = open_store(args.store, zone=args.tz)
     except (registry_mod.RegistryError, ValueError, StoreError) as e:
-        print(f"rtm-clinic: {e}", file=sys.stderr)
-        return 2
+        return fail(e)
     try:
         bundle = export_patient(store, registry, args.patient, args.first, args.last,
                                 args.tz, args.system_base or DEFAULT_SYSTEM_BASE)
     except ExportError as e:
-        print(f"rtm-clinic: {e}", file=sys.stderr)
-        return 2
+        return fail(e)
     except StoreError as e:
-        print(f"rtm-clinic: store: {e}", file=sys.stderr)
-        return 1
+        return fail(f"store: {e}", status=1)
     finally:
         store.close()
     text = bundle.model_dump_json(indent=2) + "\n"
@@ -126,8 +132,7 @@ def run_export_fhir(args: argparse.Namespace) -> int:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
     except OSError as e:
-        print(f"rtm-clinic: cannot write {args.out}: {e.strerror or e}", file=sys.stderr)
-        return 2
+        return fail(f"cannot write {args.out}: {e.strerror or e}")
     return 0
 
 
@@ -139,20 +144,17 @@ def main(argv: list[str] | None = None) -> int:
         registry = registry_mod.load(args.registry)
         store = open_store(args.store, zone=args.tz)
     except (registry_mod.RegistryError, ValueError, StoreError) as e:
-        print(f"rtm-clinic: {e}", file=sys.stderr)
-        return 2
+        return fail(e)
     try:
         today = args.today or datetime.now(args.tz).date()
         last = args.last or today
         first = args.first or last - timedelta(days=6)
         if first > last:
-            print("rtm-clinic: --from is after --to", file=sys.stderr)
-            return 2
+            return fail("--from is after --to")
         print(format_summary(summarize(store, registry, first, last, today, args.tz),
                              first, last))
     except StoreError as e:
-        print(f"rtm-clinic: store: {e}", file=sys.stderr)
-        return 1
+        return fail(f"store: {e}", status=1)
     finally:
         store.close()
     return 0
@@ -187,11 +189,6 @@ def _in_zone(at: datetime, zone: ZoneInfo) -> datetime:
         raise time_log.TimeLogError(f"{at.isoformat()} does not exist in {zone.key} (the "
                                     "clocks skipped it)")
     return aware
-
-
-def _now() -> datetime:
-    """Now; a function, so that tests can set the clock."""
-    return datetime.now(UTC)
 
 
 def _add_log_time(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -237,21 +234,18 @@ def _log_time_usage_error(args: argparse.Namespace) -> str | None:
 def _run_log_time(args: argparse.Namespace) -> int:
     problem = _log_time_usage_error(args)
     if problem:
-        print(f"rtm-clinic log-time: {problem}", file=sys.stderr)
-        return 2
+        return fail(problem, "log-time")
     try:
         registry = registry_mod.load(args.registry)
         if args.patient not in registry.patients():
             raise time_log.TimeLogError(f"patient {args.patient!r} is not in the enrollment "
                                         f"registry {args.registry}")
-        now = _now()
+        now = common.now()
         conn = time_log.open_time_log(args.clinic_db)
     except (registry_mod.RegistryError, time_log.TimeLogError, OSError) as e:
-        print(f"rtm-clinic log-time: {e}", file=sys.stderr)
-        return 2
+        return fail(e, "log-time")
     except sqlite3.Error as e:
-        print(f"rtm-clinic log-time: clinic database {args.clinic_db}: {e}", file=sys.stderr)
-        return 2
+        return fail(f"clinic database {args.clinic_db}: {e}", "log-time")
     try:
         if args.list:
             month = args.month or Month.of(now.astimezone(args.tz).date())
@@ -261,11 +255,9 @@ def _run_log_time(args: argparse.Namespace) -> int:
         entries, comms = time_log.month_log(conn, args.patient, month.year, month.month,
                                             args.tz)
     except time_log.TimeLogError as e:
-        print(f"rtm-clinic log-time: {e}", file=sys.stderr)
-        return 2
+        return fail(e, "log-time")
     except sqlite3.Error as e:
-        print(f"rtm-clinic log-time: clinic database {args.clinic_db}: {e}", file=sys.stderr)
-        return 2
+        return fail(f"clinic database {args.clinic_db}: {e}", "log-time")
     finally:
         conn.close()
     if not args.list:
@@ -344,82 +336,35 @@ def _add_billing(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.set_defaults(run=_run_billing)
 
 
-def _sqlite_file(url: str) -> str | None:
-    """The file of a sqlite store URL, None for other stores."""
-    scheme = urlsplit(url).scheme.lower()
-    if scheme == "":
-        return url
-    if url.lower().startswith(SQLITE_PREFIX):
-        return unquote(url[len(SQLITE_PREFIX):])
-    return None
-
-
-def _today(args: argparse.Namespace) -> date | str:
-    """--today or the clinic's today; a message if --today is later than that (it would
-    show codes as final for periods and months that have not ended)."""
-    real_today = _now().astimezone(args.tz).date()
-    today = args.today or real_today
-    if today > real_today:
-        return f"--today {today} is after today ({real_today} in {args.tz.key})"
-    return today
-
-
-def _open_month_inputs(args: argparse.Namespace, clinic_db_hint: str
-                       ) -> tuple[sqlite3.Connection, Store] | str:
-    """The clinic database and the store of a month's billing or report; a message saying
-    what is missing otherwise. A missing SQLite store file is refused: opening it would make
-    an empty one and report nothing from it."""
-    store_file = _sqlite_file(args.store)
-    if store_file is not None and not os.path.exists(store_file):
-        return f"store file {store_file} does not exist"
-    if not os.path.exists(args.clinic_db):
-        return f"clinic database {args.clinic_db} does not exist ({clinic_db_hint})"
-    try:
-        conn = time_log.open_time_log(args.clinic_db)
-    except sqlite3.Error as e:
-        return f"clinic database {args.clinic_db}: {e}"
-    try:
-        store = open_store(args.store, zone=args.tz)
-    except (ValueError, StoreError) as e:
-        conn.close()
-        return str(e)
-    return conn, store
-
-
 def _run_billing(args: argparse.Namespace) -> int:
-    def fail(message: object) -> int:
-        print(f"rtm-clinic billing: {message}", file=sys.stderr)
-        return 2
-
     try:
         registry = registry_mod.load(args.registry)
         fees = fees_mod.load(args.fees)
     except (registry_mod.RegistryError, fees_mod.FeeError, OSError) as e:
-        return fail(e)
+        return fail(e, "billing")
     if args.patient is not None and args.patient not in registry.patients():
         return fail(f"patient {args.patient!r} is not in the enrollment registry "
-                    f"{args.registry}")
+                    f"{args.registry}", "billing")
     patients = [args.patient] if args.patient is not None else registry.patients()
-    today = _today(args)
+    today = clinic_today(args)
     if isinstance(today, str):
-        return fail(today)
+        return fail(today, "billing")
     month = args.month or Month.of(today)
     if month.first > today:
-        return fail(f"month {month} is after today ({today})")
-    opened = _open_month_inputs(args, "time is logged there with rtm-clinic log-time")
+        return fail(f"month {month} is after today ({today})", "billing")
+    opened = open_month_inputs(args, "time is logged there with rtm-clinic log-time")
     if isinstance(opened, str):
-        return fail(opened)
+        return fail(opened, "billing")
     conn, store = opened
     try:
         reports = billing_report.build(store, registry, conn, patients, month, today,
                                        args.tz, fees)
     except fees_mod.FeeError as e:
-        return fail(e)
+        return fail(e, "billing")
     except sqlite3.Error as e:
-        return fail(f"clinic database {args.clinic_db}: {e}")
+        return fail(f"clinic database {args.clinic_db}: {e}", "billing")
     except StoreError as e:
-        print(f"rtm-clinic billing: store: {e}", file=sys.stderr)
-        return 1
+        return fail(f"store: {e}", "billing", status=1)
     finally:
         store.close()
         conn.close()
@@ -470,43 +415,38 @@ def _run_report(args: argparse.Namespace) -> int:
     from cloud_bridge.clinic import monthly_report, monthly_report_csv, monthly_report_html
     from cloud_bridge.clinic import monthly_report_files as files
 
-    def fail(message: object) -> int:
-        print(f"rtm-clinic report: {message}", file=sys.stderr)
-        return 2
-
     if args.all == (args.patient is not None):
-        return fail("give a PATIENT or --all")
+        return fail("give a PATIENT or --all", "report")
     if args.all and args.out_dir is None:
-        return fail("--all writes one file per patient: give --out-dir DIR")
+        return fail("--all writes one file per patient: give --out-dir DIR", "report")
     try:
         registry = registry_mod.load(args.registry)
         fees = fees_mod.load(args.fees)
     except (registry_mod.RegistryError, fees_mod.FeeError, OSError) as e:
-        return fail(e)
+        return fail(e, "report")
     patients = registry.patients() if args.all else [args.patient]
     if args.patient is not None and args.patient not in registry.patients():
         return fail(f"patient {args.patient!r} is not in the enrollment registry "
-                    f"{args.registry}")
-    today = _today(args)
+                    f"{args.registry}", "report")
+    today = clinic_today(args)
     if isinstance(today, str):
-        return fail(today)
+        return fail(today, "report")
     if args.month.first > today:
-        return fail(f"month {args.month} is after today ({today})")
-    opened = _open_month_inputs(args, "time is logged there with rtm-clinic log-time, "
+        return fail(f"month {args.month} is after today ({today})", "report")
+    opened = open_month_inputs(args, "time is logged there with rtm-clinic log-time, "
                                       "prescriptions with rtm-clinic prescribe")
     if isinstance(opened, str):
-        return fail(opened)
+        return fail(opened, "report")
     conn, store = opened
     try:
         reports = monthly_report.build(store, registry, conn, patients, args.month, today,
                                        args.tz, fees)
     except fees_mod.FeeError as e:
-        return fail(e)
+        return fail(e, "report")
     except sqlite3.Error as e:
-        return fail(f"clinic database {args.clinic_db}: {e}")
+        return fail(f"clinic database {args.clinic_db}: {e}", "report")
     except StoreError as e:
-        print(f"rtm-clinic report: store: {e}", file=sys.stderr)
-        return 1
+        return fail(f"store: {e}", "report", status=1)
     finally:
         store.close()
         conn.close()
@@ -538,7 +478,7 @@ def _run_report(args: argparse.Namespace) -> int:
                 print(f"wrote {path}")
     except OSError as e:
         return fail(f"cannot write {e.filename or args.out or args.out_dir}: "
-                    f"{e.strerror or e}")
+                    f"{e.strerror or e}", "report")
     return 0
 
 
@@ -680,24 +620,6 @@ def add_adherence_command(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_run_adherence)
 
 
-class _Refused(Exception):
-    """Bad input: print it, exit 2."""
-
-
-def _patient_registry(args: argparse.Namespace) -> registry_mod.Registry:
-    registry = registry_mod.load(args.registry)
-    if args.patient not in registry.patients():
-        raise _Refused(f"patient {args.patient!r} is not in the registry {args.registry}")
-    return registry
-
-
-def _existing_clinic_db(path: str) -> sqlite3.Connection:
-    if path != ":memory:" and not Path(path).is_file():
-        raise _Refused(f"clinic database {path} does not exist (rtm-clinic prescribe "
-                       f"creates it)")
-    return open_clinic_db(path)
-
-
 def _items_from_options(raw: list[dict]) -> list[rx.Item]:
     items = []
     for d in raw:
@@ -724,7 +646,7 @@ def _targets(args: argparse.Namespace,
     overrides = dict(gw.parse_override(text) for text in args.gateway)
     keys = args.device_keys
     if keys is None:
-        store_path = _sqlite_file(args.store)
+        store_path = sqlite_file(args.store)
         if store_path is not None:
             candidate = keys_path_for(store_path)
             keys = candidate if candidate.is_file() else None
@@ -733,16 +655,16 @@ def _targets(args: argparse.Namespace,
     targets, skipped = gw.resolve(devices, known, overrides)
     if not targets:
         why = "; ".join(f"{d}: {reason}" for d, reason in skipped.items())
-        raise _Refused(f"no wearable of {args.patient} can be reached: {why}")
+        raise Refused(f"no wearable of {args.patient} can be reached: {why}")
     return targets, skipped
 
 
 def _delivery_input(args: argparse.Namespace, registry: registry_mod.Registry
                     ) -> tuple[BrokerSecurity | None, dict[str, str], dict[str, str]]:
     if args.publish and args.broker is None:
-        raise _Refused("--publish needs --broker HOST:PORT")
+        raise Refused("--publish needs --broker HOST:PORT")
     if args.ack_wait < 0:
-        raise _Refused("--ack-wait must not be negative")
+        raise Refused("--ack-wait must not be negative")
     security = _security(args)
     targets, skipped = _targets(args, registry) if args.publish else ({}, {})
     return security, targets, skipped
@@ -760,8 +682,7 @@ def _deliver(args: argparse.Namespace, conn: sqlite3.Connection, devices: list[s
             link = ProgramLink(host, port, deliveries, security, args.client_id)
             link.connect()
         except (PublishError, BrokerSecurityError) as e:
-            print(f"rtm-clinic: {e}", file=sys.stderr)
-            return 1
+            return fail(e, status=1)
         try:
             if current is not None:
                 for pub in publish_prescription(link, deliveries, current, targets, args.tz,
@@ -771,13 +692,11 @@ def _deliver(args: argparse.Namespace, conn: sqlite3.Connection, devices: list[s
                           f"{pub.version}")
             link.collect_acks(args.ack_wait)
             if link.lost:
-                print("rtm-clinic: the broker closed the connection: if it was after a "
-                      "publish, its ACL may have refused it (the clinic's user must write "
-                      "rtm/v1/+/+/program)", file=sys.stderr)
-                status = 1
+                status = fail("the broker closed the connection: if it was after a publish, "
+                              "its ACL may have refused it (the clinic's user must write "
+                              "rtm/v1/+/+/program)", status=1)
         except PublishError as e:
-            print(f"rtm-clinic: {e}", file=sys.stderr)
-            status = 1
+            status = fail(e, status=1)
         finally:
             link.close()
     print("Wearables:")
@@ -793,17 +712,16 @@ def _run_prescribe(args: argparse.Namespace) -> int:
     raw = getattr(args, "items", None) or []
     try:
         if sum((bool(raw), args.file is not None, args.clear)) != 1:
-            raise _Refused("give the exercises (--exercise NAME --sets N ...), --file CSV or "
+            raise Refused("give the exercises (--exercise NAME --sets N ...), --file CSV or "
                            "--clear: exactly one of them")
-        registry = _patient_registry(args)
+        registry = patient_registry(args)
         items = ([] if args.clear else rx.load_items_csv(args.file) if args.file
                  else _items_from_options(raw))
         security, targets, skipped = _delivery_input(args, registry)
         conn = open_clinic_db(args.clinic_db)
-    except (_Refused, rx.PrescriptionError, registry_mod.RegistryError, gw.GatewayLookupError,
+    except (Refused, rx.PrescriptionError, registry_mod.RegistryError, gw.GatewayLookupError,
             BrokerSecurityError, sqlite3.Error, OSError) as e:
-        print(f"rtm-clinic: {e}", file=sys.stderr)
-        return 2
+        return fail(e)
     try:
         book = rx.Prescriptions(conn)
         today = datetime.now(args.tz).date()
@@ -825,13 +743,12 @@ def _run_prescribe(args: argparse.Namespace) -> int:
 
 def _run_program(args: argparse.Namespace) -> int:
     try:
-        registry = _patient_registry(args)
+        registry = patient_registry(args)
         security, targets, skipped = _delivery_input(args, registry)
-        conn = _existing_clinic_db(args.clinic_db)
-    except (_Refused, registry_mod.RegistryError, gw.GatewayLookupError, BrokerSecurityError,
+        conn = existing_clinic_db(args.clinic_db)
+    except (Refused, registry_mod.RegistryError, gw.GatewayLookupError, BrokerSecurityError,
             sqlite3.Error, OSError) as e:
-        print(f"rtm-clinic: {e}", file=sys.stderr)
-        return 2
+        return fail(e)
     try:
         history = rx.Prescriptions(conn).history(args.patient)
         today = datetime.now(args.tz).date()
@@ -844,9 +761,7 @@ def _run_program(args: argparse.Namespace) -> int:
         if not history:
             print("  (none)")
         if args.publish and current is None:
-            print(f"rtm-clinic: no prescription of {args.patient} is in force today",
-                  file=sys.stderr)
-            return 2
+            return fail(f"no prescription of {args.patient} is in force today")
         return _deliver(args, conn, registry.devices_of(args.patient),
                         current if args.publish else None, security, targets, skipped)
     finally:
@@ -855,11 +770,10 @@ def _run_program(args: argparse.Namespace) -> int:
 
 def _run_adherence(args: argparse.Namespace) -> int:
     try:
-        registry = _patient_registry(args)
-        conn = _existing_clinic_db(args.clinic_db)
-    except (_Refused, registry_mod.RegistryError, sqlite3.Error, OSError) as e:
-        print(f"rtm-clinic: {e}", file=sys.stderr)
-        return 2
+        registry = patient_registry(args)
+        conn = existing_clinic_db(args.clinic_db)
+    except (Refused, registry_mod.RegistryError, sqlite3.Error, OSError) as e:
+        return fail(e)
     try:
         history = rx.Prescriptions(conn).history(args.patient)
     finally:
@@ -867,13 +781,11 @@ def _run_adherence(args: argparse.Namespace) -> int:
     last = args.last or datetime.now(args.tz).date()
     first = args.first or adherence.week_start(last) - timedelta(weeks=3)
     if first > last:
-        print("rtm-clinic: --from is after --to", file=sys.stderr)
-        return 2
+        return fail("--from is after --to")
     try:
         store = open_store(args.store, zone=args.tz)
     except (ValueError, StoreError) as e:
-        print(f"rtm-clinic: {e}", file=sys.stderr)
-        return 2
+        return fail(e)
     devices = registry.devices_of(args.patient)
     start_ms, end_ms = day_start_ms(first, args.tz), day_start_ms(last + timedelta(1), args.tz)
     try:
@@ -883,8 +795,7 @@ def _run_adherence(args: argparse.Namespace) -> int:
         undated = sum(1 for r in store.undated(devices, start_ms, end_ms)
                       if r.kind == "rep" and not r.partial)
     except StoreError as e:
-        print(f"rtm-clinic: store: {e}", file=sys.stderr)
-        return 1
+        return fail(f"store: {e}", status=1)
     finally:
         store.close()
     report = adherence.compute(history, totals, first, last, rom, args.day_threshold)
@@ -928,17 +839,14 @@ def add_patient_command(sub: argparse._SubParsersAction) -> None:
 
 def _attention_input(args: argparse.Namespace
                      ) -> tuple[registry_mod.Registry, dict[str, list[rx.Prescription]]]:
-    """The registry and every prescription history; raises _Refused and the loaders'
+    """The registry and every prescription history; raises Refused and the loaders'
     errors for bad input."""
-    registry = registry_mod.load(args.registry)
-    patient = getattr(args, "patient", None)
-    if patient is not None and patient not in registry.patients():
-        raise _Refused(f"patient {patient!r} is not in the registry {args.registry}")
-    # Opening a missing SQLite file would make an empty one and report nothing from it.
-    store_file = _sqlite_file(args.store)
-    if store_file is not None and not os.path.exists(store_file):
-        raise _Refused(f"store file {store_file} does not exist")
-    conn = _existing_clinic_db(args.clinic_db)
+    patient = getattr(args, "patient", None)  # worklist has none
+    registry = registry_mod.load(args.registry) if patient is None else patient_registry(args)
+    missing = missing_store_file(args.store)
+    if missing is not None:
+        raise Refused(missing)
+    conn = existing_clinic_db(args.clinic_db)
     try:
         book = rx.Prescriptions(conn)
         histories = {patient: book.history(patient)} if patient else book.histories()
@@ -951,16 +859,14 @@ def _run_attention(args: argparse.Namespace, make_text: Callable[..., str]) -> i
     try:
         registry, histories = _attention_input(args)
         store = open_store(args.store, zone=args.tz)
-    except (_Refused, registry_mod.RegistryError, sqlite3.Error, OSError, ValueError,
+    except (Refused, registry_mod.RegistryError, sqlite3.Error, OSError, ValueError,
             StoreError) as e:
-        print(f"rtm-clinic {args.command}: {e}", file=sys.stderr)
-        return 2
-    today = args.today or _now().astimezone(args.tz).date()
+        return fail(e, args.command)
+    today = args.today or common.now().astimezone(args.tz).date()
     try:
         text = make_text(store, registry, histories, today)
     except StoreError as e:
-        print(f"rtm-clinic {args.command}: store: {e}", file=sys.stderr)
-        return 1
+        return fail(f"store: {e}", args.command, status=1)
     finally:
         store.close()
     print(text)
@@ -1040,20 +946,16 @@ def _run_add_user(args: argparse.Namespace) -> int:
         password = _read_password(args)
         conn = users.open_users(args.clinic_db)
     except (users.UserError, ValueError, OSError) as e:
-        print(f"rtm-clinic add-user: {e}", file=sys.stderr)
-        return 2
+        return fail(e, "add-user")
     except sqlite3.Error as e:
-        print(f"rtm-clinic add-user: clinic database {args.clinic_db}: {e}", file=sys.stderr)
-        return 2
+        return fail(f"clinic database {args.clinic_db}: {e}", "add-user")
     try:
-        users.add_user(conn, args.name, password, int(_now().timestamp() * 1000),
+        users.add_user(conn, args.name, password, int(common.now().timestamp() * 1000),
                        replace=args.replace)
     except users.UserError as e:
-        print(f"rtm-clinic add-user: {e}", file=sys.stderr)
-        return 2
+        return fail(e, "add-user")
     except sqlite3.Error as e:
-        print(f"rtm-clinic add-user: clinic database {args.clinic_db}: {e}", file=sys.stderr)
-        return 2
+        return fail(f"clinic database {args.clinic_db}: {e}", "add-user")
     finally:
         conn.close()
     print(f"{'new password for' if args.replace else 'added'} {args.name} in {args.clinic_db}")
@@ -1069,37 +971,33 @@ def _run_serve(args: argparse.Namespace) -> int:
     from cloud_bridge.clinic.web import server, users
     from cloud_bridge.clinic.web.app import DashboardApp, WebConfig
 
-    def fail(message: object) -> int:
-        print(f"rtm-clinic serve: {message}", file=sys.stderr)
-        return 2
-
     try:
         registry_mod.load(args.registry)
         fees_mod.load(args.fees)
     except (registry_mod.RegistryError, fees_mod.FeeError) as e:
-        return fail(e)
-    store_file = _sqlite_file(args.store)
-    if store_file is not None and not os.path.exists(store_file):
-        return fail(f"store file {store_file} does not exist")
+        return fail(e, "serve")
+    missing = missing_store_file(args.store)
+    if missing is not None:
+        return fail(missing, "serve")
     if not os.path.exists(args.clinic_db):
         return fail(f"clinic database {args.clinic_db} does not exist: add a user first "
-                    f"with `rtm-clinic add-user NAME --clinic-db {args.clinic_db}`")
+                    f"with `rtm-clinic add-user NAME --clinic-db {args.clinic_db}`", "serve")
     try:
         conn = users.open_users(args.clinic_db)
         try:
             if users.count_users(conn) == 0:
                 return fail(f"no dashboard users in {args.clinic_db}: add one with "
-                            f"`rtm-clinic add-user NAME --clinic-db {args.clinic_db}`")
+                            f"`rtm-clinic add-user NAME --clinic-db {args.clinic_db}`", "serve")
         finally:
             conn.close()
     except sqlite3.Error as e:
-        return fail(f"clinic database {args.clinic_db}: {e}")
+        return fail(f"clinic database {args.clinic_db}: {e}", "serve")
     if not 0 < args.session_hours <= 24 * 30:
-        return fail("--session-hours must be more than 0 and at most 720")
+        return fail("--session-hours must be more than 0 and at most 720", "serve")
     try:
         store = open_store(args.store, zone=args.tz)
     except (ValueError, StoreError) as e:
-        return fail(e)
+        return fail(e, "serve")
     try:
         app = DashboardApp(WebConfig(
             store, Path(args.registry), Path(args.clinic_db), args.tz, Path(args.fees),
@@ -1107,8 +1005,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         httpd = server.make_server(args.host, args.port, app)
     except (OSError, sqlite3.Error) as e:
         store.close()
-        return fail(f"cannot listen on {args.host}:{args.port}: {e}"
-                    if isinstance(e, OSError) else f"clinic database {args.clinic_db}: {e}")
+        return fail(f"cannot listen on {args.host}:{args.port}: {e}" if isinstance(e, OSError)
+                    else f"clinic database {args.clinic_db}: {e}", "serve")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     # SIGTERM (systemd, docker stop) ends the loop like Ctrl-C: the store is closed.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cloud_bridge.clinic import cli as clinic_cli
+from cloud_bridge.clinic.commands import common as commands_common
 from cloud_bridge.clinic.registry import Enrollment, Registry
 from cloud_bridge.records import StoredRecord
 from cloud_bridge.stores.sqlite_store import SQLiteStore
@@ -45,7 +46,7 @@ def clinic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     Registry([Enrollment("P-1", DEV_A, START), Enrollment("P-1", DEV_B, date(2026, 1, 24)),
               Enrollment("P-2", DEV_C, date(2026, 2, 20))]).save(tmp_path / "reg.csv")
     (tmp_path / "fees.csv").write_text(FEES)
-    monkeypatch.setattr(clinic_cli, "_now", lambda: NOW)
+    monkeypatch.setattr(commands_common, "now", lambda: NOW)
     return tmp_path
 
 
@@ -243,7 +244,7 @@ def test_days_with_data_are_local_days_of_the_clinic_zone_across_dst(
     """23:30 on Mar 7 and 00:30 on Mar 8 (New York, the day its clocks skip 02:00-03:00) are
     two days there but one in UTC (Mar 8, 04:30 and 05:30); 01:30 twice on Nov 1 (clocks
     back) is one day."""
-    monkeypatch.setattr(clinic_cli, "_now", lambda: datetime(2026, 12, 1, 17, tzinfo=UTC))
+    monkeypatch.setattr(commands_common, "now", lambda: datetime(2026, 12, 1, 17, tzinfo=UTC))
     dev = "ddddddddddd1"
     with SQLiteStore(tmp_path / "rtm.db", zone=ZoneInfo(zone)) as store:
         store.write([rec(dev, 1, at(date(2026, 3, 7), 23, 30)),

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cloud_bridge.clinic import cli
+from cloud_bridge.clinic.commands import common
 from tests.cloud_bridge.clinic.monthly_report_data import NOW, make_clinic
 from tests.cloud_bridge.clinic.test_monthly_report_html import Page
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.rtm
 @pytest.fixture
 def clinic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     make_clinic(tmp_path)
-    monkeypatch.setattr(cli, "_now", lambda: NOW)
+    monkeypatch.setattr(common, "now", lambda: NOW)
     return tmp_path
 
 
