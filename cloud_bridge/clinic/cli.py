@@ -26,7 +26,7 @@ from cloud_bridge.clinic import prescriptions as rx
 from cloud_bridge.clinic import registry as registry_mod
 from cloud_bridge.clinic.billing import Month
 from cloud_bridge.clinic.clinic_db import open_clinic_db
-from cloud_bridge.clinic.commands import common
+from cloud_bridge.clinic.commands import common, export_fhir, summary
 from cloud_bridge.clinic.commands.common import (
     Refused,
     clinic_today,
@@ -57,7 +57,6 @@ from cloud_bridge.clinic.program_publisher import (
     delivery_state,
     publish_prescription,
 )
-from cloud_bridge.clinic.summary import format_summary, summarize
 from cloud_bridge.daily import day_start_ms
 from cloud_bridge.device_keys import keys_path_for
 from cloud_bridge.stores.base import StoreError, open_store
@@ -67,14 +66,8 @@ from firmware.core import exercises
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rtm-clinic", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("summary", help="reps per patient, exercise and day; last activity; "
-                                       "days with data in the current 30-day period")
-    add_store_option(s)
-    add_registry_option(s)
-    add_day_range_options(s, "first day (default: 6 days ago)", "last day (default: today)")
-    add_today_option(s)
-    add_tz_option(s)
-    add_export_fhir(sub)
+    summary.add_parser(sub)
+    export_fhir.add_parser(sub)
     _add_log_time(sub)
     _add_billing(sub)
     _add_report(sub)
@@ -87,77 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def add_export_fhir(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    e = sub.add_parser("export-fhir", help="a patient's exercise sets as a FHIR R4 Bundle "
-                                           "(JSON): Patient, Devices, one Observation per set")
-    e.add_argument("patient", metavar="PATIENT", help="the patient_id as in the registry")
-    add_day_range_options(e, "first day", "last day", required=True, metavar="YYYY-MM-DD")
-    e.add_argument("--out", metavar="FILE", help="write the Bundle to FILE (default: stdout)")
-    add_store_option(e)
-    add_registry_option(e)
-    add_tz_option(e, "the clinic's time zone: days and times are local there (default UTC)")
-    e.add_argument("--system-base", metavar="URL",
-                   help="a URL the clinic controls: base of the identifier and code systems "
-                        "(default: a placeholder under .example)")
-    e.set_defaults(run=run_export_fhir)
-
-
-def run_export_fhir(args: argparse.Namespace) -> int:
-    # Imported here: the FHIR models take a while to load and only this command needs them.
-    from cloud_bridge.clinic.fhir_export import DEFAULT_SYSTEM_BASE, ExportError, export_patient
-
-    if args.first > args.last:
-        return fail("--from is after --to")
-    try:
-        registry = registry_mod.load(args.registry)
-        store = open_store(args.store, zone=args.tz)
-    except (registry_mod.RegistryError, ValueError, StoreError) as e:
-        return fail(e)
-    try:
-        bundle = export_patient(store, registry, args.patient, args.first, args.last,
-                                args.tz, args.system_base or DEFAULT_SYSTEM_BASE)
-    except ExportError as e:
-        return fail(e)
-    except StoreError as e:
-        return fail(f"store: {e}", status=1)
-    finally:
-        store.close()
-    text = bundle.model_dump_json(indent=2) + "\n"
-    if args.out is None:
-        sys.stdout.write(text)
-        return 0
-    try:
-        # Owner-only when created, like clinic.db: the Bundle ties data to a patient id.
-        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-    except OSError as e:
-        return fail(f"cannot write {args.out}: {e.strerror or e}")
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "run", None) is not None:  # a subcommand that runs itself
-        return int(args.run(args))
-    try:
-        registry = registry_mod.load(args.registry)
-        store = open_store(args.store, zone=args.tz)
-    except (registry_mod.RegistryError, ValueError, StoreError) as e:
-        return fail(e)
-    try:
-        today = args.today or datetime.now(args.tz).date()
-        last = args.last or today
-        first = args.first or last - timedelta(days=6)
-        if first > last:
-            return fail("--from is after --to")
-        print(format_summary(summarize(store, registry, first, last, today, args.tz),
-                             first, last))
-    except StoreError as e:
-        return fail(f"store: {e}", status=1)
-    finally:
-        store.close()
-    return 0
+    return int(args.run(args))
 
 
 # --- log-time: treatment-management minutes and interactive communications -------------
