@@ -8,16 +8,14 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from cloud_bridge.broker_link import BrokerSecurity, BrokerSecurityError
 from cloud_bridge.clinic import (
     adherence,
     billing_report,
     patient_report,
-    time_log,
     worklist,
 )
 from cloud_bridge.clinic import device_gateways as gw
@@ -26,7 +24,7 @@ from cloud_bridge.clinic import prescriptions as rx
 from cloud_bridge.clinic import registry as registry_mod
 from cloud_bridge.clinic.billing import Month
 from cloud_bridge.clinic.clinic_db import open_clinic_db
-from cloud_bridge.clinic.commands import common, export_fhir, summary
+from cloud_bridge.clinic.commands import common, export_fhir, log_time, summary
 from cloud_bridge.clinic.commands.common import (
     Refused,
     clinic_today,
@@ -68,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     summary.add_parser(sub)
     export_fhir.add_parser(sub)
-    _add_log_time(sub)
+    log_time.add_parser(sub)
     _add_billing(sub)
     _add_report(sub)
     add_prescribe_command(sub)
@@ -83,157 +81,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return int(args.run(args))
-
-
-# --- log-time: treatment-management minutes and interactive communications -------------
-
-
-def _minutes(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of minutes: {text!r}") from None
-
-
-def _timestamp(text: str) -> datetime:
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a time (YYYY-MM-DDTHH:MM, optionally with an offset such as -05:00): "
-            f"{text!r}") from None
-
-
-def _in_zone(at: datetime, zone: ZoneInfo) -> datetime:
-    """`at` as an aware time: a time without offset is local time in the clinic's zone."""
-    if at.tzinfo is not None:
-        return at
-    aware = at.replace(tzinfo=zone)
-    # A local time skipped by a DST change would silently become another hour.
-    if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != at:
-        raise time_log.TimeLogError(f"{at.isoformat()} does not exist in {zone.key} (the "
-                                    "clocks skipped it)")
-    return aware
-
-
-def _add_log_time(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "log-time", help="log treatment-management minutes and/or an interactive "
-                         "communication for a patient, or --list a month's log",
-        description="Log minutes (--minutes), an interactive communication "
-                    "(--communication), both at once (a 15-minute call), or --list a month.")
-    p.add_argument("patient", help="patient id, as in the enrollment registry")
-    p.add_argument("--minutes", type=_minutes, help="minutes of treatment management")
-    p.add_argument("--communication", metavar="KIND", choices=time_log.KINDS,
-                   help=f"an interactive communication: {', '.join(time_log.KINDS)}")
-    p.add_argument("--list", action="store_true", help="show the patient's log of --month")
-    when = p.add_mutually_exclusive_group()
-    when.add_argument("--date", type=parse_date, help="the local day of the minutes (YYYY-MM-DD)")
-    when.add_argument("--at", type=_timestamp,
-                      help="when (YYYY-MM-DDTHH:MM, local time in --tz unless it has an "
-                           "offset; default now)")
-    p.add_argument("--by", default="", help="clinician id or initials")
-    p.add_argument("--note", default="", help="a short note")
-    p.add_argument("--month", type=parse_month, help="with --list: YYYY-MM (default this month)")
-    add_registry_option(p)
-    add_clinic_db_option(p)
-    add_tz_option(p, "the clinic's time zone (default UTC)")
-    p.set_defaults(run=_run_log_time)
-
-
-def _log_time_usage_error(args: argparse.Namespace) -> str | None:
-    logging = args.minutes is not None or args.communication is not None
-    if args.list:
-        if logging or args.date or args.at or args.by or args.note:
-            return "--list takes only --month"
-        return None
-    if not logging:
-        return "give --minutes N, --communication KIND (or both), or --list"
-    if args.month:
-        return "--month goes with --list"
-    if args.communication and args.date:
-        return "a communication needs a time: use --at (default now), not --date"
-    return None
-
-
-def _run_log_time(args: argparse.Namespace) -> int:
-    problem = _log_time_usage_error(args)
-    if problem:
-        return fail(problem, "log-time")
-    try:
-        registry = registry_mod.load(args.registry)
-        if args.patient not in registry.patients():
-            raise time_log.TimeLogError(f"patient {args.patient!r} is not in the enrollment "
-                                        f"registry {args.registry}")
-        now = common.now()
-        conn = time_log.open_time_log(args.clinic_db)
-    except (registry_mod.RegistryError, time_log.TimeLogError, OSError) as e:
-        return fail(e, "log-time")
-    except sqlite3.Error as e:
-        return fail(f"clinic database {args.clinic_db}: {e}", "log-time")
-    try:
-        if args.list:
-            month = args.month or Month.of(now.astimezone(args.tz).date())
-        else:
-            day = _log(conn, args, now)
-            month = Month.of(day)
-        entries, comms = time_log.month_log(conn, args.patient, month.year, month.month,
-                                            args.tz)
-    except time_log.TimeLogError as e:
-        return fail(e, "log-time")
-    except sqlite3.Error as e:
-        return fail(f"clinic database {args.clinic_db}: {e}", "log-time")
-    finally:
-        conn.close()
-    if not args.list:
-        what = " and ".join(
-            ([f"{args.minutes} minutes"] if args.minutes is not None else [])
-            + ([f"a {args.communication}"] if args.communication else []))
-        print(f"logged {what} for {args.patient} on {day}")
-    print(_format_month_log(args.patient, month, entries, comms, args.tz, verbose=args.list))
-    return 0
-
-
-def _log(conn: sqlite3.Connection, args: argparse.Namespace, now: datetime) -> date:
-    """Log what args ask for, all or nothing; the local day it was logged on."""
-    when: date | datetime = args.date or _in_zone(args.at or now, args.tz)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        if args.minutes is not None:
-            time_log.log_minutes(conn, args.patient, args.minutes, when, args.tz,
-                                 clinician=args.by, note=args.note, now=now)
-        if args.communication:
-            assert isinstance(when, datetime)  # _log_time_usage_error refused --date
-            time_log.log_communication(conn, args.patient, args.communication, when,
-                                       clinician=args.by, note=args.note, now=now)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return when.astimezone(args.tz).date() if isinstance(when, datetime) else when
-
-
-def _format_month_log(patient: str, month: Month, entries: list[time_log.TimeEntry],
-                      comms: list[time_log.Communication], zone: ZoneInfo,
-                      verbose: bool) -> str:
-    minutes = sum(e.minutes for e in entries)
-    lines = [f"{patient} in {month} (days in {zone.key}): {minutes} minutes, "
-             f"{len(comms)} interactive communication{'' if len(comms) == 1 else 's'}"]
-    if not verbose:
-        return lines[0]
-
-    def when(day: date, at_ms: int | None) -> str:
-        if at_ms is None:
-            return f"{day}      "
-        return datetime.fromtimestamp(at_ms // 1000, zone).strftime("%Y-%m-%d %H:%M")
-
-    items = [(e.day, e.at_ms or 0, f"  {when(e.day, e.at_ms)}  {e.minutes:>3} min", e.clinician,
-              e.note) for e in entries]
-    items += [(c.day, c.at_ms, f"  {when(c.day, c.at_ms)}  {c.kind}", c.clinician, c.note)
-              for c in comms]
-    for _, _, head, by, note in sorted(items, key=lambda i: (i[0], i[1])):
-        lines.append("  ".join(x for x in (head, by, note) if x))
-    return "\n".join(lines)
 
 
 # --- billing: RTM billing readiness --------------------------------------------------
