@@ -88,3 +88,12 @@ def add_day_range_options(p: argparse.ArgumentParser, first_help: str, last_help
                    metavar=metavar, help=first_help)
     p.add_argument("--to", dest="last", type=parse_date, required=required,
                    metavar=metavar, help=last_help)
+
+
+def add_clinic_options(p: argparse.ArgumentParser) -> None:
+    """PATIENT and the clinic's files, as prescribe, program and adherence take them."""
+    p.add_argument("patient", metavar="PATIENT", help="patient id, as in the registry")
+    add_registry_option(p)
+    add_clinic_db_option(p)
+    add_tz_option(p, f"{CLINIC_TZ_HELP}; also the patients' home zone for the wearable's day")
+    add_store_option(p)
