@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from cloud_bridge.clinic import cli
+from cloud_bridge.clinic.commands import attention as attention_command
 from cloud_bridge.clinic.commands import common
 from tests.cloud_bridge.clinic.attention_data import STATES, StatesStore, make_clinic
 
@@ -26,7 +27,7 @@ def clinic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         opened.append(store)
         return store
 
-    monkeypatch.setattr(cli, "open_store", open_store)
+    monkeypatch.setattr(attention_command, "open_store", open_store)
     # 13:00 in New York on Friday 2026-03-20: attention_data's today.
     monkeypatch.setattr(common, "now", lambda: datetime(2026, 3, 20, 17, 0, tzinfo=UTC))
     return {"argv": ["--store", f"sqlite:///{paths['store']}", "--registry",
