@@ -239,7 +239,7 @@ def run_prescribe(args: argparse.Namespace) -> int:
     try:
         if sum((bool(raw), args.file is not None, args.clear)) != 1:
             raise Refused("give the exercises (--exercise NAME --sets N ...), --file CSV or "
-                           "--clear: exactly one of them")
+                          "--clear: exactly one of them")
         registry = patient_registry(args)
         items = ([] if args.clear else rx.load_items_csv(args.file) if args.file
                  else _items_from_options(raw))

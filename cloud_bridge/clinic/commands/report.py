@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if args.month.first > today:
         return fail(f"month {args.month} is after today ({today})", "report")
     opened = open_month_inputs(args, "time is logged there with rtm-clinic log-time, "
-                                      "prescriptions with rtm-clinic prescribe")
+                                     "prescriptions with rtm-clinic prescribe")
     if isinstance(opened, str):
         return fail(opened, "report")
     conn, store = opened
