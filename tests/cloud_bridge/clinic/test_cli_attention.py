@@ -13,7 +13,8 @@ import pytest
 from cloud_bridge.clinic import cli
 from cloud_bridge.clinic.commands import attention as attention_command
 from cloud_bridge.clinic.commands import common
-from tests.cloud_bridge.clinic.attention_data import STATES, StatesStore, make_clinic
+from tests.cloud_bridge.clinic.attention_data import STATES, make_clinic
+from tests.cloud_bridge.clinic.clinic_builder import StatesStore
 
 
 @pytest.fixture

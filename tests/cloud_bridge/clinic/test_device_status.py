@@ -1,7 +1,7 @@
 from datetime import date
 
 from cloud_bridge.clinic.device_status import device_line, state_text
-from tests.cloud_bridge.clinic.attention_data import TZ, at, state
+from tests.cloud_bridge.clinic.clinic_builder import TZ, at, state
 
 
 def test_a_full_and_a_sparse_state() -> None:

@@ -17,10 +17,9 @@ from tests.cloud_bridge.clinic.attention_data import (
     DEV_5,
     STATES,
     TODAY,
-    TZ,
-    StatesStore,
     make_clinic,
 )
+from tests.cloud_bridge.clinic.clinic_builder import TZ, StatesStore
 
 
 @pytest.fixture(scope="module")

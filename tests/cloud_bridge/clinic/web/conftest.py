@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cloud_bridge.clinic.web.app import DashboardApp, WebConfig
-from tests.cloud_bridge.clinic.attention_data import StatesStore
+from tests.cloud_bridge.clinic.clinic_builder import StatesStore
 from tests.cloud_bridge.clinic.web.clinic_data import NOW, STATES, TZ, Clinic, make_clinic
 
 

@@ -16,7 +16,7 @@ import pytest
 from cloud_bridge.clinic.web.app import DashboardApp, WebConfig
 from cloud_bridge.clinic.web.server import make_server, serve_in_thread
 from tests.browser import Chromium, Tab
-from tests.cloud_bridge.clinic.attention_data import StatesStore
+from tests.cloud_bridge.clinic.clinic_builder import StatesStore
 from tests.cloud_bridge.clinic.web.clinic_data import (
     DEV_1,
     NOW,

@@ -4,7 +4,7 @@ from cloud_bridge.clinic import registry as registry_mod
 from cloud_bridge.clinic.clinic_db import open_clinic_db
 from cloud_bridge.clinic.prescriptions import Item, Prescriptions
 from cloud_bridge.clinic.web import patient_view
-from tests.cloud_bridge.clinic.attention_data import StatesStore
+from tests.cloud_bridge.clinic.clinic_builder import StatesStore
 from tests.cloud_bridge.clinic.web.clinic_data import DEV_1, STATES, TODAY, TZ, make_clinic
 
 

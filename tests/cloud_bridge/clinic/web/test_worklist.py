@@ -5,7 +5,7 @@ from cloud_bridge.clinic.attention import Assessment
 from cloud_bridge.clinic.clinic_db import open_clinic_db
 from cloud_bridge.clinic.prescriptions import Prescriptions
 from cloud_bridge.clinic.web import worklist
-from tests.cloud_bridge.clinic.attention_data import StatesStore
+from tests.cloud_bridge.clinic.clinic_builder import StatesStore
 from tests.cloud_bridge.clinic.web.clinic_data import STATES, TODAY, TZ, make_clinic
 
 
