@@ -20,17 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from cloud_bridge.clinic import time_log
 from cloud_bridge.clinic.prescriptions import Item, Prescriptions
 from cloud_bridge.clinic.registry import Enrollment, Registry
 from cloud_bridge.clinic.web import users
-from cloud_bridge.device_state import DeviceState
-from cloud_bridge.records import StoredRecord
-from cloud_bridge.stores.sqlite_store import SQLiteStore
+from tests.cloud_bridge.clinic.clinic_builder import TZ, Recorder, Sets, at, state, write_store
 
-TZ = ZoneInfo("America/New_York")
 NOW = datetime(2026, 2, 20, 17, 0, tzinfo=UTC)  # 12:00 in New York
 TODAY = date(2026, 2, 20)
 DEV_1, DEV_2, DEV_3 = "a00000000001", "b00000000002", "c00000000003"
@@ -38,8 +34,7 @@ USER, PASSWORD = "jd", "correct horse battery"
 FEES = ("code,description,amount,currency\n98975,setup,11.00,USD\n98977,16+,22.00,USD\n"
         "98985,2-15,33.00,USD\n98979,10,44.00,USD\n98980,20,55.00,USD\n98981,+20,66.00,USD\n")
 
-# day -> sets as (full reps, partial reps, mean ROM in centidegrees)
-Sets = list[tuple[int, int, int]]
+# day -> that day's sets (clinic_builder.Sets)
 SQUAT: dict[date, Sets] = {
     date(2026, 2, 9): [(10, 0, 4000), (10, 1, 4400)],  # 20 reps, ROM 42.0
     date(2026, 2, 10): [(12, 0, 4500)],
@@ -62,15 +57,6 @@ SQUAT_V2 = Item("squat", 2, 12, 5, 45, 65)
 HEEL_V2 = Item("heel_raise", 1, 10, 3)
 
 
-def _state(device: str, last_sync_ms: int, **kw: object) -> DeviceState:
-    values: dict[str, object] = {
-        "device_id": device, "gateway_id": "home-" + device[-1], "reported_ms": last_sync_ms,
-        "last_sync_ms": last_sync_ms, "last_attempt_ms": last_sync_ms, "battery_pct": 70,
-        "log_used_pct": 12, "refused": 0, "consecutive_failures": 0, "firmware": "1.2.0"}
-    values.update(kw)
-    return DeviceState(**values)  # type: ignore[arg-type]
-
-
 @dataclass(frozen=True)
 class Clinic:
     root: Path
@@ -84,45 +70,10 @@ class Clinic:
         return f"sqlite:///{self.store}"
 
 
-def _at(day: date, hour: int, minute: int = 0) -> int:
-    return int(datetime(day.year, day.month, day.day, hour, minute, tzinfo=TZ).timestamp()
-               * 1000)
-
-
-class _Recorder:
-    """Records as a wearable makes them: reps, then the set's summary."""
-
-    def __init__(self, device: str) -> None:
-        self.device = device
-        self.seq = 0
-        self.records: list[StoredRecord] = []
-
-    def _add(self, kind: str, exercise: str, set_no: int, t_ms: int, partial: bool,
-             values: dict[str, int]) -> None:
-        self.seq += 1
-        self.records.append(StoredRecord(self.device, self.seq, kind, exercise, set_no, t_ms,
-                                         True, partial, values))
-
-    def sets(self, exercise: str, day: date, sets: Sets, hour: int = 9,
-             minute: int = 0) -> None:
-        t = _at(day, hour, minute)
-        for set_no, (full, partial, rom) in enumerate(sets, start=1):
-            for i in range(full + partial):
-                t += 3000
-                self._add("rep", exercise, set_no, t, i >= full,
-                          {"rep": i + 1, "duration_ms": 2500, "rom_cdeg": rom,
-                           "peak_dps": 90})
-            t += 1000
-            self._add("set", exercise, set_no, t, False,
-                      {"reps": full, "partial_reps": partial, "mean_rom_cdeg": rom,
-                       "duration_s": 3 * (full + partial), "tempo_cv_pct": 5, "rests": 0})
-            t += 60_000
-
-
 def make_clinic(root: Path, extra_patients: list[Enrollment] | None = None) -> Clinic:
     c = Clinic(root, root / "rtm.db", root / "registry.csv", root / "clinic.db",
                root / "fees.csv")
-    p1, p2 = _Recorder(DEV_1), _Recorder(DEV_2)
+    p1, p2 = Recorder(DEV_1), Recorder(DEV_2)
     start = date(2026, 1, 10)
     for n in range(16):
         p1.sets("squat", start + timedelta(days=n), [(10, 0, 4000)])
@@ -132,9 +83,7 @@ def make_clinic(root: Path, extra_patients: list[Enrollment] | None = None) -> C
         late = day == date(2026, 2, 11)
         p1.sets("heel_raise", day, sets, hour=23 if late else 10, minute=30 if late else 0)
     p2.sets("squat", date(2026, 2, 3), [(10, 0, 4000)])
-    store = SQLiteStore(c.store, zone=TZ)
-    store.write(p1.records + p2.records)
-    store.close()
+    write_store(c.store, p1, p2)
     Registry([Enrollment("P-1", DEV_1, start), Enrollment("P-2", DEV_2, date(2026, 2, 1)),
               Enrollment("P-3", DEV_3, date(2026, 2, 15)), *(extra_patients or [])]
              ).save(c.registry)
@@ -157,9 +106,10 @@ def make_clinic(root: Path, extra_patients: list[Enrollment] | None = None) -> C
     return c
 
 
-# The latest state of each wearable, for a store that keeps them (attention_data's
+# The latest state of each wearable, for a store that keeps them (clinic_builder's
 # StatesStore): the records store of make_clinic keeps none.
 STATES = {
-    DEV_1: _state(DEV_1, _at(TODAY, 3, 10), battery_pct=15),
-    DEV_2: _state(DEV_2, _at(date(2026, 2, 3), 22), consecutive_failures=4),
+    DEV_1: state(DEV_1, at(TODAY, 3, 10), battery_pct=15, log_used_pct=12),
+    DEV_2: state(DEV_2, at(date(2026, 2, 3), 22), battery_pct=70, log_used_pct=12,
+                 consecutive_failures=4),
 }
