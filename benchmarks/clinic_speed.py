@@ -272,7 +272,7 @@ class Figures:
 
 
 def time_worklist(url: str, root: Path, runs: int) -> tuple[list[float], Timed, int]:
-    """`rtm-clinic worklist`'s work (cli._run_worklist without the printing)."""
+    """`rtm-clinic worklist`'s work (commands.attention.run_worklist without the printing)."""
     timed, seconds, attention = Timed(), [], 0
     for run in range(runs + 1):
         if run == 1:

@@ -15,9 +15,10 @@ import sys
 import threading
 from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from cloud_bridge.broker_link import BrokerSecurity, BrokerSecurityError
+from cloud_bridge.daily import zone_named
 from cloud_bridge.dead_letters import DeadLetters
 from cloud_bridge.device_keys import DeviceKeys
 from cloud_bridge.stores.base import Store, StoreError, open_store
@@ -33,9 +34,9 @@ def _broker(text: str) -> tuple[str, int]:
 
 def _zone(text: str) -> ZoneInfo:
     try:
-        return ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise argparse.ArgumentTypeError(f"unknown time zone {text!r}") from None
+        return zone_named(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _date(text: str) -> date:

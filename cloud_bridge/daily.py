@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cloud_bridge.records import StoredRecord
 
@@ -68,6 +68,17 @@ def set_rom(values: Mapping[str, int]) -> tuple[int, int]:
     if not (0 < reps <= ROM_VALUE_MAX and 0 <= mean <= ROM_VALUE_MAX):
         return 0, 0
     return reps, reps * mean
+
+
+def zone_named(name: str) -> ZoneInfo:
+    """The IANA zone `name` (e.g. America/New_York); ValueError naming it if there is none.
+    ZoneInfo itself raises several kinds of error for a bad name (a folder such as
+    "America" is an IsADirectoryError)."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown time zone {name!r} (an IANA name such as "
+                         "America/New_York)") from None
 
 
 def day_start_ms(day: date, zone: ZoneInfo) -> int:

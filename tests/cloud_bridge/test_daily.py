@@ -112,3 +112,12 @@ def test_count_daily_counts_reps_partials_and_sets_of_dated_records_only() -> No
         DailyTotal("a1b2c3d4e5f6", date(2026, 5, 3), "heel_raise", 1, 0, 0),
         DailyTotal("a1b2c3d4e5f6", date(2026, 5, 4), "squat", 2, 1, 1),
     ]
+
+
+@pytest.mark.parametrize("name", ["America", "", "Foo/Bar", "../etc/passwd", "a" * 300])
+def test_a_bad_zone_name_is_one_clear_error(name: str) -> None:
+    from cloud_bridge.daily import zone_named
+
+    with pytest.raises(ValueError, match="unknown time zone"):
+        zone_named(name)
+    assert zone_named("America/New_York").key == "America/New_York"

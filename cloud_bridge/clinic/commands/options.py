@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 from datetime import date
 from typing import TypeAlias
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from cloud_bridge.clinic import clinic_db
 from cloud_bridge.clinic import fees as fees_mod
 from cloud_bridge.clinic.billing import Month
+from cloud_bridge.daily import zone_named
 
 # A string: argparse's class is generic only to type checkers, not at run time.
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -34,9 +35,9 @@ def parse_date(text: str) -> date:
 
 def parse_zone(text: str) -> ZoneInfo:
     try:
-        return ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise argparse.ArgumentTypeError(f"unknown time zone {text!r}") from None
+        return zone_named(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def parse_month(text: str) -> Month:
