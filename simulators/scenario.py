@@ -1,6 +1,10 @@
 """Simulated weeks through the real pipeline: virtual wearables -> gateways (bleak with the
 simulator backend, SQLite outbox, paho uplink) -> an MQTT broker -> the cloud bridge -> a
 store. The demo runs it on embedded defaults; the end-to-end test on mosquitto and InfluxDB.
+
+The other way too: each gateway takes the clinic's programs from the broker (its downlink,
+as `rtm-gateway run` does) and hands them to the wearable at its next sync; the ack goes
+back through the outbox.
 """
 
 from __future__ import annotations
@@ -8,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from datetime import time as day_time
@@ -22,11 +27,13 @@ from cloud_bridge.stores.base import Store
 from firmware.core.exercises import name_of
 from gateway.config import GatewayConfig, MqttConfig, SyncConfig
 from gateway.devices import DeviceRegistry
+from gateway.downlink import Downlink, program_filter
 from gateway.gateway import Gateway
 from gateway.outbox import Outbox
 from gateway.uplink import Uplink
 from simulators.household import (
     SimHousehold,
+    SimPatient,
     exercise_day,
     local_ms,
     make_households,
@@ -95,17 +102,47 @@ class Scenario:
         scanner, client = h.air.backends()
         gw = Gateway(config, outbox, scanner, client, clock_ms=lambda: self.world.now_ms,
                      devices=devices)
+        # Programs from the clinic, as the gateway service subscribes to them.
+        downlink = Downlink(config.gateway_id, devices, lambda: self.world.now_ms,
+                            is_enrolled=lambda dev: dev in gw.enrolled(), outbox=outbox)
+        uplink.subscribe(program_filter(config.gateway_id), downlink.on_program_message)
         return HomeGateway(h, outbox, uplink, gw, devices)
 
-    def start(self) -> None:
+    def gateway_of(self) -> dict[str, str]:
+        """device id -> the id of its home's gateway (the demo's wearables are enrolled in
+        their gateway's configuration only, so no key table of the bridge knows it)."""
+        return {p.wearable.id_hex: h.gateway_id for h in self.households for p in h.patients}
+
+    def start(self, programs_for: Iterable[str] = (), timeout_s: float = 30.0) -> None:
+        """Connect the gateways and sync every wearable once (enrollment at home: the first
+        sync sets its clock). Programs published for the wearables in `programs_for`
+        (retained, before this) are waited for at their gateways, so that this sync
+        delivers them."""
         for home in self.homes:
             home.uplink.start()
         for home in self.homes:
-            if not home.uplink.wait_connected(30):
+            if not home.uplink.wait_connected(timeout_s):
                 raise RuntimeError(f"gateway {home.household.gateway_id} could not reach the "
                                    "MQTT broker")
-        # Enrollment at home: the gateway's first sync sets every wearable's clock.
+        self._wait_programs(set(programs_for), timeout_s)
         self._sync_all()
+
+    def _wait_programs(self, devices: set[str], timeout_s: float) -> None:
+        registry_of = {dev: home.devices for home in self.homes
+                       for dev in home.gateway.config.enrolled}
+        unknown = devices - registry_of.keys()
+        if unknown:
+            raise ValueError(f"no home has the wearables {', '.join(sorted(unknown))}")
+        registries = {dev: registry_of[dev] for dev in devices}
+        deadline = time.monotonic() + timeout_s
+        while True:
+            waiting = [dev for dev, reg in registries.items()
+                       if reg.pending_program(dev) is None]
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no program reached the gateway of {', '.join(waiting)}")
+            time.sleep(0.02)
 
     def stop(self) -> None:
         for home in self.homes:
@@ -135,6 +172,9 @@ class Scenario:
                                    f"its outbox ({home.outbox.depth()} messages left)")
 
     # -- ground truth -----------------------------------------------------------------
+    def patients(self) -> list[SimPatient]:
+        return [p for h in self.households for p in h.patients]
+
     def wearables(self) -> list:
         return [p.wearable for h in self.households for p in h.patients]
 
