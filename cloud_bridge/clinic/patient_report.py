@@ -3,10 +3,12 @@
 Header: the monitoring period (day k of 30, days with data so far, billing's reading of
 it), the last day with data, each wearable's latest state. Then one row per prescribed
 exercise over the last DAYS_SHOWN days, done/prescribed per day (`--` nothing done on a day
-it was prescribed, `.` not prescribed that day), with its adherence over those days and
-its mean ROM over the last 7 full days, an arrow for the change from the 7 before and the
-target range; exercises done but not prescribed in one line; last, the attention reasons
-(attention.py), where the eye ends up in a terminal.
+it was prescribed, `.` not prescribed that day), with its adherence over those days but
+today (its data mostly comes with tonight's sync, as attention.py has it: counting it
+would make every patient look a day worse) and its mean ROM over the last 7 full days, an
+arrow for the change from the 7 before and the target range; exercises done but not
+prescribed in one line; last, the attention reasons (attention.py), where the eye ends up
+in a terminal.
 
 Reads days only, never records: one Store.daily_totals over the days shown, the trend
 windows and the running 30-day period (ROM included), one Store.device_states, and only if
@@ -42,7 +44,7 @@ class ExerciseRow:
     exercise: str
     item: Item | None  # as prescribed on the last day it was, within the days shown
     cells: list[str]  # one per day shown
-    adherence: adherence.ExerciseAdherence | None
+    adherence: adherence.ExerciseAdherence | None  # over the days shown but today
     partial: int  # partial reps over the days shown
     rom_now: rom.RomSum  # the last TREND_DAYS full days
     rom_before: rom.RomSum  # the TREND_DAYS before
@@ -93,22 +95,23 @@ def build(store: Store, registry: Registry, patient_id: str, history: Sequence[P
     days = list(days_between(first_shown, today))
     shown = [t for t in totals if first_shown <= t.day]
     report = adherence.compute(history, shown, first_shown, today)
+    full_days = adherence.compute(history, shown, first_shown, today - timedelta(days=1))
     period = None
     if running is not None:
         period = billing.supply_period(start, running, {t.day for t in totals}, today)
     return PatientReport(patient_id, today, zone, start, period, devices, states,
                          in_force(history, today), days,
-                         _rows(report, shown, per_day, history, days, today),
+                         _rows(report, full_days, shown, per_day, history, days, today),
                          _others(report), a)
 
 
-def _rows(report: adherence.AdherenceReport, shown: list[DailyTotal],
-          per_day: rom.RomPerDay, history: Sequence[Prescription], days: list[date],
-          today: date) -> list[ExerciseRow]:
+def _rows(report: adherence.AdherenceReport, full_days: adherence.AdherenceReport,
+          shown: list[DailyTotal], per_day: rom.RomPerDay, history: Sequence[Prescription],
+          days: list[date], today: date) -> list[ExerciseRow]:
     recent = list(days_between(today - timedelta(days=attention.TREND_DAYS),
                                today - timedelta(days=1)))
     previous = [d - timedelta(days=attention.TREND_DAYS) for d in recent]
-    by_exercise = {e.exercise: e for e in report.exercises}
+    by_exercise = {e.exercise: e for e in full_days.exercises}
     # The exercises of the newest version first, in its order, then the older ones.
     names: list[str] = []
     for day in reversed(days):
@@ -194,6 +197,8 @@ def _exercise_lines(r: ExerciseRow, label_width: int) -> list[str]:
 def _days_table(r: PatientReport) -> list[str]:
     lines = [f"Last {len(r.days)} days: full reps done/prescribed per day (-- none done, "
              ". not prescribed that day)",
+             f"adherence over the {len(r.days) - 1} days before today: today's data comes "
+             "with tonight's sync",
              f"mean ROM over the last {attention.TREND_DAYS} full days, the arrow from the "
              f"{attention.TREND_DAYS} before"]
     width = max([len(x.exercise) for x in r.rows] + [len("day")])

@@ -71,7 +71,11 @@ def test_p1_text(clinic: dict[str, Path]) -> None:
         " heel_raise 2 x 15, 3 days/week, rest 30 s"]
     assert "squat         --    -- 30/30 30/30 30/30 30/30    --    --    -- 21/30 21/30    -- " \
            "   --    --" in text
-    assert ("           3 x 10, 5 days/week; 4 of 10 exercise days, 54% of prescribed reps; "
+    # Adherence over the 13 days before today (nothing done today is not yet missed): 5 of
+    # 7 days a week expect 13 * 5/7 = 9.3 days and 30 reps on each, 4 * 30 + 2 * 21 done.
+    assert "adherence over the 13 days before today: today's data comes with tonight's " \
+           "sync" in text
+    assert ("           3 x 10, 5 days/week; 4 of 9.3 exercise days, 58% of prescribed reps; "
             "+30 partial reps; mean ROM 48° ↓ from 60° (target 60-90°)") in text
     assert "Not prescribed: lunge 12 reps on 1 day" in text
     assert text[-4:] == [
