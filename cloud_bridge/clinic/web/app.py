@@ -25,6 +25,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import jinja2
+from markupsafe import Markup, escape
 
 from cloud_bridge.clinic import fees as fees_mod
 from cloud_bridge.clinic import registry as registry_mod
@@ -104,6 +105,16 @@ def _money(amount: Decimal | None, currency: str = "") -> str:
     return "-" if amount is None else f"{amount:.2f} {currency}".strip()
 
 
+_ISO_DAY = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+
+
+def _dates(text: object) -> Markup:
+    """`text` escaped, each ISO day in it a <time> element, which the stylesheet keeps on
+    one line: a browser would break 2026-12-24 at a hyphen."""
+    return Markup(_ISO_DAY.sub(lambda m: f'<time datetime="{m[0]}">{m[0]}</time>',
+                               str(escape(text))))
+
+
 def _local_path(target: str | None) -> str | None:
     """`target` if it is a path on this site (no scheme, no other host), else None."""
     if (not target or not target.startswith("/") or target.startswith("//")
@@ -124,6 +135,7 @@ class DashboardApp:
         self._templates.globals.update(patient_url=patient_url, money=_money,
                                        line_dates=billing_page.line_dates,
                                        stylesheet=STYLESHEET)
+        self._templates.filters["dates"] = _dates
         self._css = (resources.files("cloud_bridge.clinic.web") / "static" / "style.css"
                      ).read_bytes()
         self._routes: list[_Route] = []

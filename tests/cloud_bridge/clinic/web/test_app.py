@@ -10,7 +10,7 @@ import pytest
 
 from cloud_bridge.clinic.registry import Enrollment, Registry
 from cloud_bridge.clinic.web import users
-from cloud_bridge.clinic.web.app import DashboardApp
+from cloud_bridge.clinic.web.app import STYLESHEET, DashboardApp
 from tests.cloud_bridge.clinic.web.clinic_data import DEV_3, NOW, PASSWORD, USER, Clinic
 from tests.cloud_bridge.clinic.web.conftest import Clock
 from tests.cloud_bridge.clinic.web.wsgi_client import Client
@@ -211,3 +211,15 @@ def test_a_target_hook_draws_the_target(make_app: Callable[..., DashboardApp]) -
     page = client.get("/patients/P-1").text
     assert page.count('class="target" data-day=') == 5  # squat, Feb 16..20
     assert "vs target" in page
+
+
+def test_days_stay_whole_on_a_line(logged_in: Client) -> None:
+    # A browser may break a line at a hyphen, 2026-03- | 10: each day is a <time>, which
+    # the stylesheet keeps on one line, as it keeps the patient ids.
+    worklist = logged_in.get("/worklist").text
+    assert ('<td class="period"><time datetime="2026-02-09">2026-02-09</time> to '
+            '<time datetime="2026-03-10">2026-03-10</time></td>') in worklist
+    billing = logged_in.get("/billing").text
+    assert '<time datetime="2026-01-10">2026-01-10</time> to' in billing
+    assert "time, a.row-link { white-space: nowrap; }" in logged_in.get(STYLESHEET).text
+
