@@ -238,9 +238,16 @@ def _overall(history: Sequence[Prescription], totals: Sequence[DailyTotal],
     return adherence.overall(history, totals, days[0], days[-1])
 
 
+def adherence_judged_from(monitoring_start: date) -> date:
+    """The first day the adherence reasons can be given: the last TREND_DAYS full days are
+    all inside the monitoring. Before it a patient without reasons is not yet judged on
+    adherence, whatever they did (the worklist says so)."""
+    return monitoring_start + timedelta(days=TREND_DAYS)
+
+
 def _adherence(history: Sequence[Prescription], totals: Sequence[DailyTotal], w: _Windows,
                start: date, no_data: bool) -> list[Reason]:
-    if not history or start > w.recent[0]:
+    if not history or start > w.recent[0]:  # today < adherence_judged_from(start)
         return []
     now = _overall(history, totals, w.recent)
     if now is None:

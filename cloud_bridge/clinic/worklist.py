@@ -97,7 +97,11 @@ def _quiet(a: Assessment, today: date) -> str:
         return f"no data yet (monitoring since {a.monitoring_start})"
     ago = (today - a.last_day_with_data).days
     when = {0: "today", 1: "yesterday"}.get(ago, f"{ago} days ago")
-    return f"last data {a.last_day_with_data:%a} {a.last_day_with_data} ({when})"
+    text = f"last data {a.last_day_with_data:%a} {a.last_day_with_data} ({when})"
+    judged = attention.adherence_judged_from(a.monitoring_start)
+    if today < judged:
+        text += f"; adherence judged from {judged:%a} {judged}"
+    return text
 
 
 def format_text(w: Worklist, show_all: bool = False) -> str:

@@ -30,6 +30,11 @@ class WorklistRow:
     assessment: Assessment
 
     @property
+    def adherence_judged_from(self) -> date:
+        """Before this day, "fine" says nothing about adherence (attention.py)."""
+        return attention.adherence_judged_from(self.monitoring_start)
+
+    @property
     def last_data_text(self) -> str:
         if self.last_day_with_data is not None:
             return self.last_day_with_data.isoformat()

@@ -186,6 +186,16 @@ def test_a_new_patient_has_no_trends() -> None:
     assert kinds(replace(p, totals=partial)) == ["partial_rising", "rom_worse"]
 
 
+def test_adherence_is_judged_from_a_full_week_of_monitoring() -> None:
+    # Nothing done at all: the reason comes on the day adherence_judged_from says.
+    for days_ago, expected in ((6, []), (7, ["adherence_low"])):
+        start = ago(days_ago)
+        p = patient(monitoring_start=start, history=[rx(1, start, SQUAT)], totals=[])
+        p = replace(p, last_day_with_data=ago(1))  # data of other kinds: not "no data"
+        assert kinds(p) == expected
+        assert (attention.adherence_judged_from(start) <= TODAY) == bool(expected)
+
+
 def test_monitored_for_two_days_nothing_but_the_prescription() -> None:
     p = patient(monitoring_start=ago(2), history=[], totals=done([ago(1)], 3))
     assert kinds(p) == ["no_prescription"]
