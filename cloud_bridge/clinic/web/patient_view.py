@@ -5,7 +5,8 @@
   sums) and the prescription's target per day (targets.py).
 * An adherence calendar of the current and the previous 30-day monitoring periods: days
   with data as billing counts them (billing_report.days_with_data), with billing's reading
-  of the period (billing.supply_period), so the page and the billing report agree.
+  of the period (billing.supply_period), so the page and the billing report agree. Today
+  without data is "to come", not "no data": its data mostly comes with tonight's sync.
 * The reasons for attention (attention.py, as on the worklist) and each wearable's latest
   state in words (device_status.py).
 
@@ -61,7 +62,9 @@ class ExerciseDays:
 @dataclass(frozen=True)
 class CalendarDay:
     day: date
-    state: str  # "data", "none" (no data), "future", "outside" (not in the period)
+    # "data", "none" (no data), "future" (to come: later days, and today until its data
+    # comes), "outside" (not in the period)
+    state: str
 
 
 @dataclass(frozen=True)
@@ -94,10 +97,13 @@ def calendar(period: billing.SupplyPeriod, with_data: set[date],
     for day in days_between(start, end):
         if not period.first <= day <= period.last:
             state = "outside"
-        elif day > today:
+        elif day in with_data and day <= today:
+            state = "data"
+        elif day >= today:
+            # Today's data mostly comes with tonight's sync: not missing yet.
             state = "future"
         else:
-            state = "data" if day in with_data else "none"
+            state = "none"
         cells.append(CalendarDay(day, state))
     return PeriodCalendar(period, [cells[i:i + 7] for i in range(0, len(cells), 7)])
 

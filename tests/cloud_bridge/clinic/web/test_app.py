@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
 
 import pytest
 
+from cloud_bridge.clinic.clinic_db import open_clinic_db
+from cloud_bridge.clinic.prescriptions import Item, Prescriptions
 from cloud_bridge.clinic.registry import Enrollment, Registry
 from cloud_bridge.clinic.web import users
 from cloud_bridge.clinic.web.app import STYLESHEET, DashboardApp
@@ -223,3 +226,16 @@ def test_days_stay_whole_on_a_line(logged_in: Client) -> None:
     assert '<time datetime="2026-01-10">2026-01-10</time> to' in billing
     assert "time, a.row-link { white-space: nowrap; }" in logged_in.get(STYLESHEET).text
 
+
+def test_a_patient_page_lists_the_days_from_the_start_of_monitoring(
+        make_app: Callable[..., DashboardApp], clinic: Clinic) -> None:
+    conn = open_clinic_db(clinic.clinic_db)
+    try:  # P-3, monitoring since Feb 15: 6 days to show in the 14
+        Prescriptions(conn).add("P-3", date(2026, 2, 15), [Item("lunge", 2, 8, 3)], 0)
+    finally:
+        conn.close()
+    client = Client(make_app())
+    client.login(USER, PASSWORD)
+    page = client.get("/patients/P-3").text
+    days = re.findall(r'<tr data-day="([0-9-]+)">', page)
+    assert days == [str(date(2026, 2, d)) for d in range(20, 14, -1)]

@@ -1,5 +1,6 @@
 from datetime import date
 
+from cloud_bridge.clinic import billing
 from cloud_bridge.clinic import registry as registry_mod
 from cloud_bridge.clinic.clinic_db import open_clinic_db
 from cloud_bridge.clinic.prescriptions import Item, Prescriptions
@@ -64,3 +65,18 @@ def test_a_prescribed_exercise_not_done_is_shown(tmp_path) -> None:
     assert [d.target for d in lunge.days][-7:] == [None, 16, 16, 16, 16, 16, 16]
     assert [r.kind for r in page.assessment.reasons] == ["no_data"]
     assert page.wearables == [("c00000000003", "no state reported yet")]
+
+
+def test_today_without_data_is_still_to_come() -> None:
+    start, yesterday = date(2026, 2, 1), date(2026, 2, 19)
+    period = billing.supply_period(start, 0, {yesterday}, TODAY)
+
+    def states(with_data: set[date]) -> dict[date, str]:
+        cal = patient_view.calendar(period, with_data, TODAY)
+        return {c.day: c.state for week in cal.weeks for c in week}
+
+    before = states({yesterday})
+    assert (before[date(2026, 2, 18)], before[yesterday]) == ("none", "data")
+    # Its data mostly comes with tonight's sync: not missing (red) yet.
+    assert before[TODAY] == before[date(2026, 2, 21)] == "future"
+    assert states({yesterday, TODAY})[TODAY] == "data"
