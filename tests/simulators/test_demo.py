@@ -5,10 +5,11 @@ and "what next" commands that work on the run's files exactly as printed."""
 from __future__ import annotations
 
 import io
+import re
 import shlex
 import sys
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,11 @@ def test_the_worklist_as_printed_lists_every_patient(
     assert lines[0].endswith(f"0 of {PATIENTS} patients need attention")
     listed = [line.split()[0] for line in lines[2:]]
     assert listed == registry.load(demo.workdir / "enrollments.csv").patients()
+    # Days into monitoring, "fine" says nothing about adherence yet, and says so.
+    start = registry.load(demo.workdir / "enrollments.csv").monitoring_start(listed[0])
+    judged = start + timedelta(days=7)
+    assert all(line.endswith(f"; adherence judged from {judged:%a} {judged}")
+               for line in lines[2:])
 
 
 def test_the_patient_and_billing_commands_as_printed(
@@ -122,7 +128,16 @@ def test_the_dashboard_as_printed_shows_every_patient(
         assert client.login(name, PASSWORD).status == 303
         page = client.get("/worklist")
         assert page.status == 200
-        for patient in registry.load(serve.registry).patients():
-            assert patient in page.text
+        patients = registry.load(serve.registry).patients()
+        for patient in patients:
+            assert f'<tr data-patient="{patient}">' in page.text
+        assert page.text.count("(adherence judged from") == PATIENTS
+        # The days since monitoring started, today's first, for each exercise.
+        page = client.get(f"/patients/{patients[0]}")
+        days = re.findall(r'<tr data-day="([0-9-]+)">', page.text)
+        today = datetime.now(serve.tz).date()
+        start = registry.load(serve.registry).monitoring_start(patients[0])
+        shown = [str(today - timedelta(days=n)) for n in range((today - start).days + 1)]
+        assert days == shown * len(DEFAULT_PROGRAM)
     finally:
         store.close()
