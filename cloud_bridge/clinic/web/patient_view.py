@@ -7,8 +7,8 @@
   with data as billing counts them (billing_report.days_with_data), with billing's reading
   of the period (billing.supply_period), so the page and the billing report agree. Today
   without data is "to come", not "no data": its data mostly comes with tonight's sync.
-* The reasons for attention (attention.py, as on the worklist) and each wearable's latest
-  state in words (device_status.py).
+* The reasons for attention (attention.py, as on the worklist), each wearable's latest
+  state in words (device_status.py) and the prescription in force today.
 
 Reads: one Store.daily_totals from the start of monitoring (or the trend windows, if
 later) to today, which gives the days shown, the trends, the calendars and the episode's
@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from cloud_bridge.clinic import attention, billing
 from cloud_bridge.clinic.attention import Assessment, PatientData
 from cloud_bridge.clinic.device_status import state_text
-from cloud_bridge.clinic.prescriptions import Prescriptions, in_force
+from cloud_bridge.clinic.prescriptions import Prescription, Prescriptions, in_force
 from cloud_bridge.clinic.registry import Registry
 from cloud_bridge.clinic.rom import rom_per_day
 from cloud_bridge.clinic.summary import reps_per_day
@@ -87,6 +87,7 @@ class PatientPage:
     undated_reps: int  # in the days shown: made after a power loss, day unknown
     assessment: Assessment  # the reasons for attention
     wearables: list[tuple[str, str]]  # (device id, its latest state in words)
+    prescription: Prescription | None  # in force today
 
 
 def calendar(period: billing.SupplyPeriod, with_data: set[date],
@@ -159,4 +160,4 @@ def build(store: Store, registry: Registry, conn: sqlite3.Connection, patient_id
     return PatientPage(
         patient_id, start, devices, today, first, last, len(with_data), rows, calendars,
         sum(1 for r in undated if r.kind == "rep" and not r.partial), assessment,
-        [(d, state_text(states.get(d), zone)) for d in devices])
+        [(d, state_text(states.get(d), zone)) for d in devices], in_force(history, today))

@@ -239,3 +239,12 @@ def test_a_patient_page_lists_the_days_from_the_start_of_monitoring(
     page = client.get("/patients/P-3").text
     days = re.findall(r'<tr data-day="([0-9-]+)">', page)
     assert days == [str(date(2026, 2, d)) for d in range(20, 14, -1)]
+
+
+def test_the_patient_page_shows_the_prescription_in_force(logged_in: Client) -> None:
+    page = logged_in.get("/patients/P-1").text
+    assert 'Version 2, in force since <time datetime="2026-02-16">2026-02-16</time>:' in page
+    assert ('<li data-exercise="squat">squat 2 x 12, 5 days/week, ROM 45-65 deg, rest 30 s'
+            '</li>') in page
+    assert '<li data-exercise="heel_raise">heel_raise 1 x 10, 3 days/week' in page
+    assert '<p id="prescription">None in force.</p>' in logged_in.get("/patients/P-2").text

@@ -43,6 +43,7 @@ def test_the_page_of_p1(tmp_path) -> None:
     assert states[date(2026, 2, 14)] == "none"
     assert states[date(2026, 2, 21)] == "future"
     assert [r.text for r in page.assessment.reasons] == ["battery 15% at the last sync"]
+    assert page.prescription is not None and page.prescription.version == 2
     assert page.wearables == [(DEV_1, "last sync Fri 2026-02-20 03:10 via home-1, battery "
                                       "15%, storage 12% full, firmware 1.2.0")]
 
