@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from cloud_bridge.clinic.prescriptions import Item, Prescription
 from cloud_bridge.clinic.summary import format_summary, summarize
+from cloud_bridge.clinic.web import passwords
 from cloud_bridge.embedded_broker import EmbeddedBroker
 from cloud_bridge.stores.base import open_store
 from cloud_bridge.subscriber import Bridge
@@ -138,8 +139,10 @@ def _what_next(clinic_cmd: str, files: str, clinic_db: str, patient: str,
         f"    {clinic_cmd} patient {patient} {files}",
         f"  RTM billing readiness of {month}:",
         f"    {clinic_cmd} billing --month {month} {files}",
-        "  the web dashboard: add a user (it asks for a new password twice), start the server,",
-        "  open http://127.0.0.1:8080/ in a browser and log in (Ctrl-C stops the server):",
+        "  the web dashboard: add a user (it asks twice for a new password of "
+        f"{passwords.MIN_LENGTH} characters",
+        "  or more), start the server (add --port N if 8080 is taken; Ctrl-C stops it), then",
+        "  open http://127.0.0.1:8080/ in a browser and log in:",
         f"    {clinic_cmd} add-user demo --clinic-db {clinic_db}",
         f"    {clinic_cmd} serve {files}",
     ])
