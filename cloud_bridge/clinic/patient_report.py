@@ -245,5 +245,8 @@ def format_text(r: PatientReport) -> str:
         lines.append("Needs attention:")
         lines += [f"  {x.severity.label:<6}  {x.text}" for x in r.assessment.reasons]
     else:
-        lines.append("Needs attention: nothing found")
+        judged = attention.adherence_judged_from(r.monitoring_start)
+        lines.append("Needs attention: nothing found" + (
+            f" (adherence judged from {_day(judged)})"
+            if r.period is not None and r.today < judged else ""))
     return "\n".join(lines)

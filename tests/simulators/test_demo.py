@@ -105,6 +105,7 @@ def test_the_patient_and_billing_commands_as_printed(
     assert clinic_cli.main(commands["patient"]) == 0
     out = capsys.readouterr().out
     assert "Prescription v1 from" in out and "squat 4 x 10" in out
+    assert "Needs attention: nothing found (adherence judged from" in out
     assert clinic_cli.main(commands["billing"]) == 0
     out = capsys.readouterr().out
     for patient in registry.load(demo.workdir / "enrollments.csv").patients():
@@ -134,6 +135,7 @@ def test_the_dashboard_as_printed_shows_every_patient(
         assert page.text.count("(adherence judged from") == PATIENTS
         # The days since monitoring started, today's first, for each exercise.
         page = client.get(f"/patients/{patients[0]}")
+        assert "Adherence is judged from" in page.text
         days = re.findall(r'<tr data-day="([0-9-]+)">', page.text)
         today = datetime.now(serve.tz).date()
         start = registry.load(serve.registry).monitoring_start(patients[0])

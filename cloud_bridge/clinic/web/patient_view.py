@@ -89,6 +89,11 @@ class PatientPage:
     wearables: list[tuple[str, str]]  # (device id, its latest state in words)
     prescription: Prescription | None  # in force today
 
+    @property
+    def adherence_judged_from(self) -> date:
+        """Before this day, "nothing found" says nothing about adherence (attention.py)."""
+        return attention.adherence_judged_from(self.monitoring_start)
+
 
 def calendar(period: billing.SupplyPeriod, with_data: set[date],
              today: date) -> PeriodCalendar:

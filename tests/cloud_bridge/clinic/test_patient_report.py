@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -101,6 +102,17 @@ def test_last_data_older_than_the_days_read(clinic: dict[str, Path]) -> None:
     assert store.calls == {"daily_totals": 1, "last_days": 1, "device_states": 1}
     assert "Last data: Sat 2026-03-14 (66 days ago)" in patient_report.format_text(r)
     assert r.assessment.reasons[0].text == "no data for 66 days (last: Sat 2026-03-14)"
+
+
+def test_nothing_found_in_the_first_week_says_adherence_is_not_judged_yet(
+        clinic: dict[str, Path]) -> None:
+    registry = registry_mod.load(clinic["registry"])
+    start = registry.monitoring_start("P-4")
+    r, _ = report(clinic, "P-4", start + timedelta(days=6))
+    text = patient_report.format_text(replace(r, assessment=replace(r.assessment, reasons=())))
+    judged = start + timedelta(days=7)
+    assert text.endswith(f"Needs attention: nothing found (adherence judged from "
+                         f"{judged:%a} {judged})")
 
 
 def test_p4_without_prescription_and_p5_not_started(clinic: dict[str, Path]) -> None:
