@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from cloud_bridge.clinic import adherence
 from cloud_bridge.clinic import prescriptions as rx
 from cloud_bridge.clinic import registry as registry_mod
+from cloud_bridge.clinic.commands import common
 from cloud_bridge.clinic.commands.common import (
     Refused,
     existing_clinic_db,
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         history = rx.Prescriptions(conn).history(args.patient)
     finally:
         conn.close()
-    last = args.last or datetime.now(args.tz).date()
+    last = args.last or common.now().astimezone(args.tz).date()
     first = args.first or adherence.week_start(last) - timedelta(weeks=3)
     if first > last:
         return fail("--from is after --to")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import time
-from datetime import datetime
 from pathlib import Path
 
 from cloud_bridge.broker_link import BrokerSecurity, BrokerSecurityError
@@ -14,6 +13,7 @@ from cloud_bridge.clinic import device_gateways as gw
 from cloud_bridge.clinic import prescriptions as rx
 from cloud_bridge.clinic import registry as registry_mod
 from cloud_bridge.clinic.clinic_db import open_clinic_db
+from cloud_bridge.clinic.commands import common
 from cloud_bridge.clinic.commands.common import (
     Refused,
     existing_clinic_db,
@@ -250,7 +250,7 @@ def run_prescribe(args: argparse.Namespace) -> int:
         return fail(e)
     try:
         book = rx.Prescriptions(conn)
-        today = datetime.now(args.tz).date()
+        today = common.now().astimezone(args.tz).date()
         p = book.add(args.patient, args.start or today, items, _now_ms())
         what = "; ".join(i.describe() for i in p.items) or "no exercises"
         print(f"{args.patient}: prescription version {p.version} from {p.start}: {what}")
@@ -277,7 +277,7 @@ def run_program(args: argparse.Namespace) -> int:
         return fail(e)
     try:
         history = rx.Prescriptions(conn).history(args.patient)
-        today = datetime.now(args.tz).date()
+        today = common.now().astimezone(args.tz).date()
         current = rx.in_force(history, today)
         print(f"{args.patient}: prescription history")
         for p in history:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from cloud_bridge.clinic import registry as registry_mod
+from cloud_bridge.clinic.commands import common
 from cloud_bridge.clinic.commands.common import fail
 from cloud_bridge.clinic.commands.options import (
     Subcommands,
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     except (registry_mod.RegistryError, ValueError, StoreError) as e:
         return fail(e)
     try:
-        today = args.today or datetime.now(args.tz).date()
+        today = args.today or common.now().astimezone(args.tz).date()
         last = args.last or today
         first = args.first or last - timedelta(days=6)
         if first > last:

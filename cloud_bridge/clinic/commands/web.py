@@ -38,7 +38,7 @@ def add_parser(sub: Subcommands) -> None:
                                                           "0: any free one)")
     add_store_option(s)
     add_registry_option(s)
-    add_clinic_db_option(s, ": users, logged time")
+    add_clinic_db_option(s, ": users, logged time, prescriptions")
     add_tz_option(s)
     add_fees_option(s, " for the billing page")
     s.add_argument("--session-hours", type=float, default=8.0,
