@@ -198,7 +198,8 @@ def _days_table(r: PatientReport) -> list[str]:
     lines = [f"Last {len(r.days)} days: full reps done/prescribed per day (-- none done, "
              ". not prescribed that day)",
              f"adherence over the {len(r.days) - 1} days before today: today's data comes "
-             "with tonight's sync",
+             "with tonight's sync; an exercise day has at least "
+             f"{adherence.DEFAULT_THRESHOLD_PCT}% of its prescribed reps",
              f"mean ROM over the last {attention.TREND_DAYS} full days, the arrow from the "
              f"{attention.TREND_DAYS} before"]
     width = max([len(x.exercise) for x in r.rows] + [len("day")])

@@ -74,8 +74,8 @@ def test_p1_text(clinic: dict[str, Path]) -> None:
            "   --    --" in text
     # Adherence over the 13 days before today (nothing done today is not yet missed): 5 of
     # 7 days a week expect 13 * 5/7 = 9.3 days and 30 reps on each, 4 * 30 + 2 * 21 done.
-    assert "adherence over the 13 days before today: today's data comes with tonight's " \
-           "sync" in text
+    assert ("adherence over the 13 days before today: today's data comes with tonight's "
+            "sync; an exercise day has at least 80% of its prescribed reps") in text
     assert ("           3 x 10, 5 days/week; 4 of 9.3 exercise days, 58% of prescribed reps; "
             "+30 partial reps; mean ROM 48° ↓ from 60° (target 60-90°)") in text
     assert "Not prescribed: lunge 12 reps on 1 day" in text
