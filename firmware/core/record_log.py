@@ -69,10 +69,19 @@ class PagedFileStorage:
         for page in range((size + page_bytes - 1) // page_bytes):
             path = self._path(page)
             try:
-                os.stat(path)
+                have = os.stat(path)[6]  # st_size
             except OSError:
+                have = -1
+            if have < 0:
                 with open(path, "wb") as f:
                     f.write(blank)
+            elif have < page_bytes:
+                # A power cut while the page was being created left it short (littlefs keeps
+                # the empty file it created at open, other file systems a prefix): reads of
+                # it would come back short and the log would fail to open at every boot.
+                # Complete it as erased, keeping what it holds.
+                with open(path, "ab") as f:
+                    f.write(blank[have:])
 
     def _path(self, page: int) -> str:
         return "%s/p%03d.bin" % (self._dir, page)
