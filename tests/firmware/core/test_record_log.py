@@ -1,9 +1,8 @@
-import contextlib
-
 import pytest
 
 from firmware.core import codec
 from firmware.core.record_log import MemoryStorage, PagedFileStorage, RecordLog
+from tests.firmware.core.power_cut_storage import TORN_GARBAGE, PowerCut, PowerCutFlash
 
 
 def _rep(log, t=0):
@@ -51,44 +50,29 @@ def test_append_out_of_sequence_is_a_programming_error():
         log.acknowledge(1)
 
 
-class TornStorage(MemoryStorage):
-    """Applies only the first `budget` bytes written, then 'loses power'."""
-
-    def __init__(self, buf):
-        super().__init__(len(buf))
-        self.buf[:] = buf
-        self.budget = None
-
-    def write(self, offset, data):
-        if self.budget is not None:
-            n = min(len(data), self.budget)
-            self.budget -= n
-            self.buf[offset:offset + n] = bytes(data[:n])
-            if n < len(data):
-                raise OSError("power cut")
-            return
-        super().write(offset, data)
-
-
 @pytest.mark.parametrize("cut", range(0, 32))
 def test_power_cut_inside_a_record_or_meta_write_keeps_every_complete_record(cut):
-    base = RecordLog(MemoryStorage(64 + 32 * 4))
+    # One cut per byte of one record write and one meta write; test_record_log_power_cuts.py
+    # cuts a whole scripted life of the log at every byte, torn three ways.
+    flash = PowerCutFlash(64 + 32 * 4)
+    base = RecordLog(flash)
     base.new_boot()
     for _ in range(4):
         base.append(_rep(base))
     base.acknowledge(2)
-    storage = TornStorage(base.storage.buf)
-    log = RecordLog(storage)
-    storage.budget = cut
-    with pytest.raises(OSError):
+    log = RecordLog(flash)
+    flash.power.arm(cut, TORN_GARBAGE, seed=cut)
+    with pytest.raises(PowerCut):
         log.append(_rep(log))  # overwrites acknowledged record 1's slot
-    after = RecordLog(storage)
+    flash.power.power_on()
+    after = RecordLog(flash)
     assert after.last_seq == 4 and after.acked_seq == 2
     assert all(after.read(s) is not None for s in (3, 4))
-    storage.budget = cut
-    with contextlib.suppress(OSError):
+    flash.power.arm(cut, TORN_GARBAGE, seed=cut)
+    with pytest.raises(PowerCut):
         after.acknowledge(4)  # meta write torn at `cut`
-    final = RecordLog(storage)
+    flash.power.power_on()
+    final = RecordLog(flash)
     assert final.acked_seq in (2, 4) and final.boot == 1
     assert all(final.read(s) is not None for s in (3, 4))
 
