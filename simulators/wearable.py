@@ -61,6 +61,12 @@ class VirtualWearable:
         self.in_range = True
         self.log_id = log_id  # used when the log is created; the device draws it at random
         self.rtc_valid = False
+        # The RTC's slow clock (firmware/device/rtc_time.py) keeps whatever time the gateway
+        # set, right or wrong, and drifts from then on by `rtc_drift_ppm` (the internal
+        # oscillator: a few per cent, tens of thousands of ppm; positive runs fast).
+        self.rtc_drift_ppm = 0
+        self._rtc_set_ms = 0  # the time the gateway set, and the world's time then
+        self._rtc_set_world_ms = 0
         self.charging = False  # advertised (firmware/core/advert.py) for the sync policy
         self.secret: bytes | None = None  # in "flash": kept across reboots, like the device
         self.program: bytes | None = None  # the last program received (SET_PROGRAM), in flash
@@ -103,18 +109,34 @@ class VirtualWearable:
         return {advert.COMPANY_ID: advert.encode(self.charging, self.log.unacked())}
 
     def _rtc_set(self, unix_ms: int) -> None:
-        self.rtc_valid = True  # the RTC now runs in step with the world clock
+        self.rtc_valid = True  # the RTC now counts on from the time it was given
+        self._rtc_set_ms = unix_ms
+        self._rtc_set_world_ms = self.world.now_ms
+
+    def rtc_unix_ms(self) -> int | None:
+        """What the RTC reads now: the time set, plus the world's time since, drifted; None
+        if no gateway set it since power-up."""
+        if not self.rtc_valid:
+            return None
+        elapsed = self.world.now_ms - self._rtc_set_world_ms
+        return self._rtc_set_ms + elapsed + elapsed * self.rtc_drift_ppm // 1_000_000
 
     def reboot(self) -> None:
         """Power loss and power-up: the RTC stops, so the time is unknown until a sync."""
         # The secret and the program are in flash: they survive, as on the device.
         self.rtc_valid = False
+        # The RTC's slow clock (firmware/device/rtc_time.py) keeps whatever time the gateway
+        # set, right or wrong, and drifts from then on by `rtc_drift_ppm` (the internal
+        # oscillator: a few per cent, tens of thousands of ppm; positive runs fast).
+        self.rtc_drift_ppm = 0
+        self._rtc_set_ms = 0  # the time the gateway set, and the world's time then
+        self._rtc_set_world_ms = 0
         self.charging = False
         self._boot()
 
     def wake_from_deep_sleep(self) -> None:
         """Every wake is a new boot; the RTC ran on, so a time once set is still known."""
-        self._boot(self.world.now_ms if self.rtc_valid else None)
+        self._boot(self.rtc_unix_ms())
 
     def uptime_ms(self) -> int:
         return self.world.now_ms - self._boot_unix_ms
@@ -142,13 +164,14 @@ class VirtualWearable:
         self._uptime = int(uptimes[-1])
         self.world.advance_to(self._boot_unix_ms + self._uptime)
         rec.end_set(self._uptime & TICKS_MASK)
+        # The record's stamp is the clock's offset (0 while the time is unknown) plus its
+        # uptime; the truth is the world's time at that uptime, whatever the clock believed.
+        offset_ms = self.clock.stamp(0)
         for seq in range(before + 1, self.log.last_seq + 1):
             raw = self.log.read(seq)
             if raw is not None:
                 fields = codec.decode(raw)
-                true_ms = (fields["t_ms"] if fields["time_valid"]
-                           else self._boot_unix_ms + fields["t_ms"])
-                self.born.append((raw, true_ms))
+                self.born.append((raw, self._boot_unix_ms + fields["t_ms"] - offset_ms))
         counted = rec.counter.reps
         self.performed.append(PerformedSet(self.id_hex, exercise, start_unix, true_reps, counted))
         return counted

@@ -33,3 +33,22 @@ def test_the_secret_and_program_survive_a_reboot() -> None:
     w.program = b"p"
     w.reboot()
     assert w.secret == secret and w.handler.secret == secret and w.program == b"p"
+
+
+def test_the_rtc_keeps_a_wrong_time_and_drifts() -> None:
+    """A time set wrong stays wrong across deep sleep (the RTC only counts on), the RTC's
+    drift adds to it, and the ground truth is the world's time, not the wearable's."""
+    world = SimClock(T0_MS)
+    w = VirtualWearable(bytes(range(6)), world)
+    w.rtc_drift_ppm = 20_000  # 2 % fast
+    day_ms = 86_400_000
+    w.handler.on_write(protocol.cmd_set_time(world.now_ms + day_ms))  # a day ahead
+    world.advance_to(world.now_ms + 10 * 3_600_000)
+    w.wake_from_deep_sleep()
+    recs = one_set(w)
+    truths = [true for _, true in w.born[-4:]]
+    assert all(r["time_valid"] for r in recs)
+    drift_ms = 10 * 3_600_000 * 20_000 // 1_000_000
+    assert [r["t_ms"] - true for r, true in zip(recs, truths, strict=True)] == \
+        [day_ms + drift_ms] * 4
+    assert truths[-1] == world.now_ms
