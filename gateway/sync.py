@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from firmware.core import protocol
 from gateway import payload
+from gateway.clock import check_plausible
 from gateway.devices import DeviceRegistry
 from gateway.downlink import APPLIED, REJECTED, ack_topic, build_ack
 from gateway.outbox import Outbox, OutboxFull
@@ -68,6 +69,10 @@ async def _sync(session: WearableSession, outbox: Outbox, gateway_id: str,
     if device_id != expected_device_id:
         raise ValueError(f"wearable reports id {device_id}, expected {expected_device_id}")
     info_unix_ms = now_ms()
+    # Before SET_TIME: a clock the wearable or the bridge would refuse ends the sync with
+    # nothing fetched (a message dated after 2100 would be rejected after the wearable had
+    # let go of its records).
+    check_plausible(info_unix_ms)
     await session.set_time(info_unix_ms)
     program_version = program_status = None
     if devices is not None:

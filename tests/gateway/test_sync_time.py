@@ -111,3 +111,35 @@ def test_records_after_the_first_sync_carry_unix_time(tmp_path) -> None:
     for seq, rec in truth(w).items():
         if seq in stored:
             assert stored[seq].time_valid and stored[seq].t_ms == rec["true_t_ms"]
+
+
+def test_a_gateway_clock_out_of_range_syncs_nothing_until_it_is_right(tmp_path) -> None:
+    """A clock the bridge would refuse (after 2100: a message dated so is rejected whole,
+    its records lost to the store after the wearable let go of them) or the wearable would
+    (before Sept 2020) fails the sync before anything is fetched or acknowledged: the
+    records wait on the wearable for a gateway with a plausible clock."""
+    world = SimClock(T0_MS)
+    w = VirtualWearable(bytes.fromhex(DEV), world)
+    perform(w, 3)
+    air = SimAir()
+    air.add(w)
+    cfg = parse({"gateway_id": "home-1", "outbox": "o.db", "enrolled": [DEV],
+                 "sync": {"scan_timeout_s": 0.5, "response_timeout_s": 1.0}}, tmp_path)
+    outbox = Outbox(cfg.outbox)
+    scanner, client = air.backends()
+    for wrong_ms in (4_200_000_000_000, 86_400_000):  # 2103, and a Pi's 1970 after boot
+        gateway = Gateway(cfg, outbox, scanner, client, clock_ms=lambda t=wrong_ms: t)
+        report = asyncio.run(gateway.sync_pass())
+        assert report.failed and not report.synced
+        assert outbox.pending() == [] and w.log.acked_seq == 0
+    report = asyncio.run(Gateway(cfg, outbox, scanner, client,
+                                 clock_ms=lambda: w.world.now_ms).sync_pass())
+    assert report.synced and not report.failed
+    stored = {}
+    for m in outbox.pending():
+        parsed = parse_message(m.topic, m.payload)
+        assert not parsed.rejected
+        stored.update({r.seq: r for r in parsed.records})
+    assert sorted(stored) == sorted(truth(w))
+    assert all(stored[s].t_ms == r["true_t_ms"] for s, r in truth(w).items())
+    outbox.close()
