@@ -32,6 +32,10 @@ MAX_RECORDS = 1024
 _TOPIC = re.compile(r"^rtm/v1/([A-Za-z0-9_-]{1,64})/([0-9a-f]{12})/records$")
 _EARLIEST_UNIX_MS = 1_600_000_000_000  # Sept 2020: before this project existed
 _LATEST_UNIX_MS = 4_102_444_800_000  # 2100-01-01: a clock beyond this is broken
+# How far the bridge's clock and a gateway's may differ (both kept by NTP: milliseconds),
+# with the seconds a sync takes (records made during it) to spare. A record dated later
+# than its receipt plus this is mis-dated; a message's clock later than that was ahead.
+CLOCK_SKEW_MS = 300_000
 
 
 class PayloadError(ValueError):
@@ -99,20 +103,33 @@ _KINDS = {codec.KIND_REP: ("rep", _rep_values), codec.KIND_SET: ("set", _set_val
 _EXERCISE_NAMES = tuple(name_of(code) for code in range(256))
 
 
-def _to_stored(device_id: str, fields: tuple, clock: dict[str, int]) -> StoredRecord:
-    """A StoredRecord from codec.unpack's fields."""
+def _to_stored(device_id: str, fields: tuple, clock: dict[str, int],
+               latest_ms: int | None = None) -> StoredRecord:
+    """A StoredRecord from codec.unpack's fields; `latest_ms`: no record can have been made
+    after it (the bridge's receipt, with CLOCK_SKEW_MS), None: not checked."""
     flags, t_ms = fields[2], fields[5]
     time_valid = flags & codec.FLAG_TIME_VALID != 0
+    sync_ms = clock["unix_ms"]
+    if latest_ms is not None and sync_ms > latest_ms:
+        # The gateway's clock was ahead at the sync: nothing may be dated from it, and the
+        # bridge's receipt is the best known time of the sync.
+        sync_ms = latest_ms - CLOCK_SKEW_MS
     if not time_valid:
-        if fields[6] == clock["boot"] and t_ms <= clock["uptime_ms"]:
+        if (fields[6] == clock["boot"] and t_ms <= clock["uptime_ms"]
+                and sync_ms == clock["unix_ms"]):
             # Made after the last boot, before the time was set: the gateway saw this
             # boot's uptime and the Unix time together, so the date is exact.
             t_ms = clock["unix_ms"] - (clock["uptime_ms"] - t_ms)
             time_valid = True
         else:
-            # From an earlier boot: its time cannot be known. Kept, dated at the sync and
-            # flagged, never silently mis-dated.
-            t_ms = clock["unix_ms"]
+            # From an earlier boot (or dated by a gateway clock found ahead): its time
+            # cannot be known. Kept, dated at the sync and flagged, never silently
+            # mis-dated.
+            t_ms = sync_ms
+    elif latest_ms is not None and t_ms > latest_ms:
+        # Dated after it reached the bridge: the wearable's clock was set ahead (a gateway
+        # clock wrong at an earlier sync). Flagged, not put on a day it did not happen on.
+        t_ms, time_valid = sync_ms, False
     kind_name, values = _KINDS[fields[1]]
     return StoredRecord.fast(device_id, fields[0], kind_name, _EXERCISE_NAMES[fields[3]],
                              fields[4], t_ms, time_valid, flags & codec.FLAG_PARTIAL != 0,
@@ -150,7 +167,10 @@ def json_envelope(topic_re: re.Pattern[str], shape: str, topic: str, payload: by
     return gateway_id, device_id, body
 
 
-def parse_message(topic: str, payload: bytes) -> ParsedMessage:
+def parse_message(topic: str, payload: bytes, received_ms: int | None = None) -> ParsedMessage:
+    """The message's records, dated (docs/protocol.md, "Time"). With `received_ms`, the
+    bridge's Unix ms when it took the message: a record dated after it (CLOCK_SKEW_MS
+    allowed) is flagged undated, and a message whose clock is after it dates nothing."""
     gateway_id, device_id, body = json_envelope(
         _TOPIC, "rtm/v1/<gateway>/<device>/records", topic, payload, MAX_PAYLOAD_BYTES, SCHEMA)
     clock_obj = body.get("clock")
@@ -173,6 +193,7 @@ def parse_message(topic: str, payload: bytes) -> ParsedMessage:
     parsed.mac = _mac(body.get("mac"))
     if parsed.mac is not None and parsed.log_id is None:
         raise PayloadError("bad_field", "a mac needs the log_id it covers")
+    latest_ms = None if received_ms is None else received_ms + CLOCK_SKEW_MS
     for i, item in enumerate(raw_records):
         raw: bytes | None = None
         try:
@@ -180,7 +201,7 @@ def parse_message(topic: str, payload: bytes) -> ParsedMessage:
                 raise ValueError("not a base64 string")
             raw = binascii.a2b_base64(item, strict_mode=True)
             parsed.raw_records.append(raw)
-            stored = _to_stored(device_id, codec.unpack(raw), clock)
+            stored = _to_stored(device_id, codec.unpack(raw), clock, latest_ms)
             if not _EARLIEST_UNIX_MS <= stored.t_ms <= _LATEST_UNIX_MS:
                 raise ValueError(f"seq {stored.seq} dated {stored.t_ms} ms, outside 2020..2100")
             # No check_record, here or in the store (CheckedRecords): every field is the

@@ -145,6 +145,10 @@ def _beside_store(store: Store, path_for: Callable[[str], Path], what: str, opti
 _SHARE_GROUP = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
+def _wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 class Bridge:
     """`device_keys` holds enrollments; by default a file next to a SQLite store's.
     `require_signed` also rejects records of devices without a known key: what a deployment
@@ -163,8 +167,12 @@ class Bridge:
                  device_keys: DeviceKeys | None = None, require_signed: bool = False,
                  share_group: str | None = None,
                  dead_letters: DeadLetters | None = None,
-                 broker_security: broker_link.BrokerSecurity | None = None) -> None:
+                 broker_security: broker_link.BrokerSecurity | None = None,
+                 clock_ms: Callable[[], int] | None = None) -> None:
         self.store = store
+        # The bridge's Unix ms (NTP-kept): no record can have been made after a message
+        # reached it, so a record dated later is flagged (cloud_bridge/payload.py).
+        self.clock_ms = clock_ms if clock_ms is not None else _wall_clock_ms
         self.require_signed = require_signed
         self._own_keys = device_keys is None
         self.device_keys = device_keys if device_keys is not None else _beside_store(
@@ -344,7 +352,7 @@ class Bridge:
         """The message's records to write, or None if there is nothing to write (rejected
         for good, counted and dead-lettered, or a replay)."""
         try:
-            parsed = parse_message(topic, payload)
+            parsed = parse_message(topic, payload, self.clock_ms())
         except PayloadError as e:
             self.stats.reject(e.reason)
             log.warning("rejected message on %s: %s", topic, e)

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from cloud_bridge.payload import PayloadError, parse_message
+from cloud_bridge.payload import CLOCK_SKEW_MS, PayloadError, parse_message
 from cloud_bridge.records import REP_FIELDS, SET_FIELDS
 from firmware.core import codec
 from gateway import payload as gw_payload
@@ -46,6 +46,32 @@ def test_records_from_before_the_clock_was_set_are_dated_exactly():
 def test_records_from_an_earlier_boot_are_flagged_not_misdated():
     r = parse_message(TOPIC, message([rep(1, 40_000, flags=0, boot=1)])).records[0]
     assert not r.time_valid and r.t_ms == CLOCK["unix_ms"]
+
+
+DAY_MS = 86_400_000
+
+
+def test_a_record_dated_after_it_reached_the_bridge_is_flagged_not_misdated():
+    """The wearable's clock was set a day ahead at an earlier sync: its records arrive dated
+    in the future of the bridge's receipt. Within the allowed skew they stay dated."""
+    now = CLOCK["unix_ms"] + 60_000
+    raws = [rep(1, now + DAY_MS), rep(2, now + CLOCK_SKEW_MS), rep(3, now - 3_600_000)]
+    a, b, c = parse_message(TOPIC, message(raws), received_ms=now).records
+    assert not a.time_valid and a.t_ms == CLOCK["unix_ms"]
+    assert (b.time_valid, b.t_ms) == (True, now + CLOCK_SKEW_MS)
+    assert (c.time_valid, c.t_ms) == (True, now - 3_600_000)
+    assert parse_message(TOPIC, message(raws)).records[0].time_valid, "not checked without"
+
+
+def test_a_gateway_clock_ahead_of_the_bridge_dates_nothing():
+    """The message's clock is a day ahead of the bridge: records of the syncing boot are not
+    dated from it but flagged, at the bridge's receipt."""
+    now = CLOCK["unix_ms"] - DAY_MS
+    r = parse_message(TOPIC, message([rep(1, 40_000, flags=0)]), received_ms=now).records[0]
+    assert not r.time_valid and r.t_ms == now
+    ok = parse_message(TOPIC, message([rep(1, 40_000, flags=0)]),
+                       received_ms=CLOCK["unix_ms"] - CLOCK_SKEW_MS).records[0]
+    assert ok.time_valid, "a clock ahead within the allowed skew still dates"
 
 
 def test_a_bad_record_does_not_drop_the_good_ones():
