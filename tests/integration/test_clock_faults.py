@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
+from cloud_bridge.clinic import billing
 from cloud_bridge.daily import count_daily, local_day
 from cloud_bridge.payload import CLOCK_SKEW_MS
 from cloud_bridge.records import StoredRecord
@@ -330,3 +331,138 @@ def test_gateway_clock_steps(tmp_path: Path, reboot_before_wrong_sync: bool) -> 
                 } & {DAY_MS, 2 * DAY_MS}, "an error the bridge can see went unflagged"
     p.check_days(stored, first, first + timedelta(days=len(GATEWAY_ERRORS_MS) + 1))
     p.close()
+
+
+# -- 3. the wearable's RTC drifting ----------------------------------------------------
+@pytest.mark.parametrize("drift_ppm", [50_000, -30_000, 20])
+def test_rtc_drift(tmp_path: Path, drift_ppm: int) -> None:
+    """The RTC's slow clock runs a few per cent fast or slow through deep sleep (a crystal:
+    tens of ppm); every sync sets it again. A record is wrong by the drift since the last
+    SET_TIME, never more; one dated after it reached the bridge (a fast clock, exercise
+    just before the sync) is flagged. A record changes day only within that error of
+    midnight."""
+    zone = ZoneInfo("America/Chicago")
+    first = date(2026, 10, 20)  # over the fall-back change
+    world = SimClock(local(first, 1, 0, zone))
+    p = Pipeline(tmp_path, zone, world)
+    w = p.wearables[0]
+    w.rtc_drift_ppm = drift_ppm
+    assert p.sync()
+    max_gap_ms = 0
+    last_sync = world.now_ms
+    for day in days(first, 20):
+        for hour, minute in ((8, 0), (19, 0), (23, 45), (23, 59)):
+            w.wake_from_deep_sleep()
+            p.exercise(w, local(day, hour, minute, zone))
+        p.world.advance_to(local(day + timedelta(days=1), 0, 20, zone))
+        w.wake_from_deep_sleep()
+        p.exercise(w, p.world.now_ms)  # just after midnight, then the nightly sync
+        p.world.advance_to(local(day + timedelta(days=1), 0, 55, zone))
+        w.wake_from_deep_sleep()
+        max_gap_ms = max(max_gap_ms, p.world.now_ms - last_sync)
+        last_sync = p.world.now_ms
+        assert p.sync()
+    stored = p.check_complete()
+    counts = p.check_dates(stored)
+    bound_ms = abs(drift_ppm) * max_gap_ms // 1_000_000 + 1
+    moved = 0
+    for key, r in stored.items():
+        b = p.born[key]
+        assert abs(b.clock_error_ms or 0) <= bound_ms, (key, b.clock_error_ms, bound_ms)
+        if r.time_valid and local_day(r.t_ms, zone) != local_day(b.true_ms, zone):
+            moved += 1
+            true_day = local_day(b.true_ms, zone)
+            edges = (local(true_day, 0, 0, zone), local(true_day + timedelta(days=1), 0, 0,
+                                                         zone))
+            assert min(abs(b.true_ms - e) for e in edges) <= abs(r.t_ms - b.true_ms)
+    print({"drift_ppm": drift_ppm, "bound_ms": bound_ms, "moved_day": moved, **counts})
+    if abs(drift_ppm) >= 10_000:
+        assert counts["misdated"] > 0 and moved > 0
+    else:
+        assert moved == 0  # a crystal's error is milliseconds
+    if drift_ppm >= 10_000:
+        assert counts["flagged"] > 0  # the 00:20 records, fast by ~1 h, are after the sync
+    p.check_days(stored, first, first + timedelta(days=21))
+    p.close()
+
+
+# -- 4. day boundaries and DST in the clinic's zone ------------------------------------
+def _transitions(zone: ZoneInfo, year: int) -> list[date]:
+    """The local days in `year` on which the zone's UTC offset changes."""
+    out = []
+    d = date(year, 1, 1)
+    while d.year == year:
+        a = datetime(d.year, d.month, d.day, tzinfo=zone).utcoffset()
+        e = datetime.fromtimestamp(local(d, 0, 0, zone) // 1000 + 86_400 + 7_200, zone)
+        if e.utcoffset() != a and (not out or d - out[-1] > timedelta(days=1)):
+            out.append(d)
+        d += timedelta(days=1)
+    return out
+
+
+ZONES = ("America/New_York", "Europe/London", "America/Santiago", "America/Havana",
+         "Australia/Lord_Howe", "Asia/Kolkata")
+
+
+@pytest.mark.parametrize("zone_name", ZONES)
+def test_day_counts_across_midnight_and_dst(tmp_path: Path, zone_name: str) -> None:
+    """Exercise at the edges of local days (a minute either side of midnight) and inside
+    the DST changes (the skipped and repeated hours; Santiago and Havana change at
+    midnight, Lord Howe by 30 minutes), with power losses so that some records are dated
+    from the gateway's triple: the days with data, the daily totals and the 30-day billing
+    code equal those counted from the truth, exactly."""
+    zone = ZoneInfo(zone_name)
+    rng = np.random.default_rng(len(zone_name))
+    changes = _transitions(zone, 2026) or [date(2026, 3, 29)]
+    for n, change in enumerate(changes):
+        start = change - timedelta(days=14)
+        sub = tmp_path / str(n)
+        sub.mkdir()
+        world = SimClock(local(start, 0, 0, zone) - 3 * HOUR_MS)
+        p = Pipeline(sub, zone, world)
+        w = p.wearables[0]
+        assert p.sync()
+        for day in days(start, 30):
+            if rng.random() < 0.35:
+                continue  # a day without exercise
+            for at in sorted({local(day, 0, 0, zone, 30), local(day, 0, 59, zone),
+                              local(day, 1, 30, zone), local(day, 2, 30, zone),
+                              local(day, 23, 58, zone)}):
+                if rng.random() < 0.5:
+                    continue
+                if at < p.world.now_ms:
+                    continue
+                if rng.random() < 0.15:
+                    p.world.advance_to(at - MIN_MS)
+                    w.reboot()  # dated from the triple at the next sync (same boot)
+                else:
+                    w.wake_from_deep_sleep()
+                p.exercise(w, at, reps=2)
+            p.world.advance_to(local(day + timedelta(days=1), 3, 30, zone))
+            assert p.sync()
+        stored = p.check_complete()
+        counts = p.check_dates(stored)
+        assert counts["misdated"] == 0  # right, or flagged (made in an earlier boot)
+        last = start + timedelta(days=29)
+        p.check_days(stored, start, last)
+        # The truth of what can be dated: every record but those of an earlier boot.
+        datable = [b for b in p.born.values() if b.expected()[0]]
+        truth = [StoredRecord(b.device_id, b.seq, b.kind, b.exercise, 1, b.true_ms, True,
+                              b.partial, b.values) for b in datable]
+        truth_days = {local_day(b.true_ms, zone) for b in datable}
+        device = w.id_hex
+        assert [(t.day, t.reps, t.partial_reps, t.sets) for t in
+                p.store.daily_totals([device], start, last)] == \
+            [(t.day, t.reps, t.partial_reps, t.sets) for t in count_daily(truth, zone)
+             if start <= t.day <= last]
+        store_days = p.store.days_with_data([device], start, last).get(device, set())
+        assert store_days == {d for d in truth_days if start <= d <= last}
+        for today in (change, last + timedelta(days=1)):
+            by_store = billing.supply_period(start, 0, store_days, today)
+            by_truth = billing.supply_period(start, 0, truth_days, today)
+            assert (by_store.days_with_data, by_store.code, by_store.status) == (
+                by_truth.days_with_data, by_truth.code, by_truth.status)
+        assert billing.setup(start, store_days, last) == billing.setup(start, truth_days, last)
+        print({"zone": zone_name, "change": str(change), "days": len(store_days),
+               "code": billing.supply_code(len(store_days)), **counts})
+        p.close()
