@@ -3,16 +3,27 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import TypeVar
 
 import pytest
+from hypothesis import settings
 
 from cloud_bridge.stores.influx_v1 import InfluxV1Store
 from tests.services import InfluxDB1, Mosquitto, Service, ServiceError, TestPki, make_test_pki
 
 S = TypeVar("S", bound=Service)
+
+# Property-based tests (the `chaos` fuzzing tests): the same examples on every run, so CI is
+# reproducible, and no example database written into the repository. A deadline catches a
+# parser that hangs; `HYPOTHESIS_PROFILE=explore` searches afresh for a local run.
+settings.register_profile("ci", derandomize=True, database=None,
+                          deadline=timedelta(milliseconds=500), print_blob=True)
+settings.register_profile("explore", database=None, deadline=timedelta(milliseconds=500))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def running(service: S) -> Iterator[S]:
