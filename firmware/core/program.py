@@ -53,13 +53,29 @@ def encode(items, flags: int = 0, utc_offset_min: int = 0) -> bytes:
     """Bytes of a program; `items` is a sequence of (exercise, sets, reps, target_rom_cdeg,
     rest_s). Checked like received bytes (ValueError), so the gateway cannot build a program
     the wearable would refuse."""
+    # Ranges first: CPython's struct raises struct.error (not a ValueError) for a value that
+    # does not fit its field, and MicroPython's silently keeps the low bits.
+    if len(items) > MAX_ITEMS:
+        raise ValueError("program has %d items, at most %d" % (len(items), MAX_ITEMS))
+    _check_range("program flags", flags, 0, 0xFF)
+    _check_range("UTC offset (min)", utc_offset_min, _MIN_UTC_MIN, _MAX_UTC_MIN)
     buf = bytearray(struct.pack("<BBBh", PROGRAM_VERSION, len(items), flags, utc_offset_min))
-    for exercise, sets, reps, target_rom_cdeg, rest_s in items:
+    for i, (exercise, sets, reps, target_rom_cdeg, rest_s) in enumerate(items):
+        _check_range("item %d: exercise" % i, exercise, 0, 0xFF)
+        _check_range("item %d: sets" % i, sets, 1, 0xFF)
+        _check_range("item %d: reps" % i, reps, 1, 0xFF)
+        _check_range("item %d: target ROM (cdeg)" % i, target_rom_cdeg, 0, _MAX_ROM_CDEG)
+        _check_range("item %d: rest (s)" % i, rest_s, 0, 0xFF)
         buf += struct.pack("<BBBBH", exercise, sets, reps, rest_s, target_rom_cdeg)
     buf += struct.pack("<I", _crc(buf))
     data = bytes(buf)
     decode(data)
     return data
+
+
+def _check_range(what: str, value: int, low: int, high: int) -> None:
+    if value < low or value > high:
+        raise ValueError("%s must be %d..%d, got %d" % (what, low, high, value))
 
 
 def decode(data) -> "Program":
