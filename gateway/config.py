@@ -7,6 +7,7 @@ gateway_id and outbox.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -96,6 +97,8 @@ def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], where: 
 def _number(table: dict[str, Any], key: str, where: str, default: float,
             minimum: float = 0.0) -> float:
     value = float(_get(table, key, (int, float), where, default))
+    if not math.isfinite(value):  # TOML has nan and inf: a sleep or a size must not be one
+        raise ConfigError(f"{where}{key} must be a finite number, got {value}")
     if value <= minimum:
         raise ConfigError(f"{where}{key} must be positive" if minimum == 0.0
                           else f"{where}{key} must be more than {minimum:g}, got {value:g}")
@@ -167,6 +170,13 @@ def _window(text: str) -> tuple[time, time]:
     return start, end
 
 
+def _stagger(t: dict[str, Any], where: str) -> float:
+    value = float(_get(t, "stagger_s", (int, float), where, 60.0))
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{where}stagger_s must be a finite number of 0 or more, got {value}")
+    return value
+
+
 def _sync(t: dict[str, Any]) -> SyncConfig:
     w = "sync."
     _check_unknown(t, {"window", "interval_s", "opportunistic_records", "stagger_s",
@@ -182,7 +192,7 @@ def _sync(t: dict[str, Any]) -> SyncConfig:
         window_start=start, window_end=end,
         interval_s=_number(t, "interval_s", w, 900.0),
         opportunistic_records=_get(t, "opportunistic_records", int, w, 200),
-        stagger_s=float(_get(t, "stagger_s", (int, float), w, 60.0)),
+        stagger_s=_stagger(t, w),
         backoff_max_s=_number(t, "backoff_max_s", w, 3600.0),
         scan_timeout_s=_number(t, "scan_timeout_s", w, 10.0),
         batch_records=_get(t, "batch_records", int, w, 256),
@@ -200,8 +210,6 @@ def _sync(t: dict[str, Any]) -> SyncConfig:
                           f"links), got {cfg.max_connections}")
     if cfg.opportunistic_records < 1:
         raise ConfigError("sync.opportunistic_records must be at least 1")
-    if cfg.stagger_s < 0:
-        raise ConfigError("sync.stagger_s must not be negative")
     if cfg.connect_deadline_s <= cfg.response_timeout_s:
         raise ConfigError("sync.connect_deadline_s must be longer than sync.response_timeout_s")
     return cfg
@@ -234,11 +242,18 @@ def parse(data: dict[str, Any], base_dir: Path = Path(".")) -> GatewayConfig:
 def load(path: str | Path) -> GatewayConfig:
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as e:  # a directory, no permission, an I/O error
+        raise ConfigError(f"config file {path}: cannot read it ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not UTF-8 text ({e})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path} is not valid TOML: {e}") from None
+    except RecursionError:
+        # tomllib recurses per nesting level: arrays or tables nested thousands deep.
+        raise ConfigError(f"{path} is not usable TOML: nested too deeply") from None
     try:
         return parse(data, path.parent)
     except ConfigError as e:
