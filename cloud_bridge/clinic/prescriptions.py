@@ -41,7 +41,10 @@ DEFAULT_REST_S = 30
 # exercise a clinician can prescribe.
 GENERIC = exercises.NAMES[0]
 CSV_COLUMNS = ("exercise", "sets", "reps", "days_per_week", "rom", "rest_s")
-_ROM = re.compile(r"^\s*(\d{1,3})\s*-\s*(\d{1,3})\s*$")
+# ASCII digits only: \d and str.isdigit also take other scripts' digits and superscripts
+# ("²"), which int() then refuses or reads as something the clinician did not type.
+_ROM = re.compile(r"^\s*([0-9]{1,3})\s*-\s*([0-9]{1,3})\s*$")
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")  # nine digits: far above any limit check_item has
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS prescriptions (
@@ -216,7 +219,7 @@ def _csv_item(row: list[str]) -> Item:
     name, sets, reps, days, rom, rest = (c.strip() for c in row)
 
     def number(text: str, what: str) -> int:
-        if not text.isdigit():
+        if not _WHOLE_NUMBER.fullmatch(text):
             raise PrescriptionError(f"{name or 'exercise'}: {what} must be a whole number, "
                                     f"got {text!r}")
         return int(text)
