@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
 from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from cloud_bridge.stores.influx_v1 import InfluxV1Store
 from tests.services import InfluxDB1, Mosquitto, Service, ServiceError, TestPki, make_test_pki
@@ -24,6 +27,9 @@ settings.register_profile("ci", derandomize=True, database=None,
                           deadline=timedelta(milliseconds=500), print_blob=True)
 settings.register_profile("explore", database=None, deadline=timedelta(milliseconds=500))
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+# Hypothesis also caches (constants, Unicode tables) under its home directory, by default
+# .hypothesis/ in the working directory: keep that out of the checkout.
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "rtm-hypothesis")
 
 
 def running(service: S) -> Iterator[S]:
