@@ -239,8 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--targets", default=",".join(TARGETS), help=f"of {', '.join(TARGETS)}")
     p.add_argument("--rss-limit-mb", type=int, default=1024)
     p.add_argument("--timeout-s", type=int, default=5, help="per input")
-    p.add_argument("--artifacts", default=None, help="where crashing inputs are kept "
-                                                     "(default: a temporary directory)")
+    p.add_argument("--artifacts", default=None,
+                   help="where crashing inputs are kept (default: a temporary directory, "
+                        "removed at the end; the crash report prints the input in base64)")
     p.add_argument("--child", choices=TARGETS, help=argparse.SUPPRESS)
     p.add_argument("--corpus", help=argparse.SUPPRESS)
     p.add_argument("--report", help=argparse.SUPPRESS)
