@@ -114,3 +114,11 @@ def _log_connect_failure(client: mqtt.Client, userdata: object) -> None:
 
 def _optional_str(path: Path | None) -> str | None:
     return None if path is None else str(path)
+
+
+def host_port(text: str) -> tuple[str, int]:
+    """HOST:PORT of a broker; ValueError naming the text otherwise."""
+    host, _, port = text.rpartition(":")
+    if not host or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        raise ValueError(f"--broker must be HOST:PORT, got {text!r}")
+    return host, int(port)

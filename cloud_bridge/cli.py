@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from cloud_bridge import broker_link
 from cloud_bridge.broker_link import BrokerSecurity, BrokerSecurityError
 from cloud_bridge.daily import zone_named
 from cloud_bridge.dead_letters import DeadLetters
@@ -26,10 +27,10 @@ from cloud_bridge.subscriber import Bridge
 
 
 def _broker(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"--broker must be HOST:PORT, got {text!r}")
-    return host, int(port)
+    try:
+        return broker_link.host_port(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _zone(text: str) -> ZoneInfo:

@@ -72,7 +72,7 @@ def retry_after_s(value: str | None, *, now_s: float | None = None) -> float | N
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

@@ -144,3 +144,12 @@ def test_the_deployment_unit_runs_the_bridge_as_the_deployed_broker_wants():
 
 def deployment_listener_port() -> str:
     return settings(MOSQUITTO_CONF.read_text())["listener"].split()[0]
+
+
+@pytest.mark.parametrize("text", ["h:²", "h:٨٠", "h:0", "h:65536", ":1883", "h", "h:"])
+def test_a_broker_address_that_is_not_host_and_ascii_port_is_named(text):
+    from cloud_bridge.broker_link import host_port
+
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        host_port(text)
+    assert host_port("broker.example:8883") == ("broker.example", 8883)

@@ -27,7 +27,7 @@ from cloud_bridge.stores.base import StoreError, open_store
 
 
 def _percent(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 100:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 100:
         raise argparse.ArgumentTypeError(f"must be a whole percentage 1..100, got {text!r}")
     return int(text)
 

@@ -8,6 +8,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from cloud_bridge import broker_link
 from cloud_bridge.broker_link import BrokerSecurity, BrokerSecurityError
 from cloud_bridge.clinic import device_gateways as gw
 from cloud_bridge.clinic import prescriptions as rx
@@ -45,10 +46,10 @@ def _now_ms() -> int:
 
 
 def _broker(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"--broker must be HOST:PORT, got {text!r}")
-    return host, int(port)
+    try:
+        return broker_link.host_port(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _rom(text: str) -> tuple[int, int]:

@@ -41,6 +41,7 @@ def test_retry_after_forms() -> None:
     assert retry_after_s("") is None
     assert retry_after_s(" 30 ") == 30.0
     assert retry_after_s("soon") is None
+    assert retry_after_s("²") is None  # a digit to str.isdigit, not to float()
     now = 1_764_200_000.0
     date = email.utils.formatdate(now + 90, usegmt=True)
     assert retry_after_s(date, now_s=now) == pytest.approx(90.0)
