@@ -95,7 +95,7 @@ def build(store: Store, registry: Registry, patient_id: str, history: Sequence[P
     days = list(days_between(first_shown, today))
     shown = [t for t in totals if first_shown <= t.day]
     report = adherence.compute(history, shown, first_shown, today)
-    full_days = adherence.compute(history, shown, first_shown, today - timedelta(days=1))
+    full_days = adherence_before_today(history, shown, first_shown, today)
     period = None
     if running is not None:
         period = billing.supply_period(start, running, {t.day for t in totals}, today)
@@ -105,6 +105,24 @@ def build(store: Store, registry: Registry, patient_id: str, history: Sequence[P
                          _others(report), a)
 
 
+def adherence_before_today(history: Sequence[Prescription], totals: Sequence[DailyTotal],
+                           first: date, today: date) -> adherence.AdherenceReport:
+    """Adherence over first..the day before today: today's data mostly comes with tonight's
+    sync (attention.py), counting it would make every patient look a day worse. The web
+    patient page shows the same figures."""
+    return adherence.compute(history, totals, first, today - timedelta(days=1))
+
+
+def prescribed_order(history: Sequence[Prescription], days: Sequence[date]) -> list[str]:
+    """The exercises prescribed on any of `days`: those of the newest version first, in its
+    order, then those only the older versions had."""
+    names: list[str] = []
+    for day in reversed(days):
+        p = in_force(history, day)
+        names += [i.exercise for i in (p.items if p else ()) if i.exercise not in names]
+    return names
+
+
 def _rows(report: adherence.AdherenceReport, full_days: adherence.AdherenceReport,
           shown: list[DailyTotal], per_day: rom.RomPerDay, history: Sequence[Prescription],
           days: list[date], today: date) -> list[ExerciseRow]:
@@ -112,13 +130,8 @@ def _rows(report: adherence.AdherenceReport, full_days: adherence.AdherenceRepor
                                today - timedelta(days=1)))
     previous = [d - timedelta(days=attention.TREND_DAYS) for d in recent]
     by_exercise = {e.exercise: e for e in full_days.exercises}
-    # The exercises of the newest version first, in its order, then the older ones.
-    names: list[str] = []
-    for day in reversed(days):
-        p = in_force(history, day)
-        names += [i.exercise for i in (p.items if p else ()) if i.exercise not in names]
     rows = []
-    for x in names:
+    for x in prescribed_order(history, days):
         done = {d.day: d for d in report.days if d.exercise == x}
         cells, last_item = [], None
         for day in days:
@@ -165,11 +178,12 @@ def rom_trend(now: rom.RomSum, before: rom.RomSum) -> str:
     return f"{now.mean_deg:.0f}° {arrow} from {before.mean_deg:.0f}°"
 
 
-def _pct(x: Fraction | None) -> str:
+def percent(x: Fraction | None) -> str:
+    """'56%'; 'n/a' for None. The web patient page prints adherence with it too."""
     return "n/a" if x is None else f"{float(x) * 100:.0f}%"
 
 
-def _num(x: Fraction) -> str:
+def days_text(x: Fraction) -> str:
     """10 for 10, 8.6 for 60/7: expected days are whole in whole weeks."""
     return f"{float(x):.1f}".removesuffix(".0")
 
@@ -181,8 +195,8 @@ def _exercise_lines(r: ExerciseRow, label_width: int) -> list[str]:
         facts.append(f"{r.item.sets} x {r.item.reps}, {r.item.days_per_week} days/week")
     if r.adherence is not None:
         e = r.adherence
-        facts.append(f"{e.exercise_days} of {_num(e.expected_days)} exercise days, "
-                     f"{_pct(e.ratio)} of prescribed reps")
+        facts.append(f"{e.exercise_days} of {days_text(e.expected_days)} exercise days, "
+                     f"{percent(e.ratio)} of prescribed reps")
     if r.partial:
         facts.append(f"+{r.partial} partial reps")
     trend = rom_trend(r.rom_now, r.rom_before)
