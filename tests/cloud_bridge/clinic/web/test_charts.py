@@ -11,7 +11,7 @@ def test_bars_one_per_day_with_their_values() -> None:
     svg = charts.bar_chart(DAYS, [3, 0, 12, 7, 1], [None] * 5, "squat <reps>")
     assert svg.count('<rect class="bar"') == 5
     assert 'data-day="2026-02-27" data-value="12"' in svg
-    assert 'class="target"' not in svg
+    assert 'class="target"' not in svg and "<desc>" not in svg
     assert 'aria-label="squat &lt;reps&gt;"' in svg  # escaped
     assert ">Feb 25<" in svg and ">Mar 1<" in svg and ">26<" in svg
 
@@ -19,6 +19,7 @@ def test_bars_one_per_day_with_their_values() -> None:
 def test_targets_are_marked_where_given() -> None:
     svg = charts.bar_chart(DAYS, [3, 0, 12, 7, 1], [None, None, 10, 10, 30], "x")
     assert svg.count('class="target"') == 3
+    assert "<desc>Dashed marks: the prescribed reps of the day.</desc>" in svg
     assert ">50<" in svg  # the scale reaches over the highest target: 30 -> 50
 
 
@@ -45,3 +46,34 @@ def test_lengths_must_match() -> None:
         charts.bar_chart(DAYS, [1], [None], "x")
     with pytest.raises(ValueError):
         charts.line_chart([], [], "x")
+
+
+def test_a_band_is_shaded_behind_the_line_and_named() -> None:
+    bands = [charts.Band(DAYS[0], DAYS[1], 40, 60), charts.Band(DAYS[2], DAYS[4], 45, 65)]
+    svg = charts.line_chart(DAYS, [42.0, None, 50.0, None, 55.0], "rom", "°", bands)
+    assert svg.count('<rect class="band"') == 2
+    assert 'data-first="2026-02-27" data-last="2026-03-01" data-low="45" data-high="65"' in svg
+    # Behind: before the grid, the line and the points.
+    assert svg.index('class="band"') < svg.index('class="grid"') < svg.index("<polyline")
+    assert ">70°<" in svg  # the scale reaches over the band's top, 65 -> 70
+    assert ("<desc>Shaded: the prescribed target range, 40-60° from 2026-02-25 to 2026-02-26, "
+            "45-65° from 2026-02-27 to 2026-03-01.</desc>") in svg
+    assert "<title>target range 45-65°, 2026-02-27 to 2026-03-01</title>" in svg
+
+
+def test_no_band_no_shading_nor_description() -> None:
+    svg = charts.line_chart(DAYS, [42.0, None, 50.0, None, 55.0], "rom", "°")
+    assert 'class="band"' not in svg and "<desc>" not in svg
+
+
+def test_a_band_must_lie_on_the_chart_s_days() -> None:
+    with pytest.raises(ValueError):
+        charts.line_chart(DAYS, [None] * 5, "x", bands=[charts.Band(date(2026, 1, 1),
+                                                                     DAYS[0], 1, 2)])
+    with pytest.raises(ValueError):
+        charts.line_chart(DAYS, [None] * 5, "x", bands=[charts.Band(DAYS[0], DAYS[1], 5, 2)])
+
+
+def test_band_text() -> None:
+    assert charts.band_text([charts.Band(DAYS[0], DAYS[4], 45, 65)], "°") == "45-65°"
+    assert charts.band_text([]) == ""
