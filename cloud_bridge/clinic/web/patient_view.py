@@ -7,6 +7,12 @@
   with data as billing counts them (billing_report.days_with_data), with billing's reading
   of the period (billing.supply_period), so the page and the billing report agree. Today
   without data is "to come", not "no data": its data mostly comes with tonight's sync.
+* Adherence per exercise and over all exercises, as `rtm-clinic patient` has it: over the
+  days shown but today (patient_report.adherence_before_today, adherence.py's figures), in
+  the order of the prescription (patient_report.prescribed_order), exercises done but not
+  prescribed in those days after them, by name.
+* Per day, the prescription's ROM target range (targets.rom_target_in), for the band
+  behind the ROM chart's line.
 * The reasons for attention (attention.py, as on the worklist), each wearable's latest
   state in words (device_status.py) and the prescription in force today.
 
@@ -24,14 +30,16 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from cloud_bridge.clinic import attention, billing
+from cloud_bridge.clinic import attention, billing, patient_report
+from cloud_bridge.clinic.adherence import AdherenceReport, ExerciseAdherence
 from cloud_bridge.clinic.attention import Assessment, PatientData
 from cloud_bridge.clinic.device_status import state_text
-from cloud_bridge.clinic.prescriptions import Prescription, Prescriptions, in_force
+from cloud_bridge.clinic.prescriptions import Item, Prescription, Prescriptions, in_force
 from cloud_bridge.clinic.registry import Registry
 from cloud_bridge.clinic.rom import rom_per_day
 from cloud_bridge.clinic.summary import reps_per_day
-from cloud_bridge.clinic.web.targets import TargetPerDay, target_per_day
+from cloud_bridge.clinic.web.charts import Band
+from cloud_bridge.clinic.web.targets import TargetPerDay, rom_target_in, target_per_day
 from cloud_bridge.daily import day_start_ms, days_between
 from cloud_bridge.stores.base import Store
 
@@ -47,16 +55,36 @@ class DayRow:
     sets: int
     mean_rom_deg: float | None  # None: no set with full reps that day
     target: int | None  # None: no prescribed target
+    rom_target: tuple[int, int] | None  # (min, max) degrees; None: no prescribed range
 
 
 @dataclass(frozen=True)
 class ExerciseDays:
     exercise: str
     days: list[DayRow]  # DAYS_SHOWN of them, oldest first
+    item: Item | None  # as prescribed on the last day it was, in the days shown; None: never
+    # Over the days shown but today (PatientPage.adherence); None: not prescribed in them.
+    adherence: ExerciseAdherence | None
 
     @property
     def total_reps(self) -> int:
         return sum(d.reps for d in self.days)
+
+    @property
+    def rom_bands(self) -> list[Band]:
+        """The ROM target as runs of consecutive days with the same range, oldest first."""
+        bands: list[Band] = []
+        for d in self.days:
+            if d.rom_target is None:
+                continue
+            low, high = d.rom_target
+            last = bands[-1] if bands else None
+            if (last is not None and last.last == d.day - timedelta(days=1)
+                    and (last.low, last.high) == (low, high)):
+                bands[-1] = last._replace(last=d.day)
+            else:
+                bands.append(Band(d.day, d.day, low, high))
+        return bands
 
 
 @dataclass(frozen=True)
@@ -88,6 +116,8 @@ class PatientPage:
     assessment: Assessment  # the reasons for attention
     wearables: list[tuple[str, str]]  # (device id, its latest state in words)
     prescription: Prescription | None  # in force today
+    # Over the days shown but today, as rtm-clinic patient; None before monitoring starts.
+    adherence: AdherenceReport | None
 
     @property
     def adherence_judged_from(self) -> date:
@@ -132,23 +162,30 @@ def build(store: Store, registry: Registry, conn: sqlite3.Connection, patient_id
     rom_sums = rom_per_day(recent)
     rom = {key: s.total_cdeg / s.reps / 100 for key, s in rom_sums.items() if key[1] >= first}
     history = Prescriptions(conn).history(patient_id)
-    # Done or prescribed: an exercise not done at all is the first thing to see.
-    exercises = sorted({name for per_day in counts.values() for name in per_day}
-                       | {i.exercise for day in shown
-                          if (p := in_force(history, day)) is not None for i in p.items})
+    # Done or prescribed: an exercise not done at all is the first thing to see. In the
+    # prescription's order, as rtm-clinic patient lists them.
+    prescribed = patient_report.prescribed_order(history, shown)
+    exercises = prescribed + sorted({name for per_day in counts.values() for name in per_day}
+                                    - set(prescribed))
+    running = billing.period_index(start, today)
+    report = (patient_report.adherence_before_today(history, totals, first, today)
+              if running is not None else None)
+    by_exercise = {e.exercise: e for e in report.exercises} if report else {}
     rows = []
     for name in exercises:
-        days = []
+        days, item = [], None
         for day in shown:
             c = counts.get(day, {}).get(name)
+            p = in_force(history, day)
+            item = (p.item(name) if p is not None else None) or item
             days.append(DayRow(day, c.reps if c else 0, c.partial if c else 0,
                                c.sets if c else 0, rom.get((name, day)),
-                               target(conn, patient_id, name, day)))
-        rows.append(ExerciseDays(name, days))
+                               target(conn, patient_id, name, day),
+                               rom_target_in(history, name, day)))
+        rows.append(ExerciseDays(name, days, item, by_exercise.get(name)))
     # As billing_report.days_with_data counts them: from the start of monitoring.
     with_data = {t.day for t in totals if start <= t.day <= today}
     calendars = []
-    running = billing.period_index(start, today)
     if running is not None:
         for k in range(running, max(running - PERIODS_SHOWN, -1), -1):
             calendars.append(calendar(billing.supply_period(start, k, with_data, today),
@@ -165,4 +202,5 @@ def build(store: Store, registry: Registry, conn: sqlite3.Connection, patient_id
     return PatientPage(
         patient_id, start, devices, today, first, last, len(with_data), rows, calendars,
         sum(1 for r in undated if r.kind == "rep" and not r.partial), assessment,
-        [(d, state_text(states.get(d), zone)) for d in devices], in_force(history, today))
+        [(d, state_text(states.get(d), zone)) for d in devices], in_force(history, today),
+        report)

@@ -7,6 +7,9 @@ reps of a day, sets x reps of the exercise's item in the version in force that d
 days a week, not which. None on a day without such an item (before the first version, a
 version without the exercise, after the prescription ended). The app takes the function
 as `WebConfig.target_per_day`, so a test or another deployment can pass its own.
+
+The range of motion target (`rom_target_in`) is the same item's ROM range, drawn as a band
+behind the ROM line; None on a day without such an item or when the item has no range.
 """
 
 from __future__ import annotations
@@ -26,6 +29,14 @@ def target_in(history: Sequence[Prescription], exercise: str, day: date) -> int 
     p = in_force(history, day)
     item = p.item(exercise) if p is not None else None
     return item.reps_per_day if item is not None else None
+
+
+def rom_target_in(history: Sequence[Prescription], exercise: str,
+                  day: date) -> tuple[int, int] | None:
+    """The prescribed ROM range (min, max degrees) of `exercise` on `day`; None: none."""
+    p = in_force(history, day)
+    item = p.item(exercise) if p is not None else None
+    return item.rom if item is not None else None
 
 
 def target_per_day(conn: sqlite3.Connection, patient_id: str, exercise: str,

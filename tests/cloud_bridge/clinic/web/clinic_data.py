@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from cloud_bridge.clinic import registry as registry_mod
 from cloud_bridge.clinic import time_log
 from cloud_bridge.clinic.prescriptions import Item, Prescriptions
 from cloud_bridge.clinic.registry import Enrollment, Registry
 from cloud_bridge.clinic.web import users
+from cloud_bridge.stores.sqlite_store import SQLiteStore
 from tests.cloud_bridge.clinic.clinic_builder import TZ, Recorder, Sets, at, state, write_store
 
 NOW = datetime(2026, 2, 20, 17, 0, tzinfo=UTC)  # 12:00 in New York
@@ -113,3 +115,41 @@ STATES = {
     DEV_2: state(DEV_2, at(date(2026, 2, 3), 22), battery_pct=70, log_used_pct=12,
                  consecutive_failures=4),
 }
+
+
+DEV_4 = "d00000000004"
+LUNGE = Item("lunge", 2, 8, 3, 30, 50)
+BRIDGE = Item("glute_bridge", 1, 10, 7)
+SQUAT_P4 = Item("squat", 3, 10, 5, 60, 90)
+
+
+def add_p4(c: Clinic) -> None:
+    """P-4, monitoring since Feb 1, added to make_clinic's clinic (not there by default: the
+    worklist's tests count on three patients). v1 from Feb 1: lunge 2 x 8 three days a week
+    (ROM 30-50), glute_bridge 1 x 10 daily; v2 from today: squat 3 x 10 first, then
+    glute_bridge and lunge as before. Done in the last 14 days: lunge 16 on Feb 10 and 12,
+    glute_bridge 10 on Feb 9..13; step_up (Feb 10) and generic (Feb 12), never
+    prescribed. As rtm-clinic patient has it: glute_bridge 5 of 13 exercise days, 38% of
+    prescribed reps; lunge 2 of 5.6, 36%; squat prescribed from today only."""
+    registry = registry_mod.load(c.registry)
+    Registry([*registry.enrollments, Enrollment("P-4", DEV_4, date(2026, 2, 1))]
+             ).save(c.registry)
+    rec = Recorder(DEV_4)
+    for n in (10, 12):
+        rec.sets("lunge", date(2026, 2, n), [(8, 0, 4000), (8, 0, 4200)])
+    for n in range(9, 14):
+        rec.sets("glute_bridge", date(2026, 2, n), [(10, 0, 2500)], hour=11)
+    rec.sets("step_up", date(2026, 2, 10), [(12, 0, 2000)], hour=12)
+    rec.sets("generic", date(2026, 2, 12), [(5, 0, 1000)], hour=12)
+    store = SQLiteStore(c.store, zone=TZ)
+    try:
+        store.write(rec.records)
+    finally:
+        store.close()
+    conn = time_log.open_time_log(c.clinic_db)
+    try:
+        book = Prescriptions(conn)
+        book.add("P-4", date(2026, 2, 1), [LUNGE, BRIDGE], int(NOW.timestamp() * 1000))
+        book.add("P-4", TODAY, [SQUAT_P4, BRIDGE, LUNGE], int(NOW.timestamp() * 1000))
+    finally:
+        conn.close()
