@@ -28,8 +28,8 @@ import jinja2
 from markupsafe import Markup, escape
 
 from cloud_bridge.clinic import fees as fees_mod
+from cloud_bridge.clinic import patient_report, time_log
 from cloud_bridge.clinic import registry as registry_mod
-from cloud_bridge.clinic import time_log
 from cloud_bridge.clinic.billing import Month
 from cloud_bridge.clinic.prescriptions import Prescriptions
 from cloud_bridge.clinic.web import billing_page, charts, patient_view, users, worklist
@@ -136,6 +136,10 @@ class DashboardApp:
                                        line_dates=billing_page.line_dates,
                                        stylesheet=STYLESHEET)
         self._templates.filters["dates"] = _dates
+        # Adherence as rtm-clinic patient prints it: the same figures, the same format.
+        self._templates.filters["percent"] = patient_report.percent
+        self._templates.filters["days_text"] = patient_report.days_text
+        self._templates.filters["band_text"] = charts.band_text
         self._css = (resources.files("cloud_bridge.clinic.web") / "static" / "style.css"
                      ).read_bytes()
         self._routes: list[_Route] = []
@@ -352,7 +356,7 @@ class DashboardApp:
                                  f"{ex.exercise}: full reps per day"),
                 charts.line_chart(days, [d.mean_rom_deg for d in ex.days],
                                   f"{ex.exercise}: mean range of motion per day, degrees",
-                                  unit="°"))
+                                  unit="°", bands=ex.rom_bands))
         return self.render("patient.html", ctx, title=f"Patient {patient}", page=page,
                            figures=figures, zone=self.config.zone.key, active="/worklist",
                            days_shown=patient_view.DAYS_SHOWN)

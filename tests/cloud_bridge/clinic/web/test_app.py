@@ -5,16 +5,31 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, timedelta
+from fractions import Fraction
 
 import pytest
 
+from cloud_bridge.clinic import attention, patient_report
+from cloud_bridge.clinic import registry as registry_mod
 from cloud_bridge.clinic.clinic_db import open_clinic_db
 from cloud_bridge.clinic.prescriptions import Item, Prescriptions
 from cloud_bridge.clinic.registry import Enrollment, Registry
 from cloud_bridge.clinic.web import users
 from cloud_bridge.clinic.web.app import STYLESHEET, DashboardApp
-from tests.cloud_bridge.clinic.web.clinic_data import DEV_3, NOW, PASSWORD, USER, Clinic
+from tests.cloud_bridge.clinic.clinic_builder import StatesStore
+from tests.cloud_bridge.clinic.web.clinic_data import (
+    DEV_3,
+    NOW,
+    PASSWORD,
+    STATES,
+    TODAY,
+    TZ,
+    USER,
+    Clinic,
+    add_p4,
+)
 from tests.cloud_bridge.clinic.web.conftest import Clock
 from tests.cloud_bridge.clinic.web.wsgi_client import Client
 
@@ -248,3 +263,114 @@ def test_the_patient_page_shows_the_prescription_in_force(logged_in: Client) -> 
             '</li>') in page
     assert '<li data-exercise="heel_raise">heel_raise 1 x 10, 3 days/week' in page
     assert '<p id="prescription">None in force.</p>' in logged_in.get("/patients/P-2").text
+
+
+# --- adherence: the page's figures are rtm-clinic patient's -----------------------------
+
+_PAGE_ROW = re.compile(
+    r'<tr data-exercise="(?P<x>[^"]+)">.*?<td class="exercise-days">(?:<span class="done">'
+    r'(?P<n>\d+)</span> of <span class="expected">(?P<e>[\d.]+)</span>|-)</td>\s*'
+    r'<td class="reps-pct">(?P<p>[^<]*)</td>', re.S)
+# The CLI's row: the exercise at the start of a line, its facts on the next one.
+_CLI_ROW = re.compile(r"^(?P<x>\S+) .*\n +(?:[^\n]*?; )?(?:(?P<n>\d+) of (?P<e>[\d.]+) "
+                      r"exercise days, (?P<p>\S+) of prescribed reps)?", re.M)
+
+
+def page_adherence(page: str) -> dict[str, tuple[str, str, str] | None]:
+    """exercise -> (exercise days, expected days, % of prescribed reps) as the page's
+    adherence table shows them; None where it shows none."""
+    table = page[page.index('<table class="adherence">'):]
+    table = table[:table.index("</table>")]
+    return {m["x"]: (m["n"], m["e"], m["p"]) if m["n"] else None
+            for m in _PAGE_ROW.finditer(table)}
+
+
+def cli_report(clinic: Clinic, patient: str) -> patient_report.PatientReport:
+    store = StatesStore(clinic.store, zone=TZ, states=STATES)
+    conn = open_clinic_db(clinic.clinic_db)
+    try:
+        return patient_report.build(store, registry_mod.load(clinic.registry), patient,
+                                    Prescriptions(conn).history(patient), TODAY)
+    finally:
+        conn.close()
+        store.close()
+
+
+@pytest.mark.parametrize("patient", ["P-1", "P-3", "P-4"])
+def test_the_page_s_adherence_is_the_command_line_s(make_app: Callable[..., DashboardApp],
+                                                    clinic: Clinic, patient: str) -> None:
+    add_p4(clinic)  # v2 from today, exercises done but not prescribed
+    conn = open_clinic_db(clinic.clinic_db)
+    try:  # P-3: in its first week
+        Prescriptions(conn).add("P-3", date(2026, 2, 15), [Item("lunge", 2, 8, 3)], 0)
+    finally:
+        conn.close()
+    client = Client(make_app())
+    client.login(USER, PASSWORD)
+    page = client.get(f"/patients/{patient}").text
+    shown = page_adherence(page)
+
+    report = cli_report(clinic, patient)
+    text = patient_report.format_text(report)
+    cli = {m["x"]: (m["n"], m["e"], m["p"]) if m["n"] else None
+           for m in _CLI_ROW.finditer(text) if m["x"] in {r.exercise for r in report.rows}}
+    # The same exercises in the same order, then the page's exercises done but not
+    # prescribed (the command line's "Not prescribed:" line).
+    assert list(shown)[:len(cli)] == [r.exercise for r in report.rows] == list(cli)
+    assert {x: shown[x] for x in cli} == cli
+    unprescribed = [line for line in text.splitlines() if line.startswith("Not prescribed:")]
+    for x in list(shown)[len(cli):]:
+        assert shown[x] is None and f" {x} " in unprescribed[0]
+    # All exercises: the mean of the exercises' figures (adherence.py), over the same rows.
+    ratios = [e.ratio for r in report.rows
+              if (e := r.adherence) is not None and e.ratio is not None]
+    if ratios:
+        overall = re.search(r'<td class="reps-pct" id="overall">([^<]+)</td>', page)
+        assert overall is not None
+        assert overall[1] == patient_report.percent(sum(ratios, Fraction(0)) / len(ratios))
+    # Before the first full week, both say when adherence is judged from.
+    judged = attention.adherence_judged_from(
+        registry_mod.load(clinic.registry).monitoring_start(patient))
+    first_week = judged > TODAY
+    assert ('id="not-judged"' in page) == first_week
+    if first_week:
+        assert f'{judged:%a} <time datetime="{judged}">{judged}</time>' in page
+
+
+def test_the_first_week_s_adherence_says_it_is_not_judged_yet(
+        make_app: Callable[..., DashboardApp], clinic: Clinic) -> None:
+    conn = open_clinic_db(clinic.clinic_db)
+    try:
+        Prescriptions(conn).add("P-3", date(2026, 2, 15), [Item("lunge", 2, 8, 3)], 0)
+    finally:
+        conn.close()
+    client = Client(make_app())
+    client.login(USER, PASSWORD)
+    page = client.get("/patients/P-3").text
+    assert page_adherence(page) == {"lunge": ("0", "2.1", "0%")}
+    assert ('<p class="warning" id="not-judged">First week of monitoring: adherence is '
+            'judged from Sun <time datetime="2026-02-22">2026-02-22</time>.</p>') in page
+    # The command line says it too, when nothing else is found.
+    report = cli_report(clinic, "P-3")
+    assert "(adherence judged from Sun 2026-02-22)" in patient_report.format_text(
+        replace(report, assessment=replace(report.assessment, reasons=())))
+
+
+def test_no_adherence_before_monitoring_starts(make_app: Callable[..., DashboardApp],
+                                               clinic: Clinic) -> None:
+    Registry([Enrollment("P-9", "e00000000009", date(2026, 3, 1))]).save(clinic.registry)
+    client = Client(make_app())
+    client.login(USER, PASSWORD)
+    page = client.get("/patients/P-9").text
+    assert 'id="adherence"' not in page and "Monitoring starts on 2026-03-01" in page
+
+
+def test_the_rom_chart_shades_the_target_range(logged_in: Client) -> None:
+    page = logged_in.get("/patients/P-1").text
+    squat = page[page.index('<section class="exercise" data-exercise="squat"'):]
+    squat = squat[:squat.index("</section>")]
+    assert squat.count('<rect class="band"') == 2  # v1 40-60, v2 45-65 from Feb 16
+    assert "<desc>Shaded: the prescribed target range, 40-60° from 2026-02-07" in squat
+    assert '<p class="band-legend"><span class="key band"></span>target range 40-60°' in squat
+    heel = page[page.index('<section class="exercise" data-exercise="heel_raise"'):]
+    assert 'class="band' not in heel  # no target range prescribed

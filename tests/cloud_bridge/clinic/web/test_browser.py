@@ -8,11 +8,15 @@ process so that its clock can be set to clinic_data.NOW. Chromium missing fails 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from cloud_bridge.clinic.clinic_db import open_clinic_db
+from cloud_bridge.clinic.prescriptions import Item, Prescriptions
 from cloud_bridge.clinic.web.app import DashboardApp, WebConfig
 from cloud_bridge.clinic.web.server import make_server, serve_in_thread
 from tests.browser import Chromium, Tab
@@ -24,6 +28,8 @@ from tests.cloud_bridge.clinic.web.clinic_data import (
     STATES,
     TZ,
     USER,
+    Clinic,
+    add_p4,
     make_clinic,
 )
 from tests.cloud_bridge.clinic.web.conftest import Clock
@@ -47,11 +53,9 @@ def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
         browser.stop()
 
 
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The dashboard over clinic_data's clinic, served on a free port; the store answers
+def serve(clinic: Clinic) -> Iterator[str]:
+    """The dashboard over `clinic`, served on a free port; the store answers
     clinic_data.STATES for the wearables' states."""
-    clinic = make_clinic(tmp_path_factory.mktemp("clinic"))
     store = StatesStore(clinic.store, zone=TZ, states=STATES)
     app = DashboardApp(WebConfig(store, clinic.registry, clinic.clinic_db, TZ, clinic.fees,
                                  failed_login_delay_s=0.2, clock=Clock(NOW)))
@@ -64,6 +68,25 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.server_close()
         thread.join(timeout=10)
         store.close()
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """clinic_data's clinic, as it is."""
+    yield from serve(make_clinic(tmp_path_factory.mktemp("clinic")))
+
+
+@pytest.fixture(scope="module")
+def more_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """clinic_data's clinic with P-4 (add_p4) and P-3 prescribed lunges from Feb 15."""
+    clinic = make_clinic(tmp_path_factory.mktemp("clinic"))
+    add_p4(clinic)
+    conn = open_clinic_db(clinic.clinic_db)
+    try:
+        Prescriptions(conn).add("P-3", date(2026, 2, 15), [Item("lunge", 2, 8, 3)], 0)
+    finally:
+        conn.close()
+    yield from serve(clinic)
 
 
 @pytest.fixture
@@ -98,6 +121,24 @@ def day_cell(tab: Tab, exercise: str, day: str, column: str) -> str:
 
 def reasons(tab: Tab, scope: str) -> list[str]:
     return tab.texts(f"{scope} ul.reasons li .text")
+
+
+def adherence_row(tab: Tab, exercise: str) -> list[str]:
+    """(prescribed, exercise days, % of prescribed reps) of the adherence table's row."""
+    return [tab.text(f"table.adherence tr[data-exercise='{exercise}'] td.{c}")
+            for c in ("item", "exercise-days", "reps-pct")]
+
+
+def exercise_sections(tab: Tab) -> list[str]:
+    return [str(x) for x in tab.evaluate(
+        "Array.from(document.querySelectorAll('section.exercise'), e => e.dataset.exercise)")]
+
+
+def fits_across(tab: Tab, selector: str) -> bool:
+    """The element is drawn, and inside the window across."""
+    return bool(tab.evaluate(
+        f"(r => r.width > 0 && r.height > 0 && r.left >= 0 && r.right <= window.innerWidth)"
+        f"(document.querySelector({json.dumps(selector)}).getBoundingClientRect())"))
 
 
 def target_mark(tab: Tab, exercise: str, day: str) -> object:
@@ -180,6 +221,33 @@ def test_log_in_and_read_worklist_patient_and_billing(
     assert tab.text("section[data-exercise='squat'] .charts figcaption") == \
         "Full reps per day vs target"
     assert tab.count("section[data-exercise='squat'] svg.trend circle.point") == 8
+    # Adherence per exercise over the 13 days before today, as rtm-clinic patient prints
+    # it, in the prescription's order (v2: squat, heel raise), and over all exercises.
+    assert tab.text("#per-exercise-h") == "Adherence per exercise, 2026-02-07 to 2026-02-19"
+    assert tab.texts("table.adherence tbody th") == ["squat", "heel_raise"]
+    assert adherence_row(tab, "squat") == ["2 x 12, 5 days/week", "3 of 9.3", "56%"]
+    assert adherence_row(tab, "heel_raise") == ["1 x 10, 3 days/week", "1 of 1.7", "82%"]
+    assert tab.text("#overall") == "69%"
+    assert tab.count("#not-judged") == 0  # monitoring since Jan 10
+    assert tab.text("section[data-exercise='squat'] .ex-adherence") == (
+        "3 of 9.3 exercise days, 56% of prescribed reps (2026-02-07 to 2026-02-19)")
+    assert exercise_sections(tab) == ["squat", "heel_raise"]
+    # The ROM target band behind the line: v1's 40-60° to Feb 15, v2's 45-65° from Feb 16;
+    # none for the heel raise (no range prescribed).
+    band = "section[data-exercise='squat'] svg.trend rect.band"
+    assert tab.count(band) == 2
+    assert tab.evaluate(f"Array.from(document.querySelectorAll(\"{band}\"), "
+                        "e => [e.dataset.low, e.dataset.high, e.dataset.first])") == \
+        [["40", "60", "2026-02-07"], ["45", "65", "2026-02-16"]]
+    assert tab.evaluate(f"getComputedStyle(document.querySelector(\"{band}\")).fill") == \
+        "rgb(214, 228, 255)"
+    assert tab.text("section[data-exercise='squat'] .band-legend") == (
+        "target range 40-60° from 2026-02-07 to 2026-02-15, 45-65° from 2026-02-16 to "
+        "2026-02-20")
+    assert tab.count("section[data-exercise='heel_raise'] svg.trend rect.band") == 0
+    assert tab.count("section[data-exercise='heel_raise'] .band-legend") == 0
+    assert tab.evaluate("document.querySelector(\"section[data-exercise='squat'] svg.trend "
+                        "desc\").textContent").startswith("Shaded: the prescribed target range")
     assert no_sideways_scroll(tab)
     tab.screenshot(artifacts("03-patient-P-1.png"))
 
@@ -254,4 +322,39 @@ def test_tablet_in_portrait(tab: Tab, base_url: str,
         "Array.from(document.querySelectorAll('.top nav a, .top button, "
         "td.cal-data, td.cal-none'), e => e.getBoundingClientRect().height)")
     assert heights and min(heights) >= 44
+    # The glance fits the narrow screen: the adherence table and the charts with the band.
+    assert fits_across(tab, "table.adherence")
+    assert adherence_row(tab, "squat") == ["2 x 12, 5 days/week", "3 of 9.3", "56%"]
+    assert fits_across(tab, "section[data-exercise='squat'] svg.trend rect.band")
+    assert fits_across(tab, "section[data-exercise='squat'] .band-legend")
     tab.screenshot(artifacts("07-patient-P-1-portrait.png"))
+
+
+def test_prescribed_today_not_prescribed_and_the_first_week(
+        tab: Tab, more_url: str, artifacts: Callable[[str], Path]) -> None:
+    tab.goto(f"{more_url}/patients/P-4")
+    log_in(tab)
+    # v2 from today: squat first (nothing to judge yet), then glute bridge and lunge; then
+    # the exercises done but never prescribed, by name.
+    order = ["squat", "glute_bridge", "lunge", "generic", "step_up"]
+    assert tab.texts("table.adherence tbody th") == order
+    assert exercise_sections(tab) == order
+    assert adherence_row(tab, "squat") == ["3 x 10, 5 days/week", "-", "from today"]
+    assert adherence_row(tab, "glute_bridge") == ["1 x 10, 7 days/week", "5 of 13", "38%"]
+    assert adherence_row(tab, "lunge") == ["2 x 8, 3 days/week", "2 of 5.6", "36%"]
+    assert adherence_row(tab, "step_up") == ["not prescribed", "-", "-"]
+    # The mean of the exercises prescribed before today: 50 of 130 and 32 of 624/7 reps.
+    assert tab.text("#overall") == "37%"
+    assert tab.text("section[data-exercise='lunge'] .band-legend") == "target range 30-50°"
+    assert tab.count("section[data-exercise='glute_bridge'] svg.trend rect.band") == 0
+    assert no_sideways_scroll(tab)
+    tab.screenshot(artifacts("08-patient-P-4.png"))
+
+    # P-3, in its first week: the figures, and that adherence is judged from Feb 22.
+    tab.viewport(768, 1024, mobile=True)
+    tab.goto(f"{more_url}/patients/P-3")
+    assert adherence_row(tab, "lunge") == ["2 x 8, 3 days/week", "0 of 2.1", "0%"]
+    assert tab.text("#not-judged") == ("First week of monitoring: adherence is judged from "
+                                       "Sun 2026-02-22.")
+    assert fits_across(tab, "#not-judged") and no_sideways_scroll(tab)
+    tab.screenshot(artifacts("09-patient-P-3-first-week-portrait.png"))
