@@ -39,7 +39,7 @@ from simulators.household import (
     make_households,
     nightly_sync_time,
 )
-from simulators.wearable import SimClock
+from simulators.wearable import SimClock, VirtualWearable
 
 log = logging.getLogger(__name__)
 
@@ -175,46 +175,20 @@ class Scenario:
     def patients(self) -> list[SimPatient]:
         return [p for h in self.households for p in h.patients]
 
-    def wearables(self) -> list:
+    def wearables(self) -> list[VirtualWearable]:
         return [p.wearable for h in self.households for p in h.patients]
 
     def born_records(self) -> list[dict]:
         """Every record the wearables' firmware stored, with its device id."""
-        out = []
-        for w in self.wearables():
-            for rec in w.born_records():
-                out.append({"device_id": w.id_hex, **rec})
-        return out
+        return born_records(self.wearables())
 
     def expected_store(self) -> dict[tuple[str, int], StoredRecord]:
         """What the store must hold: every born record, dated with its true time."""
-        out = {}
-        for r in self.born_records():
-            names = REP_FIELDS if r["kind"] == "rep" else SET_FIELDS
-            rec = StoredRecord(
-                device_id=r["device_id"], seq=r["seq"], kind=r["kind"],
-                exercise=name_of(r["exercise"]), set_no=r["set_no"], t_ms=r["true_t_ms"],
-                time_valid=True, partial=r["partial"], values={n: r[n] for n in names})
-            out[rec.key] = rec
-        return out
+        return expected_store(self.wearables())
 
     def compare(self, stored: list[StoredRecord]) -> GroundTruthDiff:
         """The store against ground truth, record by record, every field."""
-        expected = self.expected_store()
-        got: dict[tuple[str, int], StoredRecord] = {}
-        duplicates = 0
-        for r in stored:
-            duplicates += r.key in got
-            got[r.key] = r
-        return GroundTruthDiff(
-            expected=len(expected),
-            stored=len(stored),
-            missing=sorted(set(expected) - set(got)),
-            unexpected=sorted(set(got) - set(expected)),
-            mismatched=[(expected[k], got[k]) for k in sorted(set(expected) & set(got))
-                        if expected[k] != got[k]],
-            duplicates=duplicates,
-        )
+        return compare(self.expected_store(), stored)
 
     def true_reps(self) -> dict[str, int]:
         """Reps the simulated patients really did, per patient."""
@@ -232,3 +206,39 @@ class Scenario:
                 return stored
             time.sleep(0.1)
 
+
+def born_records(wearables: list[VirtualWearable]) -> list[dict]:
+    """Every record the wearables' firmware stored, with its device id."""
+    return [{"device_id": w.id_hex, **rec} for w in wearables for rec in w.born_records()]
+
+
+def expected_store(wearables: list[VirtualWearable]) -> dict[tuple[str, int], StoredRecord]:
+    """What a store must hold: every born record, dated with its true time."""
+    out = {}
+    for r in born_records(wearables):
+        names = REP_FIELDS if r["kind"] == "rep" else SET_FIELDS
+        rec = StoredRecord(
+            device_id=r["device_id"], seq=r["seq"], kind=r["kind"],
+            exercise=name_of(r["exercise"]), set_no=r["set_no"], t_ms=r["true_t_ms"],
+            time_valid=True, partial=r["partial"], values={n: r[n] for n in names})
+        out[rec.key] = rec
+    return out
+
+
+def compare(expected: dict[tuple[str, int], StoredRecord],
+            stored: list[StoredRecord]) -> GroundTruthDiff:
+    """A store's records against ground truth, record by record, every field."""
+    got: dict[tuple[str, int], StoredRecord] = {}
+    duplicates = 0
+    for r in stored:
+        duplicates += r.key in got
+        got[r.key] = r
+    return GroundTruthDiff(
+        expected=len(expected),
+        stored=len(stored),
+        missing=sorted(set(expected) - set(got)),
+        unexpected=sorted(set(got) - set(expected)),
+        mismatched=[(expected[k], got[k]) for k in sorted(set(expected) & set(got))
+                    if expected[k] != got[k]],
+        duplicates=duplicates,
+    )
