@@ -10,6 +10,7 @@ from cloud_bridge.device_keys import DeviceKeys
 from cloud_bridge.subscriber import Bridge
 from gateway.outbox import Outbox
 from tests.integration.test_mqtt_pipeline import fill_outbox, start_uplink, wait_until
+from tests.services import Mosquitto
 
 pytestmark = [pytest.mark.integration, pytest.mark.scale]
 
@@ -59,3 +60,40 @@ def test_two_instances_split_the_records_and_store_each_once(influx_store, mosqu
         uplink.stop()
         for b in bridges:
             b.stop()
+
+
+@pytest.mark.fault
+@pytest.mark.xfail(strict=True, reason="mosquitto 2.0.11 does not restore shared "
+                   "subscriptions from its persistence file: records published after a "
+                   "broker restart and before a bridge subscribes again are acknowledged "
+                   "to the gateway and dropped (found by tests/integration/test_chaos.py)")
+def test_records_published_before_the_shared_bridges_return_after_a_broker_restart_are_kept(
+        influx_store, tmp_path):
+    broker = Mosquitto(tmp_path / "mosquitto")
+    broker.start()
+    group = f"rtm-{uuid.uuid4().hex[:6]}"
+    name = f"bridge-{uuid.uuid4().hex[:6]}"
+    keys = DeviceKeys(tmp_path / "keys.db")
+    bridge = Bridge(influx_store, broker.host, broker.port, client_id=name, share_group=group,
+                    device_keys=keys)
+    bridge.start()
+    outbox = Outbox(tmp_path / "o.db")
+    uplink = None
+    try:
+        assert bridge.wait_connected(10)
+        bridge.stop()  # crashed or slow to come back: its session stays, with the group
+        broker.restart(graceful=True)  # SIGTERM: mosquitto saves everything it holds
+        fill_outbox(outbox, DEVICES[0], n_batches=2)
+        uplink = start_uplink(outbox, broker)
+        assert uplink.drain(30)  # PUBACKed: the gateway forgets them
+        bridge = Bridge(influx_store, broker.host, broker.port, client_id=name,
+                        share_group=group, device_keys=keys)
+        bridge.start()
+        assert bridge.wait_connected(10)
+        assert wait_until(lambda: len(stored_keys(influx_store)) == 20, 10), \
+            "records published while no bridge had subscribed since the restart were dropped"
+    finally:
+        if uplink is not None:
+            uplink.stop()
+        bridge.stop()
+        broker.stop()
