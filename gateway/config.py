@@ -19,6 +19,9 @@ _DEVICE_ID = re.compile(r"^[0-9a-f]{12}$")
 _GATEWAY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 _ADAPTER = re.compile(r"^hci\d{1,2}$")
+# MQTT protocol versions the gateway speaks: "5" reports a publish the broker did not take
+# (PUBACK reason codes); "3.1.1" cannot, and is only for brokers without v5 (the demo's).
+MQTT_PROTOCOLS = ("5", "3.1.1")
 
 
 class ConfigError(ValueError):
@@ -39,6 +42,7 @@ class MqttConfig:
     password_file: Path | None = None  # the password is read from this file, not the config
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 300.0
+    protocol: str = "5"  # one of MQTT_PROTOCOLS
 
     @property
     def tls(self) -> bool:
@@ -128,7 +132,7 @@ def _mqtt(t: dict[str, Any], gateway_id: str, base_dir: Path) -> MqttConfig:
     w = "mqtt."
     _check_unknown(t, {"host", "port", "client_id", "keepalive_s", "ca_file", "cert_file",
                        "key_file", "username", "password_file", "reconnect_min_s",
-                       "reconnect_max_s"}, w)
+                       "reconnect_max_s", "protocol"}, w)
     port = _get(t, "port", int, w, 1883)
     if not 1 <= port <= 65535:
         raise ConfigError(f"mqtt.port must be 1..65535, got {port}")
@@ -144,6 +148,7 @@ def _mqtt(t: dict[str, Any], gateway_id: str, base_dir: Path) -> MqttConfig:
         password_file=_path(t, "password_file", w, base_dir, must_exist=True),
         reconnect_min_s=_number(t, "reconnect_min_s", w, 1.0),
         reconnect_max_s=_number(t, "reconnect_max_s", w, 300.0),
+        protocol=_protocol(t, w),
     )
     if (cfg.cert_file is None) != (cfg.key_file is None):
         raise ConfigError("mqtt.cert_file and mqtt.key_file go together (client certificate)")
@@ -157,6 +162,15 @@ def _mqtt(t: dict[str, Any], gateway_id: str, base_dir: Path) -> MqttConfig:
     if not 5 <= cfg.keepalive_s <= 3600:
         raise ConfigError(f"mqtt.keepalive_s must be 5..3600, got {cfg.keepalive_s}")
     return cfg
+
+
+def _protocol(t: dict[str, Any], where: str) -> str:
+    value = t.get("protocol", "5")
+    if value not in MQTT_PROTOCOLS:  # also a number: 5 or 3.1 written without quotes
+        raise ConfigError(f'{where}protocol must be "5" (brokers with MQTT v5, as the '
+                          f'deployment\'s) or "3.1.1" (only for a broker without v5: a '
+                          f'refused publish is then lost), as a string; got {value!r}')
+    return str(value)
 
 
 def _window(text: str) -> tuple[time, time]:

@@ -170,3 +170,22 @@ def test_unreadable_files_are_config_errors(data: bytes) -> None:
 def test_a_directory_or_unreadable_path_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load(tmp_path)
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_the_mqtt_protocol_is_5_by_default_or_what_the_file_says(protocol: str) -> None:
+    assert parse(GOOD).mqtt.protocol == "5"
+    config = json.loads(json.dumps(GOOD))
+    config["mqtt"]["protocol"] = protocol
+    cfg = load_text(toml_document(config).encode())
+    assert cfg is not None and cfg.mqtt.protocol == protocol
+
+
+@settings(max_examples=100)
+@given(TOML_VALUES.filter(lambda v: v not in ("5", "3.1.1")))
+def test_any_other_mqtt_protocol_is_refused_naming_the_key_and_the_choices(
+        value: Any) -> None:
+    config = json.loads(json.dumps(GOOD))
+    config["mqtt"]["protocol"] = value
+    with pytest.raises(ConfigError, match=r'mqtt\.protocol must be "5" .* or "3\.1\.1"'):
+        parse(config)
