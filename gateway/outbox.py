@@ -280,6 +280,20 @@ class Outbox:
         return [OutboxMessage(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), bool(r[6]))
                 for r in rows]
 
+    def messages(self, *message_ids: int) -> list[OutboxMessage]:
+        """Those of the given messages still held, in commit order (the uplink sends the
+        ones the broker refused again by id)."""
+        if not message_ids:
+            return []
+        marks = ",".join("?" * len(message_ids))
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, device_id, first_seq, last_seq, topic, payload, retain "
+                f"FROM messages WHERE id IN ({marks}) ORDER BY id",  # placeholders only
+                message_ids).fetchall()
+        return [OutboxMessage(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), bool(r[6]))
+                for r in rows]
+
     def delete(self, *message_ids: int) -> None:
         """Forget messages the broker has acknowledged: one transaction (one disk sync)
         however many."""

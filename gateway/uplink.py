@@ -1,18 +1,37 @@
 """Publishing the outbox to the MQTT broker with paho-mqtt 2.x (QoS 1, persistent session).
 
-Session: MQTT 3.1.1 with `clean_session=False` and a fixed client id. The outbox, not the
-broker session, is what keeps the gateway's messages; the session keeps the gateway's
-subscriptions (its wearables' program topics) and what the broker queued for it while it
-was away. 3.1.1 is what the bridge speaks too, and mosquitto bounds abandoned sessions with
-`persistent_client_expiration`, which is what v5's session expiry would give.
+Session: MQTT v5 (`mqtt.protocol = "5"`, the default) with `clean_start=False`, a Session
+Expiry Interval of 0xFFFFFFFF ("never", which mosquitto bounds with
+`persistent_client_expiration` exactly as it bounds a 3.1.1 persistent session) and a fixed
+client id; `mqtt.protocol = "3.1.1"` (`clean_session=False`) only for a broker without v5,
+the demo's. The outbox, not the broker session, is what keeps the gateway's messages; the
+session keeps the gateway's subscriptions (its wearables' program topics, made again at
+every reconnect anyway) and what the broker queued for it while it was away.
 
 Status: `rtm/v1/<gateway_id>/status`, retained, QoS 1. The last will ("offline") is set
 before connecting; the birth ("online") is published at every (re)connect, because a will
 the broker fired in between has overwritten the retained status; a clean stop publishes
 "offline" before disconnecting.
 
+What a PUBACK means (v5 reason codes; 3.1.1 has none, every PUBACK is a success). An outbox
+row is deleted only once the broker has taken it:
+- 0x00, or 0x10 "No matching subscribers" for a retained message (the broker keeps it for
+  later subscribers): taken, the row is deleted.
+- 0x10 for a message that is not retained: nobody got it and the broker has dropped it (a
+  scaled-out bridge's shared subscription after a mosquitto restart, before the bridge
+  subscribed again: docs/deploy/scale-out.md). The row is kept and the whole uplink holds
+  back (below): the records' readers are away, sending more would only lose the race again.
+- 0x80 and above (0x87 not authorized by the ACL, 0x97 quota exceeded, 0x95 packet too
+  large, ...): refused. The row is kept and set aside alone, sent again with its own
+  back-off (RETRY_MIN_S doubling to REFUSED_RETRY_MAX_S), logged at ERROR with the reason
+  each time; the rest of the outbox goes on. A refusal is a property of the message (its
+  topic not in the ACL, its size), and an unattended gateway must not stop delivering every
+  wearable's records, and fill its outbox and then the wearables' logs, behind one message
+  it cannot fix; it must not drop it either. `UplinkState.refused` counts refusals and
+  `held` the rows kept now, for `rtm-gateway status`.
+
 Order: outbox order is delivery order (first arrivals at the broker), across reconnects and
-restarts. An outbox row is deleted only once paho reports the broker's PUBACK for it.
+restarts, with the two exceptions that negative acknowledgements make (below).
 - Within a connection, TCP keeps the order of what paho writes.
 - paho keeps every QoS 1 message it accepted (also with NO_CONN) until its PUBACK and, after
   a reconnect, sends them again in the order they were published - but only after calling
@@ -20,9 +39,19 @@ restarts. An outbox row is deleted only once paho reports the broker's PUBACK fo
   a barrier: the messages in flight at that moment; `pump` publishes nothing new until all
   of them are acknowledged. The check of `connected` and the publish happen under the lock
   that on_connect and on_disconnect take, so no publish slips in between.
+- No subscriber (0x10): from the first such PUBACK on, `pump` publishes nothing new until
+  every message in flight is answered (so every kept row is known), waits a back-off
+  (RETRY_MIN_S doubling to NO_SUBSCRIBER_RETRY_MAX_S; back to RETRY_MIN_S once a row sent
+  again is taken), then rewinds the cursor to the earliest kept row and goes on from there
+  in outbox order. What changes: the rows that were in flight behind a kept one and were
+  taken (a bridge subscribed in between) have arrived before it.
+- Refused (>= 0x80): the row loses its place; it arrives, once the broker takes it, after
+  rows that came after it. Records do not mind (the store is idempotent on device and seq);
+  a refused topic holds every later row of that topic in practice, as the ACL refuses them
+  all alike.
 - After a restart nothing is in flight and the cursor (`_last_id`) starts at 0: the outbox
-  is sent again from its oldest row. Duplicates are possible (QoS 1); the bridge stores
-  idempotently.
+  is sent again from its oldest row, kept rows included. Duplicates are possible (QoS 1);
+  the bridge stores idempotently.
 An Uplink is started once and stopped once.
 """
 
@@ -34,21 +63,32 @@ import ssl
 import sys
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from gateway.clock import wall_clock_ms
 from gateway.config import MqttConfig
-from gateway.outbox import Outbox
+from gateway.outbox import Outbox, OutboxMessage
 
 log = logging.getLogger(__name__)
 
 STATUS_SCHEMA = "rtm.status.v1"
 STOP_PUBLISH_TIMEOUT_S = 5.0
+SESSION_NEVER_EXPIRES = 0xFFFFFFFF  # v5 Session Expiry Interval: as a 3.1.1 persistent one
+NO_MATCHING_SUBSCRIBERS = 0x10  # v5 PUBACK reason: taken, but nobody subscribes to it
+FIRST_FAILURE_CODE = 0x80  # v5 reason codes from here on are refusals
+RETRY_MIN_S = 1.0
+NO_SUBSCRIBER_RETRY_MAX_S = 60.0  # a bridge restarting is back within seconds to minutes
+# A refusal mostly needs a person (the ACL, the broker's limits); each retry of one costs a
+# reconnection too (mosquitto 2.0.11 closes the connection after a denied publish).
+REFUSED_RETRY_MAX_S = 300.0
 
 MessageHandler = Callable[[str, bytes, bool], None]
 
@@ -62,6 +102,41 @@ def status_payload(gateway_id: str, state: str, since_ms: int) -> bytes:
                        "since_ms": since_ms}, separators=(",", ":")).encode()
 
 
+class Outcome(Enum):
+    TAKEN = "taken"  # delete the row
+    NO_SUBSCRIBER = "no subscriber"  # keep it; hold the uplink back, then rewind
+    REFUSED = "refused"  # keep it; set it aside with its own back-off
+
+
+def ack_outcome(reason_code: int, retained: bool) -> Outcome:
+    """What a PUBACK with `reason_code` means for the outbox row of a message."""
+    if reason_code >= FIRST_FAILURE_CODE:
+        return Outcome.REFUSED
+    if reason_code == NO_MATCHING_SUBSCRIBERS and not retained:
+        return Outcome.NO_SUBSCRIBER
+    return Outcome.TAKEN
+
+
+def next_delay(delay_s: float, max_s: float) -> float:
+    """The back-off after `delay_s`: doubled, at most `max_s`."""
+    return min(delay_s * 2, max_s)
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """An outbox row paho holds (by its message id) until the broker answers."""
+    row_id: int
+    topic: str
+    retain: bool
+
+
+@dataclass
+class _SetAside:
+    """A refused row: sent again at `due_s` (monotonic), or in flight again (None)."""
+    delay_s: float
+    due_s: float | None
+
+
 @dataclass(frozen=True)
 class UplinkState:
     connected: bool
@@ -71,6 +146,10 @@ class UplinkState:
     reconnects: int  # successful connections after the first one
     connect_failures: int  # attempts that failed (TLS, refused, unreachable)
     handler_errors: int  # exceptions raised by subscription handlers
+    no_subscriber: int = 0  # PUBACKs "no matching subscribers" of outbox rows (kept, resent)
+    refused: int = 0  # PUBACKs refusing an outbox row (reason >= 0x80; kept, resent)
+    held: int = 0  # outbox rows kept after such a PUBACK, waiting to be sent again
+    last_refusal: str | None = None  # topic and reason of the last refusal, kept after
 
 
 def _read_password(config: MqttConfig) -> str | None:
@@ -81,18 +160,31 @@ def _read_password(config: MqttConfig) -> str | None:
 
 class Uplink:
     def __init__(self, config: MqttConfig, outbox: Outbox, gateway_id: str | None = None,
-                 max_in_flight: int = 20) -> None:
+                 max_in_flight: int = 20,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.outbox = outbox
         self.config = config
         self.gateway_id = gateway_id  # None: no status topic (no birth, no will)
         self.max_in_flight = max_in_flight
+        self._monotonic = monotonic  # back-off timing (tests pass a fake clock)
         self._lock = threading.Lock()  # connected flag, barrier, publishing, subscriptions
-        self._in_flight: dict[int, int] = {}  # paho's message id -> outbox row id
+        self._in_flight: dict[int, _Sent] = {}  # paho's message id -> outbox row
         self._barrier: set[int] = set()  # message ids to be acknowledged before new ones go
         # Filled by paho's thread while it holds its own message lock: a deque, whose append
         # is thread-safe, rather than our lock (which pump() holds while calling into paho).
-        self._acknowledged: deque[int] = deque()
+        # (message id, reason code, reason name)
+        self._acknowledged: deque[tuple[int, int, str]] = deque()
         self._last_id = 0
+        # No subscriber: rows kept since the last rewind, when publishing resumes (None:
+        # not yet decided), the next hold's length, the rows sent again at the last rewind.
+        self._unheard: set[int] = set()
+        self._resume_at: float | None = None
+        self._hold_s = RETRY_MIN_S
+        self._retried: set[int] = set()
+        self._set_aside: dict[int, _SetAside] = {}  # refused rows, by outbox row id
+        self._no_subscriber = 0
+        self._refused = 0
+        self._last_refusal: str | None = None
         self._connected = threading.Event()
         self._stopping = False
         self._subscriptions: dict[str, tuple[MessageHandler, int]] = {}
@@ -105,9 +197,17 @@ class Uplink:
         self.published = 0
         self.client = self._make_client()
 
+    @property
+    def _v5(self) -> bool:
+        return self.config.protocol == "5"
+
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.config.client_id,
-                             clean_session=False, protocol=mqtt.MQTTv311)
+        if self._v5:  # the session is made persistent at connect (clean_start, expiry)
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.config.client_id,
+                                 protocol=mqtt.MQTTv5)
+        else:
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.config.client_id,
+                                 clean_session=False, protocol=mqtt.MQTTv311)
         client.max_inflight_messages_set(self.max_in_flight)
         client.reconnect_delay_set(min_delay=self.config.reconnect_min_s,  # type: ignore[arg-type]
                                    max_delay=self.config.reconnect_max_s)  # type: ignore[arg-type]
@@ -185,8 +285,9 @@ class Uplink:
     def _on_publish(self, client: mqtt.Client, userdata: object, mid: int,
                     reason_code: mqtt.ReasonCode, properties: object) -> None:
         # Not MQTTMessageInfo.is_published(): it raises for ever for a message first
-        # accepted with NO_CONN, even after paho resent it and got its PUBACK.
-        self._acknowledged.append(mid)
+        # accepted with NO_CONN, even after paho resent it and got its PUBACK. (3.1.1: the
+        # reason is always Success.)
+        self._acknowledged.append((mid, reason_code.value, reason_code.getName()))
 
     def _mark_disconnected(self) -> bool:
         was_connected = self._connected.is_set()
@@ -212,7 +313,16 @@ class Uplink:
     # --- the caller's thread -------------------------------------------------------------
 
     def start(self) -> None:
-        self.client.connect_async(self.config.host, self.config.port, self.config.keepalive_s)
+        if self._v5:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = SESSION_NEVER_EXPIRES
+            # paho sends the same clean_start and properties at every reconnect.
+            self.client.connect_async(self.config.host, self.config.port,
+                                      self.config.keepalive_s, clean_start=False,
+                                      properties=properties)
+        else:
+            self.client.connect_async(self.config.host, self.config.port,
+                                      self.config.keepalive_s)
         self.client.loop_start()
 
     def stop(self) -> None:
@@ -244,31 +354,92 @@ class Uplink:
     def state(self) -> UplinkState:
         return UplinkState(self._connected.is_set(), self._since_ms, self._last_error,
                            self.published, max(self._connections - 1, 0),
-                           self._connect_failures, self._handler_errors)
+                           self._connect_failures, self._handler_errors,
+                           no_subscriber=self._no_subscriber, refused=self._refused,
+                           held=len(self._unheard) + len(self._set_aside),
+                           last_refusal=self._last_refusal)
 
     def pump(self) -> int:
         """Retire acknowledged messages and publish more; returns how many are in flight.
         Cheap when there is nothing to do: the service calls it twice a second."""
         self._retire_acknowledged()
         with self._lock:
-            if self._connected.is_set() and self._barrier_passed():
+            if self._connected.is_set() and self._barrier_passed() and self._not_holding():
                 self._publish_more()
             return len(self._in_flight)
 
     def _retire_acknowledged(self) -> None:
-        mids: list[int] = []
+        acks: list[tuple[int, int, str]] = []
         while self._acknowledged:
-            mids.append(self._acknowledged.popleft())
-        rows = {mid: self._in_flight[mid] for mid in mids if mid in self._in_flight}
+            acks.append(self._acknowledged.popleft())
+        # Status messages are no outbox rows: not in _in_flight.
+        answered = [(mid, sent, code, name, ack_outcome(code, sent.retain))
+                    for mid, code, name in acks if (sent := self._in_flight.get(mid))]
+        taken = [sent.row_id for _m, sent, _c, _n, outcome in answered
+                 if outcome is Outcome.TAKEN]
         try:
-            self.outbox.delete(*rows.values())  # status messages are no outbox rows
+            self.outbox.delete(*taken)
         except Exception:
-            self._acknowledged.extendleft(reversed(mids))  # retire them next time
+            self._acknowledged.extendleft(reversed(acks))  # retire them next time
             raise
+        unheard: Counter[str] = Counter()
         with self._lock:
-            for mid in rows:
+            for mid, sent, code, name, outcome in answered:
                 del self._in_flight[mid]
-        self.published += len(rows)
+                if outcome is Outcome.TAKEN:
+                    self._taken(sent.row_id)
+                elif outcome is Outcome.NO_SUBSCRIBER:
+                    self._set_aside.pop(sent.row_id, None)  # it waits with the others now
+                    self._unheard.add(sent.row_id)
+                    self._no_subscriber += 1
+                    unheard[sent.topic] += 1
+                else:
+                    self._keep_refused(sent, code, name)
+        self.published += len(taken)
+        for topic, count in unheard.items():
+            log.warning("no subscriber (a bridge restarting?), kept: %d message(s) on %s "
+                        "stay in the outbox and go again after a back-off (%d such "
+                        "acknowledgements so far)", count, topic, self._no_subscriber)
+
+    def _taken(self, row_id: int) -> None:
+        self._set_aside.pop(row_id, None)
+        if row_id in self._retried:  # a row sent again after a hold got through
+            self._retried.discard(row_id)
+            self._hold_s = RETRY_MIN_S
+
+    def _keep_refused(self, sent: _Sent, code: int, name: str) -> None:
+        before = self._set_aside.get(sent.row_id)
+        delay_s = (RETRY_MIN_S if before is None
+                   else next_delay(before.delay_s, REFUSED_RETRY_MAX_S))
+        self._set_aside[sent.row_id] = _SetAside(delay_s, self._monotonic() + delay_s)
+        self._refused += 1
+        self._last_refusal = f"{sent.topic}: {name} (0x{code:02X})"
+        log.error("the broker refused the message on %s (outbox row %d): %s (0x%02X); kept "
+                  "in the outbox and sent again in %.0f s, the rest goes on (%d refusals so "
+                  "far; check the broker's ACL and limits)", sent.topic, sent.row_id, name,
+                  code, delay_s, self._refused)
+
+    def _not_holding(self) -> bool:
+        """False while the uplink holds back after "no matching subscribers": until every
+        message in flight is answered, then for the back-off; then rewind the cursor to the
+        earliest kept row and go on."""
+        if not self._unheard:
+            return True
+        if self._in_flight:
+            return False
+        now = self._monotonic()
+        if self._resume_at is None:
+            self._resume_at = now + self._hold_s
+            log.warning("holding the outbox back %.0f s: %d message(s) had no subscriber",
+                        self._hold_s, len(self._unheard))
+            self._hold_s = next_delay(self._hold_s, NO_SUBSCRIBER_RETRY_MAX_S)
+        if now < self._resume_at:
+            return False
+        self._last_id = min(self._last_id, min(self._unheard) - 1)
+        self._retried = set(self._unheard)
+        self._unheard.clear()
+        self._resume_at = None
+        return True
 
     def _barrier_passed(self) -> bool:
         self._barrier &= self._in_flight.keys()
@@ -278,13 +449,45 @@ class Uplink:
         room = self.max_in_flight - len(self._in_flight)
         if room <= 0:
             return
-        for msg in self.outbox.pending(limit=room, after_id=self._last_id):
-            info = self.client.publish(msg.topic, msg.payload, qos=1, retain=msg.retain)
-            if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-                break  # not accepted (e.g. paho's queue is full): this one again next pump
-            # NO_CONN: paho keeps the message and sends it, in order, after reconnecting.
-            self._in_flight[info.mid] = msg.id
-            self._last_id = msg.id
+        room -= self._resend_set_aside(room)
+        while room > 0:
+            batch = self.outbox.pending(limit=room, after_id=self._last_id)
+            if not batch:
+                return
+            for msg in batch:
+                if msg.id not in self._set_aside:  # those go at their own time
+                    if not self._send(msg):
+                        return  # not accepted (e.g. paho's queue is full): again next pump
+                    room -= 1
+                self._last_id = msg.id
+
+    def _resend_set_aside(self, room: int) -> int:
+        """Send the refused rows whose back-off is over; returns how many went."""
+        now = self._monotonic()
+        due = sorted(row for row, s in self._set_aside.items()
+                     if s.due_s is not None and s.due_s <= now)[:room]
+        if not due:
+            return 0
+        found = {msg.id: msg for msg in self.outbox.messages(*due)}
+        sent = 0
+        for row in due:
+            msg = found.get(row)
+            if msg is None:  # superseded meanwhile (Outbox.enqueue_latest)
+                del self._set_aside[row]
+            elif self._send(msg):
+                self._set_aside[row].due_s = None
+                sent += 1
+            else:
+                break
+        return sent
+
+    def _send(self, msg: OutboxMessage) -> bool:
+        info = self.client.publish(msg.topic, msg.payload, qos=1, retain=msg.retain)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            return False
+        # NO_CONN: paho keeps the message and sends it, in order, after reconnecting.
+        self._in_flight[info.mid] = _Sent(msg.id, msg.topic, msg.retain)
+        return True
 
     def drain(self, timeout_s: float) -> bool:
         """Publish until the outbox is empty; False if `timeout_s` passed first."""

@@ -181,7 +181,7 @@ def test_tls_and_credentials_connect_and_deliver(broker, pki, tmp_path, uplinks)
 @pytest.mark.security
 def test_every_topic_the_gateway_publishes_passes_the_deployment_acl(broker, pki, tmp_path,
                                                                     uplinks):
-    # A denied publish is acknowledged and dropped (MQTT 3.1.1): the ACL must allow all.
+    # A denied publish would stay in the outbox for ever: the ACL must allow all.
     watcher = Watcher(broker, pki, f"rtm/v1/{GATEWAY}/#")
     outbox = Outbox(tmp_path / "o.db")
     fill(outbox, 1)
@@ -250,15 +250,41 @@ def test_a_gateway_id_that_is_not_the_username_never_gets_a_connection_to_keep(
 
 
 @pytest.mark.security
-def test_an_acl_denied_record_is_acknowledged_and_dropped_by_the_broker(
+def test_an_acl_denied_message_stays_in_the_outbox_and_the_rest_goes_on(
+        broker, pki, tmp_path, uplinks, caplog):
+    """MQTT v5: the broker refuses a publish its ACL denies (PUBACK 0x87, then mosquitto
+    2.0.11 closes the connection). The row stays in the outbox and is sent again with
+    back-off; the rows after it are delivered meanwhile."""
+    watcher = Watcher(broker, pki, "rtm/v1/#")
+    outbox = Outbox(tmp_path / "o.db")
+    denied = f"rtm/v1/{GATEWAY}/{DEVICE}/not-in-the-acl"
+    outbox.enqueue(denied, b"kept", 1, DEVICE)
+    sent = fill(outbox, 5)
+    with caplog.at_level(logging.ERROR, logger="gateway.uplink"):
+        uplink = started(uplinks, gateway_config(broker, pki, tmp_path), outbox)
+        assert wait_until(lambda: uplink.pump() == 0 and outbox.depth() == 1
+                          and uplink.state.refused >= 2)  # refused, and again after 1 s
+    assert [m.topic for m in outbox.pending()] == [denied]
+    assert wait_until(lambda: first_arrivals(watcher.payloads(RECORDS)) == sent)
+    assert watcher.payloads(denied) == []
+    state = uplink.state
+    assert state.held == 1 and state.published == 5
+    assert state.last_refusal == f"{denied}: Not authorized (0x87)"
+    assert "refused the message on " + denied in caplog.text
+    watcher.close()
+
+
+@pytest.mark.security
+def test_with_mqtt_3_1_1_an_acl_denied_record_is_acknowledged_and_dropped(
         broker, pki, tmp_path, uplinks):
-    """Why the ACL must match what the gateway publishes: MQTT 3.1.1 has no negative PUBACK,
-    so the broker acknowledges a denied message and the outbox lets it go."""
+    """Why the gateway speaks v5: MQTT 3.1.1 has no negative PUBACK, so the broker
+    acknowledges a denied message and the outbox lets it go."""
     watcher = Watcher(broker, pki, "rtm/v1/#")
     outbox = Outbox(tmp_path / "o.db")
     fill(outbox, 2)
     config = gateway_config(broker, pki, tmp_path, user="home-2",
-                            password=PASSWORDS["home-2"], client_id="rtm-gw-home-2")
+                            password=PASSWORDS["home-2"], client_id="rtm-gw-home-2",
+                            protocol="3.1.1")
     uplink = Uplink(config, outbox, gateway_id=None)  # no retained birth to be denied
     uplinks.append(uplink)
     uplink.start()
@@ -266,6 +292,74 @@ def test_an_acl_denied_record_is_acknowledged_and_dropped_by_the_broker(
     time.sleep(0.3)
     assert watcher.payloads(RECORDS) == []
     watcher.close()
+
+
+class V5Publisher:
+    """A bare MQTT v5 client that keeps each PUBACK's reason code."""
+
+    def __init__(self, broker: Mosquitto, pki: TestPki, user: str) -> None:
+        self.codes: dict[int, int] = {}
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
+                                  client_id=f"{CLIENT_ID_PREFIX}pub-{uuid.uuid4().hex[:6]}",
+                                  protocol=mqtt.MQTTv5)
+        self.client.tls_set(ca_certs=str(pki.ca_cert))
+        self.client.username_pw_set(user, PASSWORDS[user])
+        self.client.on_publish = lambda c, u, mid, rc, p: self.codes.__setitem__(mid, rc.value)
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+
+    def reason(self, topic: str, payload: bytes, retain: bool = False) -> int | None:
+        mid = self.client.publish(topic, payload, qos=1, retain=retain).mid
+        wait_until(lambda: mid in self.codes, 5)
+        return self.codes.get(mid)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.mark.security
+def test_what_mosquitto_answers_a_v5_publish(broker, pki):
+    """The reason codes gateway/uplink.py relies on, from the real broker (2.0.11) with the
+    deployment's ACL: 0x10 when nobody subscribes (and a retained message is kept all the
+    same), 0x00 when somebody does, 0x87 when the ACL denies it."""
+    gateway = V5Publisher(broker, pki, GATEWAY)
+    state = state_topic(GATEWAY, DEVICE)
+    try:
+        assert gateway.reason(RECORDS, b"nobody listens") == 0x10
+        assert gateway.reason(state, b"kept", retain=True) == 0x10
+        watcher = Watcher(broker, pki, f"rtm/v1/{GATEWAY}/#")
+        assert wait_until(lambda: watcher.payloads(state) == [b"kept"])  # retained: kept
+        assert gateway.reason(RECORDS, b"heard") == 0x00
+        assert wait_until(lambda: watcher.payloads(RECORDS) == [b"heard"])
+        watcher.close()
+        assert gateway.reason(f"rtm/v1/home-2/{DEVICE}/records", b"denied") == 0x87
+    finally:
+        gateway.close()
+
+
+@pytest.mark.fault
+def test_the_v5_session_outlives_a_disconnect_and_a_broker_restart(broker, pki, tmp_path,
+                                                                  uplinks):
+    """clean_start False with the session expiry at "never": what the broker queued for the
+    gateway while it was away (not retained) reaches it when it comes back."""
+    got: list[bytes] = []
+    config = gateway_config(broker, pki, tmp_path)
+    first = Uplink(config, Outbox(tmp_path / "o.db"), GATEWAY)
+    first.subscribe(PROGRAM, lambda t, p, r: got.append(p))
+    first.start()
+    assert first.wait_connected(10)
+    time.sleep(0.3)  # its SUBSCRIBE follows the connection
+    first.stop()
+    clinic = Watcher(broker, pki, "rtm/v1/none")
+    clinic.client.publish(PROGRAM, b"queued", qos=1).wait_for_publish(5)
+    clinic.close()
+    broker.restart()
+    again = Uplink(config, Outbox(tmp_path / "o.db"), GATEWAY)
+    again.subscribe(PROGRAM, lambda t, p, r: got.append(p))
+    uplinks.append(again)
+    again.start()
+    assert wait_until(lambda: got == [b"queued"]), got
 
 
 def test_clean_stop_leaves_a_retained_offline_status(broker, pki, tmp_path, uplinks):
@@ -405,8 +499,10 @@ def test_a_full_outbox_refuses_then_has_room_after_delivery(broker, pki, tmp_pat
         outbox.commit_batch(DEVICE, 1, 10, 10, RECORDS, body, 10)
     assert outbox.committed_seq(DEVICE) == 9 and outbox.stats().refused_batches == 1
     outbox.enqueue(f"{PROGRAM}/ack", b'{"ack":1}', 11, DEVICE)  # the reserve still takes it
+    watcher = Watcher(broker, pki, "rtm/v1/#")  # no subscriber: the broker would not take it
     uplink = started(uplinks, gateway_config(broker, pki, tmp_path), outbox)
     assert uplink.drain(15)
+    watcher.close()
     outbox.commit_batch(DEVICE, 1, 10, 10, RECORDS, body, 12)
     assert outbox.stats().bytes == 2_000 and outbox.stats().refused_batches == 1
 
