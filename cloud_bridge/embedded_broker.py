@@ -1,5 +1,6 @@
 """An in-process MQTT broker (amqtt) for the zero-setup demo: nothing to install, nothing
-left running. Production and the tests use a real broker (mosquitto)."""
+left running. Production and the tests use a real broker (mosquitto). amqtt speaks MQTT
+3.1.1 only (it refuses a v5 CONNECT): the demo's gateways use `mqtt.protocol = "3.1.1"`."""
 
 from __future__ import annotations
 

@@ -51,7 +51,9 @@ def run_demo(patients: int, days: int, seed: int, workdir: Path, tz_name: str,
         bridge.start()
         if not bridge.wait_connected(30):
             raise RuntimeError("the bridge could not connect to the embedded broker")
-        scenario = Scenario(workdir, broker.host, broker.port, patients, first_day, tz, seed)
+        # amqtt speaks MQTT 3.1.1 only (cloud_bridge/embedded_broker.py).
+        scenario = Scenario(workdir, broker.host, broker.port, patients, first_day, tz, seed,
+                            mqtt_protocol="3.1.1")
         scenario.registry.save(workdir / "enrollments.csv")
         # The clinic prescribes at enrollment; the programs wait at the broker (retained)
         # and each home gateway hands them over at its wearables' first sync.

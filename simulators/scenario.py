@@ -74,8 +74,10 @@ class HomeGateway:
 
 class Scenario:
     def __init__(self, workdir: Path, broker_host: str, broker_port: int, n_patients: int,
-                 first_day: date, tz: ZoneInfo, seed: int = 1, rate_hz: int = 52) -> None:
+                 first_day: date, tz: ZoneInfo, seed: int = 1, rate_hz: int = 52,
+                 mqtt_protocol: str = "5") -> None:
         self.workdir = workdir
+        self.mqtt_protocol = mqtt_protocol  # "3.1.1" for a broker without v5 (the demo's)
         self.tz = tz
         self.first_day = first_day
         self.rng = np.random.default_rng(seed)
@@ -93,7 +95,8 @@ class Scenario:
             gateway_id=h.gateway_id,
             outbox=self.workdir / f"{h.gateway_id}-outbox.db",
             enrolled=tuple(p.wearable.id_hex for p in h.patients),
-            mqtt=MqttConfig(host=host, port=port, client_id=f"rtm-gw-{h.gateway_id}"),
+            mqtt=MqttConfig(host=host, port=port, client_id=f"rtm-gw-{h.gateway_id}",
+                            protocol=self.mqtt_protocol),
             sync=SyncConfig(scan_timeout_s=5.0),
         )
         outbox = Outbox(config.outbox)
