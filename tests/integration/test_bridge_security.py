@@ -32,6 +32,7 @@ from gateway.uplink import Uplink
 from tests.conftest import running
 from tests.deployment import CLIENT_ID_PREFIX, bridge_acl, deployment_acl, deployment_broker
 from tests.integration.test_mqtt_pipeline import T0, rep, wait_until
+from tests.integration.test_scale_out import crash
 from tests.services import Mosquitto, TestPki
 
 pytestmark = [
@@ -108,12 +109,13 @@ def bridges(broker: Mosquitto, pki: TestPki, tmp_path: Path) -> Iterator[Bridges
         made.stop(bridge)
 
 
-def gateway_publishes(broker: Mosquitto, pki: TestPki, tmp_path: Path, device: str,
-                      seqs: range, per_batch: int = 5,
-                      extra: tuple[str, bytes] | None = None) -> list[StoredRecord]:
-    """The gateway (its uplink, its credentials) publishes records `seqs` of `device` in
-    batches, after `extra` (topic, payload) if given; returns the records as the bridge
-    should store them. Returns once the broker acknowledged every message."""
+def gateway_outbox_and_uplink(broker: Mosquitto, pki: TestPki, tmp_path: Path,
+                              seqs: range, device: str = DEVICE, per_batch: int = 5,
+                              extra: tuple[str, bytes] | None = None,
+                              ) -> tuple[Outbox, Uplink, list[StoredRecord]]:
+    """The gateway's outbox with records `seqs` of `device` in batches, after `extra`
+    (topic, payload) if given, and its uplink (its credentials) started; the records as the
+    bridge should store them."""
     outbox = Outbox(tmp_path / f"outbox-{uuid.uuid4().hex[:6]}.db")
     if extra is not None:
         outbox.enqueue(extra[0], extra[1], T0)
@@ -131,8 +133,19 @@ def gateway_publishes(broker: Mosquitto, pki: TestPki, tmp_path: Path, device: s
                         reconnect_min_s=0.05, reconnect_max_s=0.5)
     uplink = Uplink(config, outbox, GATEWAY)
     uplink.start()
+    return outbox, uplink, published
+
+
+def gateway_publishes(broker: Mosquitto, pki: TestPki, tmp_path: Path, device: str,
+                      seqs: range, per_batch: int = 5,
+                      extra: tuple[str, bytes] | None = None) -> list[StoredRecord]:
+    """The gateway (its uplink, its credentials) publishes records `seqs` of `device` in
+    batches, after `extra` (topic, payload) if given; returns the records as the bridge
+    should store them. Returns once the broker took every message."""
+    outbox, uplink, published = gateway_outbox_and_uplink(broker, pki, tmp_path, seqs,
+                                                          device, per_batch, extra)
     try:
-        assert uplink.drain(15), f"{outbox.depth()} messages not acknowledged"
+        assert uplink.drain(15), f"{outbox.depth()} messages not taken by the broker"
     finally:
         uplink.stop()
         outbox.close()
@@ -315,6 +328,37 @@ def test_known_gap_a_gateway_that_knows_the_share_group_takes_a_share_and_drops_
     assert 0 < len(got) < len(published)  # about half: the broker deals in turn
     assert keys(got) < keys(published)
     assert got == [r for r in exactly(published) if r.key in keys(got)]
+
+
+@pytest.mark.scale
+@pytest.mark.fault
+def test_the_deployments_scaled_out_bridges_lose_nothing_over_a_broker_restart(
+        broker, pki, tmp_path, store, bridges):
+    """The deployment's broker (TLS, users, ACL, one user per instance) and the real gateway
+    with its credentials: both instances crash, the broker restarts, the gateway publishes.
+    Nothing matches until an instance subscribes again; the gateway keeps every record in
+    its outbox and delivers it once the instances are back: the store holds exactly what
+    was sent."""
+    group = f"rtm-{uuid.uuid4().hex[:8]}"
+    instances = [bridges.start(store, bridges.security(user), share_group=group)
+                 for user in SCALED]
+    for instance in instances:
+        crash(instance)  # sessions stay, with their places in the group
+        bridges.running.remove(instance)
+    broker.restart(graceful=True)
+    outbox, uplink, published = gateway_outbox_and_uplink(broker, pki, tmp_path,
+                                                          range(1, 61))
+    try:
+        assert wait_until(lambda: uplink.pump() == 0 and uplink.state.no_subscriber >= 12)
+        assert outbox.depth() == 12  # nothing lost, nothing delivered
+        for user in SCALED:
+            bridges.start(store, bridges.security(user), share_group=group)
+        assert uplink.drain(90), f"{outbox.depth()} left"
+        assert_stored_exactly(store, published)
+        assert uplink.state.refused == 0
+    finally:
+        uplink.stop()
+        outbox.close()
 
 
 @pytest.mark.fault
