@@ -83,6 +83,13 @@ def render_status(st: dict[str, Any]) -> str:
         lines.append(f"  service: running (pid {service['pid']}); broker {link}; "
                      f"{service['syncs']} syncs, {service['sync_failures']} failed; "
                      f"adapter resets {service['adapter_resets']}")
+        if b.get("refused"):  # .get: a heartbeat from before these counters
+            lines.append(f"  ALARM broker refused {b['refused']} publishes since the start "
+                         f"(last: {b.get('last_refusal')}); {b.get('held', 0)} messages kept "
+                         f"in the outbox and retried: check the broker's ACL and limits")
+        elif b.get("held"):
+            lines.append(f"  broker: {b['held']} messages had no subscriber (bridges "
+                         f"restarting?); kept in the outbox and sent again")
     o = st["outbox"]
     bound = f" of {o['max_bytes'] / 2**20:.0f} MB" if o["max_bytes"] else ""
     oldest = (f", oldest {_ago(now, o['oldest_created_ms'])}"
