@@ -254,10 +254,13 @@ class Injector:
     in_flight_kills: int = 0  # gateway kills while its outbox held messages
     unexpected_exits: list[str] = field(default_factory=list)
     # mosquitto 2.0.11 does not restore shared subscriptions from its persistence file:
-    # after a restart, records a gateway publishes before a bridge has subscribed again are
-    # acknowledged and dropped (tests/integration/test_scale_out.py shows it). With this
-    # set, gateways are stopped (SIGSTOP) over a broker restart until the bridges are back.
-    hold_gateways_over_broker_restart: bool = True
+    # after a restart, records a gateway publishes before a bridge has subscribed again
+    # match nobody and are dropped (tests/integration/test_scale_out.py shows it). The
+    # gateway (MQTT v5) keeps them in its outbox on the broker's "no matching subscribers"
+    # and sends them again, so the gateways run on over a restart. Set this to stop them
+    # (SIGSTOP) over a broker restart until the bridges are back, as operators had to do
+    # with gateways speaking MQTT 3.1.1.
+    hold_gateways_over_broker_restart: bool = False
 
     def __post_init__(self) -> None:
         self._queue: list[tuple[float, int, str, Callable[[], None]]] = []
