@@ -46,9 +46,11 @@ restarts, with the two exceptions that negative acknowledgements make (below).
   in outbox order. What changes: the rows that were in flight behind a kept one and were
   taken (a bridge subscribed in between) have arrived before it.
 - Refused (>= 0x80): the row loses its place; it arrives, once the broker takes it, after
-  rows that came after it. Records do not mind (the store is idempotent on device and seq);
-  a refused topic holds every later row of that topic in practice, as the ACL refuses them
-  all alike.
+  rows that came after it. Refused rows are retried each on its own timer, so among
+  themselves their order is not kept either (one refused later, with a shorter back-off,
+  may go first once the broker takes them). Records do not mind (the store is idempotent
+  on device and seq); an enrollment and the unenrollment after it on one topic, both
+  refused, may arrive swapped.
 - After a restart nothing is in flight and the cursor (`_last_id`) starts at 0: the outbox
   is sent again from its oldest row, kept rows included. Duplicates are possible (QoS 1);
   the bridge stores idempotently.
