@@ -138,7 +138,8 @@ def test_the_bridge_user_gets_no_state_a_gateway_may_not_send(
         tmp_path: Path, broker: Mosquitto, pki: TestPki,
         start_bridge: Callable[[SQLiteStore, str], Bridge]) -> None:
     """A gateway's ACL covers its own states only: one published under another gateway's
-    id is dropped by the broker and never reaches the store."""
+    id is refused by the broker (MQTT v5 PUBACK 0x87), never reaches the store, and stays
+    in the gateway's outbox; the gateway's own state is delivered meanwhile."""
     store = SQLiteStore(tmp_path / "store.db")
     bridge = start_bridge(store, "bridge")
     cfg = parse({"gateway_id": GATEWAY, "outbox": "gw.db",
@@ -155,7 +156,9 @@ def test_the_bridge_user_gets_no_state_a_gateway_may_not_send(
     uplink = Uplink(cfg.mqtt, outbox, GATEWAY)
     uplink.start()
     try:
-        assert uplink.drain(15)
+        assert wait_until(lambda: uplink.pump() == 0 and outbox.depth() == 1, 15)
+        assert [m.topic for m in outbox.pending()] == [f"rtm/v1/home-6/{DEVICE}/state"]
+        assert uplink.state.refused >= 1
         assert wait_until(lambda: DEVICE in store.device_states(None))
         assert wait_until(bridge.idle)
         assert store.device_states(None)[DEVICE].gateway_id == GATEWAY
