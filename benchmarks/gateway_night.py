@@ -49,6 +49,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+import paho.mqtt.client as mqtt  # noqa: E402
+from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from gateway.config import parse  # noqa: E402
 from gateway.devices import DeviceRegistry  # noqa: E402
@@ -297,6 +299,13 @@ def run_service(w: World, workdir: Path, broker: Mosquitto, args: argparse.Names
                       adapter_control=w.home.air.adapter_control(), devices=devices)
     uplink = Uplink(cfg.mqtt, outbox, cfg.gateway_id)
     service = GatewayService(cfg, gateway, uplink, SyncPolicy(cfg.sync, random.Random(1)))
+    # The bridge's place: without a subscriber the broker answers "no matching
+    # subscribers" and the gateway keeps its records (gateway/uplink.py). QoS 0: nothing
+    # is queued for it.
+    sink = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="night-bench-sink")
+    sink.connect(broker.host, broker.port)
+    sink.subscribe("rtm/v1/#", qos=0)
+    sink.loop_start()
     uplink.start()
     try:
         if not uplink.wait_connected(20):
@@ -306,6 +315,8 @@ def run_service(w: World, workdir: Path, broker: Mosquitto, args: argparse.Names
                                  args.set_every_s, broker.pid))
     finally:
         uplink.stop()
+        sink.disconnect()
+        sink.loop_stop()
         devices.close()
         outbox.close()
 
