@@ -16,7 +16,8 @@ InfluxDB 1.x, started here on free ports (tests/services.py); each bridge instan
    acknowledging on receipt) takes every message this process publishes (QoS 1);
    records/s from the first publish to the last message received.
 2. store raw, InfluxDB: the same records as line protocol (built beforehand), one POST per
-   5,000 points into an empty database, back to back.
+   5,000 points into an empty database, back to back. (Every InfluxDB database measured is
+   dropped afterwards, raw and bridge alike: compacting it would load the next one.)
 3. store raw, SQLite: the same rows in one executemany transaction into an empty file with
    the store's schema and indexes (SQLiteStore's upsert).
 4. the bridge on each store, one instance and `--instances` (default: one per core) in a
@@ -267,7 +268,17 @@ def influx_raw(influx: InfluxDB1, records: list[StoredRecord], database: str) ->
             raise RuntimeError(f"raw InfluxDB write failed: HTTP {resp.status}")
     elapsed = time.perf_counter() - start
     conn.close()
+    drop_influx(influx, database)
     return len(records) / elapsed
+
+
+def drop_influx(influx: InfluxDB1, database: str) -> None:
+    """Drop a measured database: its compaction would otherwise run into the next
+    measurement (raw and bridge alike), one of the larger sources of noise here."""
+    conn = http.client.HTTPConnection("127.0.0.1", influx.http_port, timeout=60)
+    conn.request("POST", f"/query?q=DROP+DATABASE+{database}")
+    conn.getresponse().read()
+    conn.close()
 
 
 def sqlite_raw(path: Path, records: list[StoredRecord]) -> float:
@@ -531,6 +542,8 @@ def main() -> int:
                         note(f"bridge -> {name}, {n} inst.",
                              bridge_rate(broker, url(db), partial(count, db), work / db,
                                          devices, messages, db, n, store_pid=pid))
+                        if name == "InfluxDB":
+                            drop_influx(influx, db)
             median = {what: statistics.median(values) for what, values in rates.items()}
             print(f"medians of {args.rounds} rounds (ratio: bridge / min(mosquitto raw, the "
                   "store's raw)):")
