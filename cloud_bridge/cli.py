@@ -17,34 +17,12 @@ from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from cloud_bridge import broker_link
+from cloud_bridge.arg_types import parse_broker, parse_date, parse_zone
 from cloud_bridge.broker_link import BrokerSecurity, BrokerSecurityError
-from cloud_bridge.daily import zone_named
 from cloud_bridge.dead_letters import DeadLetters
 from cloud_bridge.device_keys import DeviceKeys
 from cloud_bridge.stores.base import Store, StoreError, open_store
 from cloud_bridge.subscriber import Bridge
-
-
-def _broker(text: str) -> tuple[str, int]:
-    try:
-        return broker_link.host_port(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _zone(text: str) -> ZoneInfo:
-    try:
-        return zone_named(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run the bridge until interrupted")
-    r.add_argument("--broker", type=_broker, default=("localhost", 1883))
+    r.add_argument("--broker", type=parse_broker, default=("localhost", 1883))
     r.add_argument("--store", default="sqlite:///rtm.db",
                    help="sqlite:///PATH, influxdb1://[USER:PASS@]HOST:PORT/DB or influxdb2://..."
                         " (default %(default)s)")
@@ -87,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     sec.add_argument("--password-file", type=Path, metavar="PATH",
                      help="file holding the password (one trailing newline is ignored); "
                           "never give a password on the command line")
-    r.add_argument("--clinic-tz", type=_zone, default=ZoneInfo("UTC"), metavar="ZONE",
+    r.add_argument("--clinic-tz", type=parse_zone, default=ZoneInfo("UTC"), metavar="ZONE",
                    help="the clinic's time zone (IANA name): the days of the daily totals; "
                         "the same as rtm-clinic --tz (default UTC)")
     b = sub.add_parser(
@@ -95,9 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="recompute the daily totals from the records: after a change of --clinic-tz "
              "(all days), or to repair days (--since)")
     b.add_argument("--store", default="sqlite:///rtm.db", help="store URL (default %(default)s)")
-    b.add_argument("--clinic-tz", type=_zone, default=ZoneInfo("UTC"), metavar="ZONE",
+    b.add_argument("--clinic-tz", type=parse_zone, default=ZoneInfo("UTC"), metavar="ZONE",
                    help="the zone to compute the days in (default UTC)")
-    b.add_argument("--since", type=_date, metavar="YYYY-MM-DD",
+    b.add_argument("--since", type=parse_date, metavar="YYYY-MM-DD",
                    help="only days from this one on (default: every day, which a change "
                         "of zone needs)")
     return p

@@ -7,14 +7,13 @@ command; a command passes only the words that differ (what its clinic.db holds, 
 from __future__ import annotations
 
 import argparse
-from datetime import date
 from typing import TypeAlias
 from zoneinfo import ZoneInfo
 
+from cloud_bridge.arg_types import argument_type, parse_date, parse_zone
 from cloud_bridge.clinic import clinic_db
 from cloud_bridge.clinic import fees as fees_mod
 from cloud_bridge.clinic.billing import Month
-from cloud_bridge.daily import zone_named
 
 # A string: argparse's class is generic only to type checkers, not at run time.
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -26,25 +25,11 @@ CLINIC_TZ_HELP = "the clinic's time zone, the bridge's --clinic-tz (default UTC)
 # --- argument types: a bad value is a usage error (exit 2) with the reason in words ---------
 
 
-def parse_date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+def _month(text: str) -> Month:
+    return Month.parse(text)
 
 
-def parse_zone(text: str) -> ZoneInfo:
-    try:
-        return zone_named(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def parse_month(text: str) -> Month:
-    try:
-        return Month.parse(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+parse_month = argument_type(_month)
 
 
 # --- shared options ----------------------------------------------------------------------

@@ -8,7 +8,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from cloud_bridge import broker_link
+from cloud_bridge.arg_types import argument_type, parse_broker, parse_date
 from cloud_bridge.broker_link import BrokerSecurity, BrokerSecurityError
 from cloud_bridge.clinic import device_gateways as gw
 from cloud_bridge.clinic import prescriptions as rx
@@ -22,7 +22,7 @@ from cloud_bridge.clinic.commands.common import (
     patient_registry,
     sqlite_file,
 )
-from cloud_bridge.clinic.commands.options import Subcommands, add_clinic_options, parse_date
+from cloud_bridge.clinic.commands.options import Subcommands, add_clinic_options
 from cloud_bridge.clinic.program_publisher import (
     DEFAULT_CLIENT_ID,
     Deliveries,
@@ -45,18 +45,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _broker(text: str) -> tuple[str, int]:
-    try:
-        return broker_link.host_port(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _rom(text: str) -> tuple[int, int]:
-    try:
-        return rx.parse_rom(text)
-    except rx.PrescriptionError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+_rom = argument_type(rx.parse_rom)
 
 
 class _NewItem(argparse.Action):
@@ -82,7 +71,7 @@ class _ItemField(argparse.Action):
 
 def _add_delivery_options(p: argparse.ArgumentParser) -> None:
     d = p.add_argument_group("delivery to the wearables (docs/mqtt.md, Program)")
-    d.add_argument("--broker", type=_broker, metavar="HOST:PORT",
+    d.add_argument("--broker", type=parse_broker, metavar="HOST:PORT",
                    help="the MQTT broker; without it nothing is sent or heard")
     d.add_argument("--device-keys", type=Path, metavar="PATH",
                    help="the bridge's device-key table, read for each wearable's gateway "
