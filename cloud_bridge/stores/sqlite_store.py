@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from datetime import date
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from cloud_bridge.daily import UTC, DailyTotal, dated_spans
@@ -52,6 +52,7 @@ from cloud_bridge.stores.state_check import check_device_state
 VALUE_COLUMNS = tuple(dict.fromkeys(REP_FIELDS + SET_FIELDS))
 _BASE_COLUMNS = ("device_id", "seq", "kind", "exercise", "set_no", "t_ms", "time_valid",
                  "partial")
+T = TypeVar("T")
 _BUSY_TIMEOUT_S = 30.0  # another process (the clinician CLI) may hold the write lock briefly
 
 _SCHEMA = """
@@ -179,31 +180,30 @@ class SQLiteStore(Store):
     ) -> list[DailyTotal]:
         if device_ids is not None and not device_ids:
             return []
-        with self._errors(f"query of {self.path}"):
-            conn = self._conn()
-            with _immediate(conn, write=False):  # the zone and the rows from one snapshot
-                sqlite_daily.check_zone(conn, self.zone)
-                return sqlite_daily.totals(conn, device_ids, first_day, last_day)
+        return self._read_days(
+            lambda conn: sqlite_daily.totals(conn, device_ids, first_day, last_day))
 
     def days_with_data(
         self, device_ids: Sequence[str] | None, first_day: date, last_day: date
     ) -> dict[str, set[date]]:
         if device_ids is not None and not device_ids:
             return {}
-        with self._errors(f"query of {self.path}"):
-            conn = self._conn()
-            with _immediate(conn, write=False):
-                sqlite_daily.check_zone(conn, self.zone)
-                return sqlite_daily.days_with_data(conn, device_ids, first_day, last_day)
+        return self._read_days(
+            lambda conn: sqlite_daily.days_with_data(conn, device_ids, first_day, last_day))
 
     def last_days(self, device_ids: Sequence[str] | None, until: date) -> dict[str, date]:
         if device_ids is not None and not device_ids:
             return {}
+        return self._read_days(lambda conn: sqlite_daily.last_days(conn, device_ids, until))
+
+    def _read_days(self, read: Callable[[sqlite3.Connection], T]) -> T:
+        """A read of the daily table, checked to be in this store's zone: the zone and the
+        rows from one snapshot."""
         with self._errors(f"query of {self.path}"):
             conn = self._conn()
             with _immediate(conn, write=False):
                 sqlite_daily.check_zone(conn, self.zone)
-                return sqlite_daily.last_days(conn, device_ids, until)
+                return read(conn)
 
     def undated(
         self, device_ids: Sequence[str] | None, start_ms: int, end_ms: int
