@@ -23,22 +23,33 @@ def perform(w: VirtualWearable, reps: int) -> None:
     w.world.advance_to(w.world.now_ms + 60_000)
 
 
-def sync_and_store(tmp_path, w: VirtualWearable) -> dict[int, object]:
-    """One gateway pass; the bridge's view of every record, by seq."""
+def gateway_for(tmp_path, w: VirtualWearable, clock_ms) -> tuple[Gateway, Outbox]:
+    """A gateway with `w` in range, its outbox, and its clock."""
     air = SimAir()
     air.add(w)
     cfg = parse({"gateway_id": "home-1", "outbox": "o.db", "enrolled": [DEV],
                  "sync": {"scan_timeout_s": 0.5, "response_timeout_s": 1.0}}, tmp_path)
     outbox = Outbox(cfg.outbox)
     scanner, client = air.backends()
-    report = asyncio.run(Gateway(cfg, outbox, scanner, client,
-                                 clock_ms=lambda: w.world.now_ms).sync_pass())
-    assert not report.failed and report.synced
+    return Gateway(cfg, outbox, scanner, client, clock_ms=clock_ms), outbox
+
+
+def bridge_view(outbox: Outbox) -> dict[int, object]:
+    """The bridge's view of every record in the outbox, by seq."""
     stored = {}
     for m in outbox.pending(limit=1000):
         parsed = parse_message(m.topic, m.payload)
         assert not parsed.rejected
         stored.update({r.seq: r for r in parsed.records})
+    return stored
+
+
+def sync_and_store(tmp_path, w: VirtualWearable) -> dict[int, object]:
+    """One gateway pass; the bridge's view of every record, by seq."""
+    gateway, outbox = gateway_for(tmp_path, w, lambda: w.world.now_ms)
+    report = asyncio.run(gateway.sync_pass())
+    assert not report.failed and report.synced
+    stored = bridge_view(outbox)
     outbox.close()
     return stored
 
@@ -121,25 +132,18 @@ def test_a_gateway_clock_out_of_range_syncs_nothing_until_it_is_right(tmp_path) 
     world = SimClock(T0_MS)
     w = VirtualWearable(bytes.fromhex(DEV), world)
     perform(w, 3)
-    air = SimAir()
-    air.add(w)
-    cfg = parse({"gateway_id": "home-1", "outbox": "o.db", "enrolled": [DEV],
-                 "sync": {"scan_timeout_s": 0.5, "response_timeout_s": 1.0}}, tmp_path)
-    outbox = Outbox(cfg.outbox)
-    scanner, client = air.backends()
+    wrong: dict[str, int | None] = {"ms": None}  # None: the world's time
+    gateway, outbox = gateway_for(
+        tmp_path, w, lambda: w.world.now_ms if wrong["ms"] is None else wrong["ms"])
     for wrong_ms in (4_200_000_000_000, 86_400_000):  # 2103, and a Pi's 1970 after boot
-        gateway = Gateway(cfg, outbox, scanner, client, clock_ms=lambda t=wrong_ms: t)
+        wrong["ms"] = wrong_ms
         report = asyncio.run(gateway.sync_pass())
         assert report.failed and not report.synced
         assert outbox.pending() == [] and w.log.acked_seq == 0
-    report = asyncio.run(Gateway(cfg, outbox, scanner, client,
-                                 clock_ms=lambda: w.world.now_ms).sync_pass())
+    wrong["ms"] = None
+    report = asyncio.run(gateway.sync_pass())
     assert report.synced and not report.failed
-    stored = {}
-    for m in outbox.pending():
-        parsed = parse_message(m.topic, m.payload)
-        assert not parsed.rejected
-        stored.update({r.seq: r for r in parsed.records})
+    stored = bridge_view(outbox)
     assert sorted(stored) == sorted(truth(w))
     assert all(stored[s].t_ms == r["true_t_ms"] for s, r in truth(w).items())
     outbox.close()
