@@ -103,33 +103,47 @@ _KINDS = {codec.KIND_REP: ("rep", _rep_values), codec.KIND_SET: ("set", _set_val
 _EXERCISE_NAMES = tuple(name_of(code) for code in range(256))
 
 
-def _to_stored(device_id: str, fields: tuple, clock: dict[str, int],
-               latest_ms: int | None = None) -> StoredRecord:
-    """A StoredRecord from codec.unpack's fields; `latest_ms`: no record can have been made
-    after it (the bridge's receipt, with CLOCK_SKEW_MS), None: not checked."""
+@dataclass(frozen=True, slots=True)
+class _Dating:
+    """How a message's records are dated, worked out once per message: the wearable's
+    clock as the gateway saw it at the sync, and what the bridge's own clock allows."""
+
+    boot: int
+    uptime_ms: int
+    unix_ms: int  # the gateway's Unix time at the sync
+    # The sync's best known time: unix_ms, or the bridge's receipt when the gateway's clock
+    # was ahead of it (then nothing may be dated from the message's clock).
+    sync_ms: int
+    clock_trusted: bool
+    latest_ms: int | None  # no record can have been made after it; None: not checked
+
+    @classmethod
+    def of(cls, boot: int, uptime_ms: int, unix_ms: int, received_ms: int | None) -> _Dating:
+        latest_ms = None if received_ms is None else received_ms + CLOCK_SKEW_MS
+        if latest_ms is not None and unix_ms > latest_ms:
+            return cls(boot, uptime_ms, unix_ms, latest_ms - CLOCK_SKEW_MS, False, latest_ms)
+        return cls(boot, uptime_ms, unix_ms, unix_ms, True, latest_ms)
+
+
+def _to_stored(device_id: str, fields: tuple, dating: _Dating) -> StoredRecord:
+    """A StoredRecord from codec.unpack's fields."""
     flags, t_ms = fields[2], fields[5]
     time_valid = flags & codec.FLAG_TIME_VALID != 0
-    sync_ms = clock["unix_ms"]
-    if latest_ms is not None and sync_ms > latest_ms:
-        # The gateway's clock was ahead at the sync: nothing may be dated from it, and the
-        # bridge's receipt is the best known time of the sync.
-        sync_ms = latest_ms - CLOCK_SKEW_MS
     if not time_valid:
-        if (fields[6] == clock["boot"] and t_ms <= clock["uptime_ms"]
-                and sync_ms == clock["unix_ms"]):
+        if dating.clock_trusted and fields[6] == dating.boot and t_ms <= dating.uptime_ms:
             # Made after the last boot, before the time was set: the gateway saw this
             # boot's uptime and the Unix time together, so the date is exact.
-            t_ms = clock["unix_ms"] - (clock["uptime_ms"] - t_ms)
+            t_ms = dating.unix_ms - (dating.uptime_ms - t_ms)
             time_valid = True
         else:
             # From an earlier boot (or dated by a gateway clock found ahead): its time
             # cannot be known. Kept, dated at the sync and flagged, never silently
             # mis-dated.
-            t_ms = sync_ms
-    elif latest_ms is not None and t_ms > latest_ms:
+            t_ms = dating.sync_ms
+    elif dating.latest_ms is not None and t_ms > dating.latest_ms:
         # Dated after it reached the bridge: the wearable's clock was set ahead (a gateway
         # clock wrong at an earlier sync). Flagged, not put on a day it did not happen on.
-        t_ms, time_valid = sync_ms, False
+        t_ms, time_valid = dating.sync_ms, False
     kind_name, values = _KINDS[fields[1]]
     return StoredRecord.fast(device_id, fields[0], kind_name, _EXERCISE_NAMES[fields[3]],
                              fields[4], t_ms, time_valid, flags & codec.FLAG_PARTIAL != 0,
@@ -176,12 +190,11 @@ def parse_message(topic: str, payload: bytes, received_ms: int | None = None) ->
     clock_obj = body.get("clock")
     if not isinstance(clock_obj, dict):
         raise PayloadError("bad_field", "clock must be an object")
-    clock = {
-        "boot": _int_field(clock_obj, "boot", 0, 0xFFFF, "clock."),
-        "uptime_ms": _int_field(clock_obj, "uptime_ms", 0, 2**63, "clock."),
-        "unix_ms": _int_field(clock_obj, "unix_ms", _EARLIEST_UNIX_MS, _LATEST_UNIX_MS,
-                              "clock."),
-    }
+    dating = _Dating.of(
+        _int_field(clock_obj, "boot", 0, 0xFFFF, "clock."),
+        _int_field(clock_obj, "uptime_ms", 0, 2**63, "clock."),
+        _int_field(clock_obj, "unix_ms", _EARLIEST_UNIX_MS, _LATEST_UNIX_MS, "clock."),
+        received_ms)
     raw_records = body.get("records")
     if not isinstance(raw_records, list) or not raw_records:
         raise PayloadError("bad_field", "records must be a non-empty list")
@@ -193,7 +206,6 @@ def parse_message(topic: str, payload: bytes, received_ms: int | None = None) ->
     parsed.mac = _mac(body.get("mac"))
     if parsed.mac is not None and parsed.log_id is None:
         raise PayloadError("bad_field", "a mac needs the log_id it covers")
-    latest_ms = None if received_ms is None else received_ms + CLOCK_SKEW_MS
     for i, item in enumerate(raw_records):
         raw: bytes | None = None
         try:
@@ -201,7 +213,7 @@ def parse_message(topic: str, payload: bytes, received_ms: int | None = None) ->
                 raise ValueError("not a base64 string")
             raw = binascii.a2b_base64(item, strict_mode=True)
             parsed.raw_records.append(raw)
-            stored = _to_stored(device_id, codec.unpack(raw), clock, latest_ms)
+            stored = _to_stored(device_id, codec.unpack(raw), dating)
             if not _EARLIEST_UNIX_MS <= stored.t_ms <= _LATEST_UNIX_MS:
                 raise ValueError(f"seq {stored.seq} dated {stored.t_ms} ms, outside 2020..2100")
             # No check_record, here or in the store (CheckedRecords): every field is the
