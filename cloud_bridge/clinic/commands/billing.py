@@ -4,14 +4,10 @@ fee table."""
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 
 from cloud_bridge.clinic import billing_report
-from cloud_bridge.clinic import fees as fees_mod
-from cloud_bridge.clinic import registry as registry_mod
-from cloud_bridge.clinic.billing import Month
-from cloud_bridge.clinic.commands.common import clinic_today, fail, open_month_inputs
+from cloud_bridge.clinic.commands.common import build_month
 from cloud_bridge.clinic.commands.options import (
     Subcommands,
     add_clinic_db_option,
@@ -22,7 +18,6 @@ from cloud_bridge.clinic.commands.options import (
     add_tz_option,
     parse_month,
 )
-from cloud_bridge.stores.base import StoreError
 
 
 def add_parser(sub: Subcommands) -> None:
@@ -48,37 +43,11 @@ def add_parser(sub: Subcommands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        registry = registry_mod.load(args.registry)
-        fees = fees_mod.load(args.fees)
-    except (registry_mod.RegistryError, fees_mod.FeeError, OSError) as e:
-        return fail(e, "billing")
-    if args.patient is not None and args.patient not in registry.patients():
-        return fail(f"patient {args.patient!r} is not in the enrollment registry "
-                    f"{args.registry}", "billing")
-    patients = [args.patient] if args.patient is not None else registry.patients()
-    today = clinic_today(args)
-    if isinstance(today, str):
-        return fail(today, "billing")
-    month = args.month or Month.of(today)
-    if month.first > today:
-        return fail(f"month {month} is after today ({today})", "billing")
-    opened = open_month_inputs(args, "time is logged there with rtm-clinic log-time")
-    if isinstance(opened, str):
-        return fail(opened, "billing")
-    conn, store = opened
-    try:
-        reports = billing_report.build(store, registry, conn, patients, month, today,
-                                       args.tz, fees)
-    except fees_mod.FeeError as e:
-        return fail(e, "billing")
-    except sqlite3.Error as e:
-        return fail(f"clinic database {args.clinic_db}: {e}", "billing")
-    except StoreError as e:
-        return fail(f"store: {e}", "billing", status=1)
-    finally:
-        store.close()
-        conn.close()
+    built = build_month(args, "billing", billing_report.build,
+                        "time is logged there with rtm-clinic log-time")
+    if isinstance(built, int):
+        return built
+    reports, month, today, fees = built
     if args.csv:
         sys.stdout.write(billing_report.format_csv(reports))
     else:

@@ -7,14 +7,21 @@ import argparse
 import os
 import sqlite3
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo
 
+from cloud_bridge.clinic import fees as fees_mod
 from cloud_bridge.clinic import registry as registry_mod
 from cloud_bridge.clinic import time_log
+from cloud_bridge.clinic.billing import Month
 from cloud_bridge.clinic.clinic_db import open_clinic_db
 from cloud_bridge.stores.base import SQLITE_PREFIX, Store, StoreError, open_store
+
+R = TypeVar("R")
 
 
 def now() -> datetime:
@@ -73,7 +80,7 @@ def existing_clinic_db(path: str) -> sqlite3.Connection:
 # --- billing and report: one month of a clinic's data -------------------------------------
 
 
-def clinic_today(args: argparse.Namespace) -> date | str:
+def _clinic_today(args: argparse.Namespace) -> date | str:
     """--today or the clinic's today; a message if --today is later than that (it would
     show codes as final for periods and months that have not ended)."""
     real_today = now().astimezone(args.tz).date()
@@ -83,7 +90,7 @@ def clinic_today(args: argparse.Namespace) -> date | str:
     return today
 
 
-def open_month_inputs(args: argparse.Namespace, clinic_db_hint: str
+def _open_month_inputs(args: argparse.Namespace, clinic_db_hint: str
                       ) -> tuple[sqlite3.Connection, Store] | str:
     """The clinic database and the store of a month's billing or report; a message saying
     what is missing otherwise."""
@@ -102,3 +109,46 @@ def open_month_inputs(args: argparse.Namespace, clinic_db_hint: str
         conn.close()
         return str(e)
     return conn, store
+
+
+MonthBuild = Callable[[Store, registry_mod.Registry, sqlite3.Connection, list[str], Month,
+                       date, ZoneInfo, fees_mod.FeeTable], list[R]]
+
+
+def build_month(args: argparse.Namespace, command: str, build: MonthBuild[R],
+                clinic_db_hint: str) -> tuple[list[R], Month, date, fees_mod.FeeTable] | int:
+    """What billing and report share: the registry and fee table, args.patient (None: every
+    patient), the clinic's today, args.month (None: today's), clinic.db and the store, then
+    `build` over them; (its reports, the month, today, the fees), or the exit status after
+    saying what is wrong."""
+    try:
+        registry = registry_mod.load(args.registry)
+        fees = fees_mod.load(args.fees)
+    except (registry_mod.RegistryError, fees_mod.FeeError, OSError) as e:
+        return fail(e, command)
+    if args.patient is not None and args.patient not in registry.patients():
+        return fail(f"patient {args.patient!r} is not in the enrollment registry "
+                    f"{args.registry}", command)
+    patients = [args.patient] if args.patient is not None else registry.patients()
+    today = _clinic_today(args)
+    if isinstance(today, str):
+        return fail(today, command)
+    month = args.month or Month.of(today)
+    if month.first > today:
+        return fail(f"month {month} is after today ({today})", command)
+    opened = _open_month_inputs(args, clinic_db_hint)
+    if isinstance(opened, str):
+        return fail(opened, command)
+    conn, store = opened
+    try:
+        return build(store, registry, conn, patients, month, today, args.tz, fees), \
+            month, today, fees
+    except fees_mod.FeeError as e:
+        return fail(e, command)
+    except sqlite3.Error as e:
+        return fail(f"clinic database {args.clinic_db}: {e}", command)
+    except StoreError as e:
+        return fail(f"store: {e}", command, status=1)
+    finally:
+        store.close()
+        conn.close()

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import sys
 from pathlib import Path
 
-from cloud_bridge.clinic import fees as fees_mod
-from cloud_bridge.clinic import registry as registry_mod
-from cloud_bridge.clinic.commands.common import clinic_today, fail, open_month_inputs
+from cloud_bridge.clinic.commands.common import build_month, fail
 from cloud_bridge.clinic.commands.options import (
     Subcommands,
     add_clinic_db_option,
@@ -22,7 +19,6 @@ from cloud_bridge.clinic.commands.options import (
     add_tz_option,
     parse_month,
 )
-from cloud_bridge.stores.base import StoreError
 
 
 def add_parser(sub: Subcommands) -> None:
@@ -66,37 +62,12 @@ def run(args: argparse.Namespace) -> int:
         return fail("give a PATIENT or --all", "report")
     if args.all and args.out_dir is None:
         return fail("--all writes one file per patient: give --out-dir DIR", "report")
-    try:
-        registry = registry_mod.load(args.registry)
-        fees = fees_mod.load(args.fees)
-    except (registry_mod.RegistryError, fees_mod.FeeError, OSError) as e:
-        return fail(e, "report")
-    patients = registry.patients() if args.all else [args.patient]
-    if args.patient is not None and args.patient not in registry.patients():
-        return fail(f"patient {args.patient!r} is not in the enrollment registry "
-                    f"{args.registry}", "report")
-    today = clinic_today(args)
-    if isinstance(today, str):
-        return fail(today, "report")
-    if args.month.first > today:
-        return fail(f"month {args.month} is after today ({today})", "report")
-    opened = open_month_inputs(args, "time is logged there with rtm-clinic log-time, "
-                                     "prescriptions with rtm-clinic prescribe")
-    if isinstance(opened, str):
-        return fail(opened, "report")
-    conn, store = opened
-    try:
-        reports = monthly_report.build(store, registry, conn, patients, args.month, today,
-                                       args.tz, fees)
-    except fees_mod.FeeError as e:
-        return fail(e, "report")
-    except sqlite3.Error as e:
-        return fail(f"clinic database {args.clinic_db}: {e}", "report")
-    except StoreError as e:
-        return fail(f"store: {e}", "report", status=1)
-    finally:
-        store.close()
-        conn.close()
+    built = build_month(args, "report", monthly_report.build,
+                        "time is logged there with rtm-clinic log-time, prescriptions with "
+                        "rtm-clinic prescribe")
+    if isinstance(built, int):
+        return built
+    reports = built[0]
     csv_out = args.format == "csv"
 
     def text(rs: list[monthly_report.MonthlyReport]) -> str:
