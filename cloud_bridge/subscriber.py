@@ -25,13 +25,12 @@ accepted and counted (`unsigned_unenrolled`) unless `require_signed`.
 from __future__ import annotations
 
 import logging
-import queue
 import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -46,6 +45,7 @@ from cloud_bridge.dead_letters import DeadLetters
 from cloud_bridge.dead_letters import path_for as dead_letters_path_for
 from cloud_bridge.device_keys import ENROLLED, DeviceKeys, EnrollmentRejected
 from cloud_bridge.device_state import DeviceState
+from cloud_bridge.handoff import Handoff
 from cloud_bridge.inbox import Delivery, Inbox
 from cloud_bridge.payload import TOPIC_FILTER, ParsedMessage, PayloadError, parse_message, verify
 from cloud_bridge.records import StoredRecord
@@ -72,6 +72,23 @@ class _Validated:
     done: list[bool]
     accepted: list[_Accepted]
     states: list[_AcceptedState]
+
+    def __len__(self) -> int:
+        return len(self.deliveries)
+
+    @classmethod
+    def joined(cls, batches: list[_Validated]) -> _Validated:
+        """One batch of several, in order: stored in one write, acknowledged in order."""
+        if len(batches) == 1:
+            return batches[0]
+        whole = cls([], [], [], [])
+        for batch in batches:
+            offset = len(whole.deliveries)
+            whole.deliveries += batch.deliveries
+            whole.done += batch.done
+            whole.accepted += [replace(m, index=m.index + offset) for m in batch.accepted]
+            whole.states += [replace(m, index=m.index + offset) for m in batch.states]
+        return whole
 
 
 @dataclass
@@ -196,12 +213,13 @@ class Bridge:
         self._unstored: dict[str, list[dict[int, bytes]]] = {}
         self._unstored_lock = threading.Lock()
         # The writer validates a batch and stores it. With a store whose writes wait on a
-        # server (InfluxDB), a second thread does the storing, so that the next batch is
-        # validated meanwhile (at most one waits for it). Not with SQLite: sqlite3 hands the
-        # GIL back and forth for every row, and a validating thread beside it made the
-        # whole slower. More throughput than that comes from more instances, one per core.
+        # server (InfluxDB), a second thread does the storing, so that what arrives is
+        # validated meanwhile and goes into the next write, all of it (cloud_bridge/
+        # handoff.py). Not with SQLite: sqlite3 hands the GIL back and forth for every row,
+        # and a validating thread beside it made the whole slower. More throughput than that
+        # comes from more instances, one per core.
         self._overlap = getattr(store, "write_waits_on_server", False)
-        self._validated: queue.Queue[_Validated | None] = queue.Queue(maxsize=1)
+        self._validated: Handoff[_Validated] = Handoff(BATCH_MESSAGES)
         self._workers = [threading.Thread(target=self._validate_loop, name="bridge-validate",
                                           daemon=True)]
         if self._overlap:
@@ -256,7 +274,7 @@ class Bridge:
             batch = self.inbox.take(BATCH_MESSAGES)
             if not batch:
                 if self._overlap:
-                    self._validated.put(None)
+                    self._validated.close()
                 return  # closed and empty
             done, accepted, states = self._validate([(d.topic, d.payload) for d in batch])
             item = _Validated(batch, done, accepted, states)
@@ -266,8 +284,8 @@ class Bridge:
                 self._complete(item)
 
     def _store_loop(self) -> None:
-        while (item := self._validated.get()) is not None:
-            self._complete(item)
+        while items := self._validated.take_all():
+            self._complete(_Validated.joined(items))
 
     def _complete(self, item: _Validated) -> None:
         """Store a validated batch, then acknowledge what is done, in order."""

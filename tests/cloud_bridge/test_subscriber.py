@@ -175,6 +175,47 @@ def test_with_a_server_store_the_next_batch_is_checked_against_the_one_being_wri
     keys.close()
 
 
+def test_with_a_server_store_what_was_validated_during_a_write_goes_into_the_next_one(
+        tmp_path):
+    """Messages validated one by one while the store writes make one write after it, not a
+    queue of small writes; they are acknowledged in the order they came."""
+    store = ServerLikeStore(tmp_path / "s.db")
+    writes = []
+    original = store.write
+
+    def write(records):
+        writes.append(sorted({r.seq // 10 for r in records}))
+        original(records)
+
+    store.write = write
+    bridge = Bridge(store, "127.0.0.1", 1)
+    acks = []
+    bridge.client.ack = lambda mid, qos: acks.append(mid)
+    for worker in bridge._workers:
+        worker.start()
+    bridge._pending += 1
+    bridge.inbox.put(Delivery(1, 1, TOPIC, body([10, 11])))
+    assert store.writing.wait(5)
+    for mid in (2, 3, 4):  # each taken and validated on its own while write 1 waits
+        bridge._pending += 1
+        bridge.inbox.put(Delivery(mid, 1, TOPIC, body([mid * 10, mid * 10 + 1])))
+        deadline = time.monotonic() + 5
+        while bridge.inbox.depth()[0] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.05)
+    store.go.set()
+    deadline = time.monotonic() + 5
+    while not bridge.idle() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    bridge._stop.set()
+    bridge.inbox.close()
+    for worker in bridge._workers:
+        worker.join(5)
+    assert writes == [[1], [2, 3, 4]]
+    assert acks == [1, 2, 3, 4]
+    assert len(store.query([DEV], 0, 2**62)) == 8
+
+
 # -- device states ------------------------------------------------------------------------
 
 STATE_T0 = 1_790_000_000_000
