@@ -16,6 +16,7 @@ from __future__ import annotations
 import email.utils
 import http.client
 import json
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -105,8 +106,22 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
+# Idle connections kept for the next request: one per thread that writes or reads at once
+# (the bridge's store thread, the daily refresh, READ_REQUESTS for a large read).
+IDLE_CONNECTIONS = READ_REQUESTS + 2
+# A kept connection the server has closed meanwhile fails like this, before any answer: the
+# request is sent again, once, on a new connection (it cannot have been carried out, and
+# writes are idempotent anyway).
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+          ConnectionAbortedError)
+
+
 class InfluxHTTP:
-    """One InfluxDB server's HTTP API. A fresh connection per request keeps it thread-safe."""
+    """One InfluxDB server's HTTP API, safe to use from several threads.
+
+    Connections are kept alive and reused: a new one per request cost InfluxDB and the
+    bridge a TCP (or TLS) handshake every write. A connection is used by one request at a
+    time, then goes back to a small pool."""
 
     def __init__(self, base_url: str, *, auth_header: str | None, timeout_s: float) -> None:
         parts = urlsplit(base_url)
@@ -118,6 +133,9 @@ class InfluxHTTP:
         self._port = parts.port or 8086
         self._auth_header = auth_header
         self._timeout_s = timeout_s
+        self._idle: list[http.client.HTTPConnection] = []
+        self._idle_lock = threading.Lock()
+        self._closed = False
 
     def request(
         self,
@@ -133,26 +151,66 @@ class InfluxHTTP:
             headers["Authorization"] = self._auth_header
         if content_type:
             headers["Content-Type"] = content_type
-        conn: http.client.HTTPConnection
-        if self._https:
-            conn = http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout_s)
-        else:
-            conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
+        url = f"{path}?{urlencode(params)}"
+        conn, reused = self._connection()
         try:
-            conn.request(method, f"{path}?{urlencode(params)}", body=body, headers=headers)
-            resp = conn.getresponse()
-            data = resp.read()
+            try:
+                resp, data = self._exchange(conn, method, url, body, headers)
+            except _STALE:
+                if not reused:
+                    raise
+                conn.close()
+                conn = self._new_connection()
+                resp, data = self._exchange(conn, method, url, body, headers)
         except (OSError, http.client.HTTPException) as exc:
+            conn.close()
             what = f"InfluxDB at {self.base_url}: {method} {path}"
             raise StoreUnavailable(f"{what}: {exc!r}") from exc
-        finally:
+        if resp.will_close:
             conn.close()
+        else:
+            self._keep(conn)
         return Response(
             status=resp.status,
             reason=resp.reason,
             headers=dict(resp.getheaders()),
             body=data.decode("utf-8", errors="replace"),
         )
+
+    @staticmethod
+    def _exchange(conn: http.client.HTTPConnection, method: str, url: str,
+                  body: bytes | None, headers: dict[str, str]
+                  ) -> tuple[http.client.HTTPResponse, bytes]:
+        conn.request(method, url, body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp, resp.read()
+
+    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
+        """An idle connection (reused: True) or a new one."""
+        with self._idle_lock:
+            if self._idle:
+                return self._idle.pop(), True
+        return self._new_connection(), False
+
+    def _new_connection(self) -> http.client.HTTPConnection:
+        if self._https:
+            return http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout_s)
+        return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
+
+    def _keep(self, conn: http.client.HTTPConnection) -> None:
+        with self._idle_lock:
+            if not self._closed and len(self._idle) < IDLE_CONNECTIONS:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        """Close the idle connections; one still in use is closed when its request ends."""
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+            self._closed = True
+        for conn in idle:
+            conn.close()
 
     def query_records(
         self,

@@ -198,7 +198,8 @@ class InfluxV1Store(InfluxDailyStore):
         if self._closed:
             return
         self._close_daily()
-        self._closed = True  # no connection outlives a request
+        self._closed = True
+        self._http.close()
 
     def _what(self, action: str) -> str:
         return f"{action} of database {self.database!r} at {self._http.base_url}"

@@ -175,6 +175,7 @@ class InfluxV2Store(InfluxDailyStore):
             return
         self._close_daily()
         self._closed = True
+        self._http.close()
         self._write_api.close()  # type: ignore[no-untyped-call]
         self._client.close()  # type: ignore[no-untyped-call]
 
