@@ -3,9 +3,11 @@
 One table, one row per record, UNIQUE(device_id, seq): a write is one transaction of
 upserts, so a redelivered batch changes nothing (a differently dated copy of a record keeps
 the better date, see _insert_sql). WAL journal with synchronous=FULL:
-`write` returns after the commit is fsynced. Each thread that uses the store gets its own
-connection, kept until `close` (WAL lets a query thread read while the MQTT callback thread
-writes); meant for a few long-lived threads, not a thread per request.
+`write` returns after the commit is fsynced. A thread beside the writes copies the WAL into
+the file (sqlite_wal.Checkpointer), so that no write waits for a checkpoint. Each thread
+that uses the store gets its own connection, kept until `close` (WAL lets a query thread
+read while the MQTT callback thread writes); meant for a few long-lived threads, not a
+thread per request.
 
 Value fields are columns named after REP_FIELDS and SET_FIELDS (NULL where the kind has no
 such field). A field added to records.py later is added as a column when the file is opened.
@@ -37,7 +39,12 @@ from zoneinfo import ZoneInfo
 from cloud_bridge.daily import UTC, DailyTotal, dated_spans
 from cloud_bridge.device_state import DeviceState
 from cloud_bridge.records import REP_FIELDS, SET_FIELDS, StoredRecord
-from cloud_bridge.sqlite_wal import WriterLock, enable_wal
+from cloud_bridge.sqlite_wal import (
+    WRITER_AUTOCHECKPOINT_PAGES,
+    Checkpointer,
+    WriterLock,
+    enable_wal,
+)
 from cloud_bridge.stores import sqlite_daily, sqlite_states
 from cloud_bridge.stores.base import (
     KIND_FIELDS,
@@ -82,6 +89,7 @@ class SQLiteStore(Store):
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._writers = WriterLock(self.path)
+        self._checkpointer = Checkpointer(self.path) if self.path != ":memory:" else None
         self._closed = False
         with self._errors(f"open {self.path}"):
             conn = self._conn()
@@ -126,6 +134,7 @@ class SQLiteStore(Store):
                 isolation_level="DEFERRED",
             )
             conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT_PAGES}")
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
@@ -152,6 +161,8 @@ class SQLiteStore(Store):
                 days |= sqlite_daily.valid_days_of_keys(conn, records, self.zone)
                 conn.executemany(self._insert_sql, rows)
                 sqlite_daily.recount(conn, days, self.zone)
+        if self._checkpointer is not None:
+            self._checkpointer.wrote()
 
     def query(
         self, device_ids: Sequence[str] | None, start_ms: int, end_ms: int
@@ -236,6 +247,8 @@ class SQLiteStore(Store):
                 return sqlite_daily.rebuild(conn, self.zone, since)
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self._writers.close()
         with self._lock:
             self._closed = True
