@@ -31,6 +31,7 @@ import re
 import sqlite3
 import struct
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,9 +82,8 @@ _ENTRY = struct.Struct(f"<I{RECORD_DIGEST_SIZE}s")
 
 
 def _rows(device_id: str, entries: list[tuple[int, bytes]]) -> list[tuple[str, int, int, bytes]]:
-    """verified_batches rows for one device's (seq, digest) entries."""
+    """verified_batches rows for one device's (seq, digest) entries, sorted by seq."""
     rows = []
-    entries = sorted(set(entries))
     start = 0
     for i in range(1, len(entries) + 1):
         if i == len(entries) or entries[i][0] - entries[start][0] >= _ROW_SPAN:
@@ -234,7 +234,7 @@ class DeviceKeys:
                 by_device.setdefault(device_id, []).append((seq, record_digest(bytes(raw))))
             for device_id, entries in by_device.items():
                 self._db.executemany("INSERT INTO verified_batches VALUES (?, ?, ?, ?)",
-                                     _rows(device_id, entries))
+                                     _rows(device_id, sorted(set(entries))))
             self._db.execute("DROP TABLE verified_records")
             self._db.execute("COMMIT")
         except BaseException:
@@ -258,15 +258,13 @@ class DeviceKeys:
                     found.setdefault(seq, digest)
         return found
 
-    def remember_verified(self, records: list[tuple[str, int, bytes]]) -> None:
-        """Note verified records, (device id, seq, digest), once the store has them (a
-        redelivery after a crash before this finds them missing, and they are stored again:
-        idempotent). One transaction for a whole batch of messages."""
-        by_device: dict[str, list[tuple[int, bytes]]] = {}
-        for device_id, seq, digest in records:
-            by_device.setdefault(device_id, []).append((seq, digest))
-        rows = [row for device_id, entries in by_device.items()
-                for row in _rows(device_id, entries)]
+    def remember_verified(self, messages: Sequence[tuple[str, Mapping[int, bytes]]]) -> None:
+        """Note verified records once the store has them: per message, its device id and its
+        records' digests by seq (a redelivery after a crash before this finds them missing,
+        and they are stored again: idempotent). One transaction for a whole batch of
+        messages, rows per message."""
+        rows = [row for device_id, digests in messages
+                for row in _rows(device_id, sorted(digests.items()))]
         with self._lock:
             # Not fsync'd (WAL, synchronous NORMAL: the next enrollment's commit or a
             # checkpoint makes it durable): losing the last few of these to a power cut

@@ -441,10 +441,9 @@ class Bridge:
 
     def _remember_verified(self, messages: list[_Accepted]) -> None:
         """Only now: a record noted as verified is one the store has."""
-        rows = [(m.parsed.device_id, seq, digest)
-                for m in messages if m.verified for seq, digest in m.parsed.digests().items()]
-        if rows:
-            self.device_keys.remember_verified(rows)
+        verified = [(m.parsed.device_id, m.parsed.digests()) for m in messages if m.verified]
+        if verified:
+            self.device_keys.remember_verified(verified)
 
     def _integrity(self, parsed: ParsedMessage) -> tuple[str | None, bool]:
         """(None if the message may be stored, counted by how it was accepted, else the
