@@ -32,6 +32,7 @@ whole schema, its cardinality and retention.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from operator import itemgetter
 from typing import Any
 
 from cloud_bridge.records import StoredRecord
@@ -58,11 +59,16 @@ def timestamp_ns(rec: StoredRecord) -> int:
     return rec.t_ms * _NS_PER_MS + rec.seq % _NS_PER_MS
 
 
-# Per kind, the value fields in the order they are written and a template for them.
-_VALUE_TEMPLATES = {
-    kind: (tuple(sorted(fields)), ",".join(f"{escape_key(k)}={{}}i" for k in sorted(fields)))
+# Per kind, one %-template for a whole line after its series (the one formatting operation
+# per record: the ingest's hot path) and a getter of its value fields, in the template's
+# order.
+_LINE_TEMPLATES = {
+    kind: ("%sseq=%di,set_no=%di,time_valid=%s,partial=%s,"
+           + ",".join(f"{escape_key(k)}=%di" for k in sorted(fields)) + " %d",
+           itemgetter(*sorted(fields)))
     for kind, fields in KIND_FIELDS.items()
 }
+_BOOLEANS = ("false", "true")
 # "kind,device=..,exercise=.. " per series: a record repeats its wearable's series.
 _SERIES_PREFIXES: dict[tuple[str, str, str], str] = {}
 _SERIES_PREFIXES_MAX = 100_000
@@ -78,15 +84,10 @@ def to_line(rec: StoredRecord) -> str:
         if len(_SERIES_PREFIXES) >= _SERIES_PREFIXES_MAX:
             _SERIES_PREFIXES.clear()
         _SERIES_PREFIXES[series] = prefix
-    names, template = _VALUE_TEMPLATES[rec.kind]
-    values = rec.values
-    return (
-        f"{prefix}seq={rec.seq}i,set_no={rec.set_no}i,"
-        f"time_valid={'true' if rec.time_valid else 'false'},"
-        f"partial={'true' if rec.partial else 'false'},"
-        f"{template.format(*[values[k] for k in names])} "
-        f"{rec.t_ms * _NS_PER_MS + rec.seq % _NS_PER_MS}"
-    )
+    template, values = _LINE_TEMPLATES[rec.kind]
+    return template % (prefix, rec.seq, rec.set_no, _BOOLEANS[rec.time_valid],
+                       _BOOLEANS[rec.partial], *values(rec.values),
+                       rec.t_ms * _NS_PER_MS + rec.seq % _NS_PER_MS)
 
 
 def quote_string(text: str) -> str:
