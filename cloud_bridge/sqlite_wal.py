@@ -120,7 +120,7 @@ class Checkpointer:
 
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
-        idle = 0
+        idle = failures = 0
         try:
             while not self._stop.wait(self._every_s):
                 if not self._dirty.is_set():
@@ -135,9 +135,13 @@ class Checkpointer:
                         conn = sqlite3.connect(self._path, timeout=1.0,
                                                check_same_thread=False)
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    failures = 0
                 except sqlite3.Error as exc:
                     self._dirty.set()  # try again at the next tick
-                    log.warning("checkpoint of %s failed (retrying): %s", self._path, exc)
+                    failures += 1
+                    if failures == 1 or failures % 240 == 0:  # then about once a minute
+                        log.warning("checkpoint of %s failed %d time(s), retrying: %s",
+                                    self._path, failures, exc)
         finally:
             if conn is not None:
                 conn.close()

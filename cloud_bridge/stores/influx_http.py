@@ -110,8 +110,8 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 # (the bridge's store thread, the daily refresh, READ_REQUESTS for a large read).
 IDLE_CONNECTIONS = READ_REQUESTS + 2
 # A kept connection the server has closed meanwhile fails like this, before any answer: the
-# request is sent again, once, on a new connection (it cannot have been carried out, and
-# writes are idempotent anyway).
+# request is sent again, once, on a new connection (the server closed it idle, so it did not
+# see the request; and were it otherwise, writes are idempotent).
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
           ConnectionAbortedError)
 

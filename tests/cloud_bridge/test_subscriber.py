@@ -39,7 +39,12 @@ def run_worker(bridge, deliveries, acks):
         bridge.inbox.put(d)
     for worker in bridge._workers:
         worker.start()
-    deadline = time.monotonic() + 10
+    stop_when_idle(bridge, 10)
+
+
+def stop_when_idle(bridge, timeout_s=5):
+    """Wait until every delivered message is handled, then stop the writer threads."""
+    deadline = time.monotonic() + timeout_s
     while not bridge.idle() and time.monotonic() < deadline:
         time.sleep(0.01)
     bridge._stop.set()
@@ -162,13 +167,7 @@ def test_with_a_server_store_the_next_batch_is_checked_against_the_one_being_wri
     time.sleep(0.1)
     rejected = bridge.stats.snapshot()["rejected"]
     store.go.set()
-    deadline = time.monotonic() + 5
-    while not bridge.idle() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    bridge._stop.set()
-    bridge.inbox.close()
-    for worker in bridge._workers:
-        worker.join(5)
+    stop_when_idle(bridge)
     assert rejected == {"replayed": 1, "seq_conflict": 1}
     assert acks == [1, 2, 3, 4]
     assert [r.seq for r in store.query([SIGNED_DEV], 0, 2**62)] == [1, 2, 3, 4, 5]
@@ -204,13 +203,7 @@ def test_with_a_server_store_what_was_validated_during_a_write_goes_into_the_nex
             time.sleep(0.01)
         time.sleep(0.05)
     store.go.set()
-    deadline = time.monotonic() + 5
-    while not bridge.idle() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    bridge._stop.set()
-    bridge.inbox.close()
-    for worker in bridge._workers:
-        worker.join(5)
+    stop_when_idle(bridge)
     assert writes == [[1], [2, 3, 4]]
     assert acks == [1, 2, 3, 4]
     assert len(store.query([DEV], 0, 2**62)) == 8
