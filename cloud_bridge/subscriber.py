@@ -45,7 +45,6 @@ from cloud_bridge.dead_letters import DeadLetters
 from cloud_bridge.dead_letters import path_for as dead_letters_path_for
 from cloud_bridge.device_keys import ENROLLED, DeviceKeys, EnrollmentRejected
 from cloud_bridge.device_state import DeviceState
-from cloud_bridge.handoff import Handoff
 from cloud_bridge.inbox import Delivery, Inbox
 from cloud_bridge.payload import TOPIC_FILTER, ParsedMessage, PayloadError, parse_message, verify
 from cloud_bridge.records import StoredRecord
@@ -203,7 +202,7 @@ class Bridge:
         self.stats = BridgeStats()
         self.retry_max_s = retry_max_s
         self._pending = 0  # delivered, not yet handled
-        self.inbox = Inbox(inbox_messages, inbox_bytes)
+        self.inbox: Inbox[Delivery] = Inbox(inbox_messages, inbox_bytes)
         self._stop = threading.Event()
         self._connected = threading.Event()
         # Verified records of batches accepted but not yet stored (and remembered): a later
@@ -214,12 +213,12 @@ class Bridge:
         self._unstored_lock = threading.Lock()
         # The writer validates a batch and stores it. With a store whose writes wait on a
         # server (InfluxDB), a second thread does the storing, so that what arrives is
-        # validated meanwhile and goes into the next write, all of it (cloud_bridge/
-        # handoff.py). Not with SQLite: sqlite3 hands the GIL back and forth for every row,
-        # and a validating thread beside it made the whole slower. More throughput than that
-        # comes from more instances, one per core.
+        # validated meanwhile and goes into the next write, all of it: at most
+        # BATCH_MESSAGES messages wait for it. Not with SQLite: sqlite3 hands the GIL back
+        # and forth for every row, and a validating thread beside it made the whole slower.
+        # More throughput than that comes from more instances, one per core.
         self._overlap = getattr(store, "write_waits_on_server", False)
-        self._validated: Handoff[_Validated] = Handoff(BATCH_MESSAGES)
+        self._validated: Inbox[_Validated] = Inbox(inbox_messages, BATCH_MESSAGES, size=len)
         self._workers = [threading.Thread(target=self._validate_loop, name="bridge-validate",
                                           daemon=True)]
         if self._overlap:
@@ -284,7 +283,7 @@ class Bridge:
                 self._complete(item)
 
     def _store_loop(self) -> None:
-        while items := self._validated.take_all():
+        while items := self._validated.take():
             self._complete(_Validated.joined(items))
 
     def _complete(self, item: _Validated) -> None:

@@ -1,4 +1,5 @@
-"""The bridge's inbox: bounded by count and bytes, batches what waits, wakes on close."""
+"""The bridge's inboxes: bounded by count and size, batches what waits, wakes on close; and
+the validated batches for the storing thread, sized by their messages, all taken at once."""
 
 import threading
 import time
@@ -37,7 +38,7 @@ def test_put_waits_while_the_inbox_holds_its_count():
     assert [x.mid for x in inbox.take(1)] == [1]
     t.join(2)
     assert not t.is_alive() and inbox.depth() == (2, 20)
-    assert inbox.high_water_messages == 2
+    assert inbox.high_water_items == 2
 
 
 def test_put_waits_while_the_bytes_would_exceed_the_budget():
@@ -48,7 +49,7 @@ def test_put_waits_while_the_bytes_would_exceed_the_budget():
     assert t.is_alive()
     inbox.take(10)
     t.join(2)
-    assert not t.is_alive() and inbox.high_water_bytes == 60
+    assert not t.is_alive() and inbox.high_water_size == 60
 
 
 def test_a_message_larger_than_the_budget_is_taken_alone_not_refused():
@@ -86,3 +87,58 @@ def test_take_waits_for_a_message():
 def test_an_inbox_without_room_is_refused():
     with pytest.raises(ValueError):
         Inbox(0, 10)
+
+
+# -- validated batches to the storing thread (size: messages) -----------------------------
+
+class Batch(list):
+    """A batch of messages (its length: how many)."""
+
+
+def test_batches_sized_by_messages_are_all_handed_over_in_order():
+    batches: Inbox[Batch] = Inbox(1000, 10, size=len)
+    batches.put(Batch([1, 2]))
+    batches.put(Batch([3]))
+    assert batches.take() == [[1, 2], [3]]
+
+
+def test_a_batch_waits_while_enough_messages_wait_then_goes_on_once_taken():
+    batches: Inbox[Batch] = Inbox(1000, 3, size=len)
+    batches.put(Batch([1, 2, 3]))
+    t = threading.Thread(target=batches.put, args=(Batch([4]),), daemon=True)
+    t.start()
+    time.sleep(0.1)
+    assert t.is_alive()
+    assert batches.take() == [[1, 2, 3]]
+    t.join(2)
+    assert not t.is_alive()
+    assert batches.take() == [[4]]
+
+
+def test_a_batch_larger_than_the_limit_is_taken_when_nothing_waits():
+    batches: Inbox[Batch] = Inbox(1000, 2, size=len)
+    batches.put(Batch([1, 2, 3, 4]))
+    assert batches.take() == [[1, 2, 3, 4]]
+
+
+def test_close_hands_over_the_batches_left_then_nothing():
+    batches: Inbox[Batch] = Inbox(1000, 5, size=len)
+    got: list[list[Batch]] = []
+    t = threading.Thread(target=lambda: got.extend([batches.take(), batches.take()]),
+                         daemon=True)
+    batches.put(Batch([1]))
+    batches.close()
+    t.start()
+    t.join(2)
+    assert got == [[[1]], []]
+
+
+def test_close_wakes_a_waiting_taker():
+    batches: Inbox[Batch] = Inbox(1000, 5, size=len)
+    got: list[list[Batch]] = []
+    t = threading.Thread(target=lambda: got.append(batches.take()), daemon=True)
+    t.start()
+    time.sleep(0.1)
+    batches.close()
+    t.join(2)
+    assert got == [[]]

@@ -65,8 +65,8 @@ def test_a_down_then_slow_store_holds_the_bridge_to_its_inbox_and_loses_nothing(
     stored = store.query([device], 0, 2**62)
     assert [r.seq for r in stored] == list(range(1, 1501))
     assert all(r.values["rep"] == r.seq for r in stored)
-    assert bridge.inbox.high_water_messages <= INBOX_MESSAGES
-    assert bridge.inbox.high_water_bytes <= INBOX_BYTES
+    assert bridge.inbox.high_water_items <= INBOX_MESSAGES
+    assert bridge.inbox.high_water_size <= INBOX_BYTES
     stats = bridge.stats.snapshot()
     assert stats["store_retries"] >= 3 and stats["rejected"] == {}
     store.close()
