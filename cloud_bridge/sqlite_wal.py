@@ -15,7 +15,10 @@ import os
 import sqlite3
 import threading
 import time
+from contextlib import closing
 from types import TracebackType
+
+from cloud_bridge.ticker import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +86,9 @@ class Checkpointer:
 
     SQLite checkpoints in the commit that takes the WAL past `wal_autocheckpoint` pages:
     inside the write transaction, and so inside WriterLock, where every other writer of the
-    file waits for it. This thread instead runs a PASSIVE checkpoint (it waits for no reader
-    or writer) every `every_s` after writes, on a connection of its own. Writers set
+    file waits for it. A thread beside them (cloud_bridge/ticker.py) instead runs a PASSIVE
+    checkpoint (it waits for no reader or writer) every `every_s` after writes, on a
+    connection of its own. Writers set
     WRITER_AUTOCHECKPOINT_PAGES as a backstop, so the WAL stays bounded even if this thread
     falls behind. Started by `wrote()`, it ends after `idle_s` without writes (the next
     write starts it again: a store left open without writing holds no thread) and at
@@ -94,62 +98,36 @@ class Checkpointer:
 
     def __init__(self, db_path: str, every_s: float = 0.25, idle_s: float = 2.0) -> None:
         self._path = db_path
-        self._every_s = every_s
         self._idle_ticks = max(1, round(idle_s / every_s))
+        self._idle = 0
+        self._failures = 0
         self._dirty = threading.Event()
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker(self._tick, every_s, f"checkpoint {db_path}")
 
     def wrote(self) -> None:
         """A write committed: checkpoint at the next tick. Cheap to call on every write."""
         self._dirty.set()
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None and not self._stop.is_set():
-                    self._thread = threading.Thread(
-                        target=self._run, name=f"checkpoint {self._path}", daemon=True)
-                    self._thread.start()
+        self._ticker.start()
 
     def close(self, timeout_s: float = 10.0) -> None:
-        with self._lock:
-            self._stop.set()
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout_s)
+        self._ticker.stop(timeout_s)
 
-    def _run(self) -> None:
-        conn: sqlite3.Connection | None = None
-        idle = failures = 0
+    def _tick(self) -> bool:
+        """One checkpoint if there were writes; False once idle for `idle_s`."""
+        if not self._dirty.is_set():
+            self._idle += 1
+            return self._idle < self._idle_ticks
+        self._idle = 0
+        self._dirty.clear()
         try:
-            while not self._stop.wait(self._every_s):
-                if not self._dirty.is_set():
-                    idle += 1
-                    if idle >= self._idle_ticks and self._let_go():
-                        return
-                    continue
-                idle = 0
-                self._dirty.clear()
-                try:
-                    if conn is None:
-                        conn = sqlite3.connect(self._path, timeout=1.0,
-                                               check_same_thread=False)
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    failures = 0
-                except sqlite3.Error as exc:
-                    self._dirty.set()  # try again at the next tick
-                    failures += 1
-                    if failures == 1 or failures % 240 == 0:  # then about once a minute
-                        log.warning("checkpoint of %s failed %d time(s), retrying: %s",
-                                    self._path, failures, exc)
-        finally:
-            if conn is not None:
-                conn.close()
-
-    def _let_go(self) -> bool:
-        """End this thread unless a write came meanwhile (then `wrote()` saw it running)."""
-        with self._lock:
-            if self._dirty.is_set():
-                return False
-            self._thread = None
-            return True
+            # A connection per checkpoint (a few a second at most): none is held while idle.
+            with closing(sqlite3.connect(self._path, timeout=1.0)) as conn:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self._failures = 0
+        except sqlite3.Error as exc:
+            self._dirty.set()  # try again at the next tick
+            self._failures += 1
+            if self._failures == 1 or self._failures % 240 == 0:  # then about once a minute
+                log.warning("checkpoint of %s failed %d time(s), retrying: %s",
+                            self._path, self._failures, exc)
+        return True
