@@ -6,6 +6,7 @@ shared subscriptions) wait for them."""
 
 import time
 import uuid
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -75,6 +76,24 @@ def crash(bridge: Bridge) -> None:
         sock.close()
 
 
+def broker_and_group_member(store, tmp_path) -> tuple[Mosquitto, Callable[[], Bridge]]:
+    """A started mosquitto, and a function that starts one instance of a new share group,
+    always with the same client id and key file (as a crashed instance comes back)."""
+    broker = Mosquitto(tmp_path / "mosquitto")
+    broker.start()
+    group = f"rtm-{uuid.uuid4().hex[:6]}"
+    name = f"bridge-{uuid.uuid4().hex[:6]}"
+    keys = DeviceKeys(tmp_path / "keys.db")
+
+    def start() -> Bridge:
+        bridge = Bridge(store, broker.host, broker.port, client_id=name, share_group=group,
+                        device_keys=keys)
+        bridge.start()
+        return bridge
+
+    return broker, start
+
+
 @pytest.mark.fault
 @pytest.mark.parametrize("restart", [False, True], ids=["no-restart", "broker-restart"])
 def test_records_published_while_a_crashed_instance_is_away_wait_for_it(
@@ -83,14 +102,8 @@ def test_records_published_while_a_crashed_instance_is_away_wait_for_it(
     mosquitto 2.0.11 has forgotten the shared subscription (next test) and answers "no
     matching subscribers": the gateway keeps them in its outbox and sends them again until
     the instance is back."""
-    broker = Mosquitto(tmp_path / "mosquitto")
-    broker.start()
-    group = f"rtm-{uuid.uuid4().hex[:6]}"
-    name = f"bridge-{uuid.uuid4().hex[:6]}"
-    keys = DeviceKeys(tmp_path / "keys.db")
-    bridge = Bridge(influx_store, broker.host, broker.port, client_id=name, share_group=group,
-                    device_keys=keys)
-    bridge.start()
+    broker, same_instance = broker_and_group_member(influx_store, tmp_path)
+    bridge = same_instance()
     outbox = Outbox(tmp_path / "o.db")
     uplink = None
     try:
@@ -105,9 +118,7 @@ def test_records_published_while_a_crashed_instance_is_away_wait_for_it(
             assert outbox.depth() == 2 and uplink.state.held == 2  # sent twice, kept
         else:
             assert uplink.drain(30)  # queued for the instance's session
-        bridge = Bridge(influx_store, broker.host, broker.port, client_id=name,
-                        share_group=group, device_keys=keys)
-        bridge.start()
+        bridge = same_instance()  # back, with its client id
         assert bridge.wait_connected(10)
         assert uplink.drain(90)  # the hold is 60 s at most
         expected = [(DEVICES[0], seq) for seq in range(1, 21)]
@@ -127,14 +138,8 @@ def test_mosquitto_forgets_shared_subscriptions_over_a_restart(influx_store, tmp
     subscription. A record published before the instance subscribes again matches nobody:
     with MQTT v5 the PUBACK says so (0x10), with 3.1.1 it is a plain success, and either
     way the broker has dropped the message."""
-    broker = Mosquitto(tmp_path / "mosquitto")
-    broker.start()
-    group = f"rtm-{uuid.uuid4().hex[:6]}"
-    name = f"bridge-{uuid.uuid4().hex[:6]}"
-    keys = DeviceKeys(tmp_path / "keys.db")
-    bridge = Bridge(influx_store, broker.host, broker.port, client_id=name, share_group=group,
-                    device_keys=keys)
-    bridge.start()
+    broker, same_instance = broker_and_group_member(influx_store, tmp_path)
+    bridge = same_instance()
     codes: dict[int, int] = {}
     publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bare-publisher",
                             protocol=mqtt.MQTTv5)
@@ -150,9 +155,7 @@ def test_mosquitto_forgets_shared_subscriptions_over_a_restart(influx_store, tmp
         [message] = outbox.pending()
         mid = publisher.publish(message.topic, message.payload, qos=1).mid
         assert wait_until(lambda: mid in codes, 10) and codes[mid] == 0x10
-        bridge = Bridge(influx_store, broker.host, broker.port, client_id=name,
-                        share_group=group, device_keys=keys)
-        bridge.start()
+        bridge = same_instance()  # back, with its client id
         assert bridge.wait_connected(10)
         time.sleep(1.0)
         assert stored_keys(influx_store) == []  # dropped by the broker

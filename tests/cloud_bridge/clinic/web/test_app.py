@@ -242,16 +242,24 @@ def test_days_stay_whole_on_a_line(logged_in: Client) -> None:
     assert "time, a.row-link { white-space: nowrap; }" in logged_in.get(STYLESHEET).text
 
 
-def test_a_patient_page_lists_the_days_from_the_start_of_monitoring(
-        make_app: Callable[..., DashboardApp], clinic: Clinic) -> None:
+def page_of_p3_prescribed_from_feb_15(make_app: Callable[..., DashboardApp],
+                                      clinic: Clinic) -> str:
+    """P-3's page, logged in, once P-3 has a prescription from Feb 15 (monitoring began
+    then: TODAY is Feb 20)."""
     conn = open_clinic_db(clinic.clinic_db)
-    try:  # P-3, monitoring since Feb 15: 6 days to show in the 14
+    try:
         Prescriptions(conn).add("P-3", date(2026, 2, 15), [Item("lunge", 2, 8, 3)], 0)
     finally:
         conn.close()
     client = Client(make_app())
     client.login(USER, PASSWORD)
-    page = client.get("/patients/P-3").text
+    return client.get("/patients/P-3").text
+
+
+def test_a_patient_page_lists_the_days_from_the_start_of_monitoring(
+        make_app: Callable[..., DashboardApp], clinic: Clinic) -> None:
+    # P-3, monitoring since Feb 15: 6 days to show in the 14
+    page = page_of_p3_prescribed_from_feb_15(make_app, clinic)
     days = re.findall(r'<tr data-day="([0-9-]+)">', page)
     assert days == [str(date(2026, 2, d)) for d in range(20, 14, -1)]
 
@@ -339,14 +347,7 @@ def test_the_page_s_adherence_is_the_command_line_s(make_app: Callable[..., Dash
 
 def test_the_first_week_s_adherence_says_it_is_not_judged_yet(
         make_app: Callable[..., DashboardApp], clinic: Clinic) -> None:
-    conn = open_clinic_db(clinic.clinic_db)
-    try:
-        Prescriptions(conn).add("P-3", date(2026, 2, 15), [Item("lunge", 2, 8, 3)], 0)
-    finally:
-        conn.close()
-    client = Client(make_app())
-    client.login(USER, PASSWORD)
-    page = client.get("/patients/P-3").text
+    page = page_of_p3_prescribed_from_feb_15(make_app, clinic)
     assert page_adherence(page) == {"lunge": ("0", "2.1", "0%")}
     assert ('<p class="warning" id="not-judged">First week of monitoring: adherence is '
             'judged from Sun <time datetime="2026-02-22">2026-02-22</time>.</p>') in page
